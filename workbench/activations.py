@@ -1,0 +1,140 @@
+"""Mean head activations over clean prompts, and the one map from a head to the residual stream.
+
+For head ``h`` of layer ``l`` with output ``z_h`` (the input of the attention output
+projection, ``blocks.l.attn.hook_z``), the head's contribution to the residual stream is
+
+- most models (GPT-2, GPT-J, Llama, SmolLM2):  ``z_h @ W_O[l, h]``.  An output bias ``b_O`` is
+  not a head's: it is added once per layer whatever the heads do, so it is left out;
+- Gemma 2/3, which normalise the attention output before it joins the residual
+  (``resid += RMSNorm_post(o)``, ``o = sum_h z_h @ W_O[l, h]``):
+  ``(z_h @ W_O[l, h]) * g / rms(o)``, with ``g`` the norm's gain and ``rms(o)`` taken from the
+  SAME forward pass.  The heads' contributions then add up exactly to what enters the residual.
+
+:func:`head_to_residual` is that map; every other module calls it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import einops
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from .forward import last_token_logits
+from .models import model_info
+from .prompts import EncodedPrompt
+
+__all__ = ["HeadMeans", "head_to_residual", "post_norm_gain", "mean_head_activations"]
+
+
+def post_norm_gain(model, layer: int) -> tuple[Float[Tensor, " d_model"], float]:
+    """``(g, eps)`` of the post-attention RMSNorm of ``layer`` (Gemma-style models only).
+
+    Read by applying the norm to a vector of ones: ``norm(1) = g / sqrt(1 + eps)``, which holds
+    whether the module stores ``g`` or ``g - 1`` (Gemma's offset convention).
+    """
+    cache = model.__dict__.setdefault("_workbench_post_norm", {})
+    if layer not in cache:
+        hf_layer = model.original_model.model.layers[layer]
+        norm = hf_layer.post_attention_layernorm
+        eps = float(getattr(norm, "eps", None) or getattr(norm, "variance_epsilon", 1e-6))
+        ones = torch.ones(1, model_info(model).d_model, device=next(model.parameters()).device)
+        with torch.no_grad():
+            gain = norm(ones)[0].float() * (1.0 + eps) ** 0.5
+        cache[layer] = (gain, eps)
+    return cache[layer]
+
+
+def head_to_residual(
+    model,
+    layer: int,
+    z: Float[Tensor, "... head d_head"],
+    attn_out: Float[Tensor, "... d_model"] | None = None,
+) -> Float[Tensor, "... head d_model"]:
+    """Each head's contribution to the residual stream, from its ``hook_z`` output.
+
+    ``attn_out`` (``blocks.l.attn.hook_out``, the projection's output before any norm, from
+    the same forward pass) is needed for models with a post-attention norm.
+    """
+    W_O = model.W_O[layer].to(z.dtype)  # [head, d_head, d_model]
+    out = einops.einsum(z, W_O, "... head d_head, head d_head d_model -> ... head d_model")
+    if model_info(model).post_attn_norm:
+        if attn_out is None:
+            raise ValueError(
+                f"{model_info(model).name} normalises the attention output before the residual stream: "
+                "pass attn_out (blocks.L.attn.hook_out from the same forward pass) to map heads exactly."
+            )
+        gain, eps = post_norm_gain(model, layer)
+        inv_rms = torch.rsqrt(attn_out.float().pow(2).mean(-1, keepdim=True) + eps).to(z.dtype)
+        out = out * (inv_rms * gain.to(z.dtype)).unsqueeze(-2)
+    return out
+
+
+@dataclass
+class HeadMeans:
+    """Last-token means over clean prompts.
+
+    mean_z:     ``[layer, head, d_head]`` each head's mean ``hook_z`` (used to patch heads).
+    mean_out:   ``[layer, head, d_model]`` each head's mean residual contribution (FV terms).
+    mean_resid: ``[layer, d_model]`` mean ``hook_resid_post`` (the mean-state baseline).
+    """
+
+    mean_z: Float[Tensor, "layer head d_head"]
+    mean_out: Float[Tensor, "layer head d_model"]
+    mean_resid: Float[Tensor, "layer d_model"]
+    n_prompts: int
+
+    def __repr__(self) -> str:
+        L, H, dh = self.mean_z.shape
+        return f"HeadMeans({L} layers x {H} heads, d_head {dh}, over {self.n_prompts} prompts)"
+
+    def to_tensors(self) -> dict[str, Tensor]:
+        return {"mean_z": self.mean_z, "mean_out": self.mean_out, "mean_resid": self.mean_resid,
+                "n_prompts": torch.tensor(self.n_prompts)}
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, Tensor]) -> "HeadMeans":
+        return cls(t["mean_z"], t["mean_out"], t["mean_resid"], int(t["n_prompts"]))
+
+
+def mean_head_activations(
+    model, prompts: Sequence[EncodedPrompt], batch_size: int = 8, progress: bool = True
+) -> HeadMeans:
+    """Average every head's last-token ``z`` (and its residual contribution) over ``prompts``.
+
+    Uses running sums: memory does not grow with the number of prompts.
+    """
+    info = model_info(model)
+    L, H = info.n_layers, info.n_heads
+    sum_z = torch.zeros(L, H, info.d_head)
+    sum_out = torch.zeros(L, H, info.d_model)
+    sum_resid = torch.zeros(L, info.d_model)
+    z_last: dict[int, Tensor] = {}
+
+    def grab_z(act, hook):
+        z_last[hook.layer()] = act[:, -1]  # [batch, head, d_head]
+
+    def grab_attn_out(act, hook):  # fires after hook_z in the same layer
+        layer = hook.layer()
+        z = z_last.pop(layer)
+        sum_z[layer] += z.float().sum(0).cpu()
+        sum_out[layer] += head_to_residual(model, layer, z, act[:, -1]).float().sum(0).cpu()
+
+    def grab_resid(act, hook):
+        sum_resid[hook.layer()] += act[:, -1].float().sum(0).cpu()
+
+    hooks = []
+    for layer in range(L):
+        hooks += [
+            (f"blocks.{layer}.attn.hook_z", grab_z),
+            (f"blocks.{layer}.attn.hook_out", grab_attn_out),
+            (f"blocks.{layer}.hook_resid_post", grab_resid),
+        ]
+    last_token_logits(model, prompts, hooks, batch_size=batch_size, progress=progress and "mean activations")
+    n = len(prompts)
+    if n == 0:
+        raise ValueError("mean_head_activations needs at least one prompt")
+    return HeadMeans(sum_z / n, sum_out / n, sum_resid / n, n)

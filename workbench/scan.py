@@ -1,0 +1,223 @@
+"""Causal indirect effect (CIE) of every attention head, and the result object.
+
+For a corrupted prompt (10 shuffled-label demonstrations and a query whose answer is ``a``),
+head ``(l, h)`` gets
+
+    CIE(l, h) = P(a | z_{l,h}[last] := mean_z[l, h]) - P(a | corrupted)
+
+and the average over prompts is the head's AIE (Todd et al., section 2.2).
+
+**How the scan is fast and still exact.**  Patching a head at the last token changes nothing at
+earlier positions.  So each prompt's tokens run ONCE, followed by V *variant* copies of its last
+token, all at the last position's index (same rotary angle) and each seeing the prefix and
+itself only (a 4-D attention mask).  Variant ``i`` has head ``(l_i, h_i)`` patched at
+``blocks.l_i.attn.hook_z``.  One forward of ``n + V`` tokens gives V patched runs that equal V
+separate full forwards (to float rounding), and logits are computed for the last ``V + 1``
+positions only (the unpatched last token gives ``P(a | corrupted)``).  V is chunked to bound
+memory.  ``tests/reference.py`` holds the plain one-forward-per-head oracle the tests compare to.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .models import model_info
+from .prompts import EncodedPrompt
+
+__all__ = ["HeadScan", "scan_heads", "universal_ranking", "auto_variant_batch", "PatchDidNothing"]
+
+
+class PatchDidNothing(RuntimeError):
+    """A patching hook never fired or left its target unchanged: the scan would be all zeros."""
+
+
+@dataclass
+class HeadScan:
+    """Per-prompt causal indirect effects of every head.
+
+    effects: ``[prompt, layer, head]`` = ``P_patched(answer) - P_corrupted(answer)``;
+    heads that were not scanned are NaN.
+    """
+
+    effects: Float[Tensor, "prompt layer head"]
+    model: str = ""
+    task: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def aie(self) -> Float[Tensor, "layer head"]:
+        """Average indirect effect: the mean over prompts."""
+        return self.effects.mean(0)
+
+    @property
+    def sem(self) -> Float[Tensor, "layer head"]:
+        """Standard error of the AIE over prompts."""
+        n = self.effects.shape[0]
+        if n < 2:
+            return torch.full_like(self.aie, float("nan"))
+        return self.effects.std(0, unbiased=True) / math.sqrt(n)
+
+    @property
+    def n_prompts(self) -> int:
+        return self.effects.shape[0]
+
+    def top_heads(self, k: int = 10) -> list[tuple[int, int, float]]:
+        """The ``k`` heads with the largest AIE, as ``(layer, head, aie)``."""
+        aie = torch.nan_to_num(self.aie, nan=-float("inf"))
+        flat = aie.flatten().argsort(descending=True)[:k]
+        H = aie.shape[1]
+        return [(int(i) // H, int(i) % H, float(aie.flatten()[i])) for i in flat]
+
+    def __repr__(self) -> str:
+        P, L, H = self.effects.shape
+        top = ", ".join(f"L{l}H{h} {v:+.3f}" for l, h, v in self.top_heads(5))
+        return f"HeadScan({self.model or 'model'} on {self.task or 'task'}: {P} prompts x {L} layers x {H} heads; top AIE: {top})"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>L{l}H{h}</td><td>{v:+.4f}</td><td>±{float(self.sem[l, h]):.4f}</td></tr>"
+            for l, h, v in self.top_heads(10)
+        )
+        P, L, H = self.effects.shape
+        return (f"<b>HeadScan</b> {self.model} / {self.task}: {P} prompts, {L}x{H} heads"
+                f"<table><tr><th>head</th><th>AIE</th><th>s.e.</th></tr>{rows}</table>")
+
+    def to_tensors(self) -> dict[str, Tensor]:
+        return {"effects": self.effects}
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, Tensor], **kw) -> "HeadScan":
+        return cls(t["effects"], **kw)
+
+
+def universal_ranking(scans: Iterable[HeadScan]) -> Float[Tensor, "layer head"]:
+    """The AIE averaged over tasks (each task weighted equally): the paper's universal heads."""
+    aies = [s.aie for s in scans]
+    if not aies:
+        raise ValueError("universal_ranking needs at least one scan")
+    return torch.stack(aies).mean(0)
+
+
+def auto_variant_batch(model, n_tokens: int, budget_bytes: int | None = None) -> int:
+    """How many patched variants fit in one forward, from the memory available.
+
+    Per extra token the forward holds about ``n_layers * (12 d_model + 3 d_mlp)`` floats of
+    activations, ``n_heads * (n_tokens + V)`` attention scores per layer, and one row of logits.
+    """
+    info = model_info(model)
+    if budget_bytes is None:
+        device = next(model.parameters()).device
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            budget_bytes = int(free * 0.5)
+        else:
+            try:
+                avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            except (ValueError, OSError, AttributeError):
+                avail = 4 << 30
+            budget_bytes = int(min(avail * 0.25, 4 << 30))
+    d_mlp = int(getattr(model.cfg, "d_mlp", None) or 4 * info.d_model)
+    per_token = 4 * (info.n_layers * (12 * info.d_model + 3 * d_mlp + 2 * info.n_heads * (n_tokens + 512)) + info.d_vocab)
+    return max(1, min(info.n_total_heads, budget_bytes // per_token))
+
+
+def _variant_mask(n: int, v: int, dtype: torch.dtype, device) -> Tensor:
+    """Additive ``[1, 1, n+v, n+v]`` mask: causal over the prompt; variant i sees 0..n-2 and itself."""
+    allowed = torch.zeros(n + v, n + v, dtype=torch.bool, device=device)
+    allowed[:n, :n] = torch.tril(torch.ones(n, n, dtype=torch.bool, device=device))
+    allowed[n:, : n - 1] = True
+    allowed[n:, n:] = torch.eye(v, dtype=torch.bool, device=device)
+    mask = torch.zeros(n + v, n + v, dtype=dtype, device=device)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    return mask[None, None]
+
+
+@torch.inference_mode()
+def scan_heads(
+    model,
+    prompts: Sequence[EncodedPrompt],
+    mean_z: Float[Tensor, "layer head d_head"],
+    heads: Sequence[tuple[int, int]] | None = None,
+    batch_size: int | None = None,
+    progress: bool = True,
+    task: str = "",
+) -> HeadScan:
+    """Causal indirect effect of each head (all heads by default) on each corrupted prompt.
+
+    Args:
+        prompts: corrupted (shuffled-label) prompts, encoded.
+        mean_z: each head's mean last-token ``hook_z`` over clean prompts.
+        heads: ``(layer, head)`` pairs to scan; others stay NaN in the result.
+        batch_size: patched variants per forward (default: from free memory).
+    """
+    info = model_info(model)
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    if tuple(mean_z.shape) != (info.n_layers, info.n_heads, info.d_head):
+        raise ValueError(
+            f"mean_z has shape {tuple(mean_z.shape)}, but {info.name} needs "
+            f"{(info.n_layers, info.n_heads, info.d_head)} (layer, head, d_head)."
+        )
+    todo = list(heads) if heads is not None else [(l, h) for l in range(info.n_layers) for h in range(info.n_heads)]
+    for l, h in todo:
+        info.check_layer(l)
+        if not 0 <= h < info.n_heads:
+            raise IndexError(f"head {h} is out of range: {info.name} has {info.n_heads} heads per layer")
+    mean_z = mean_z.to(device=device, dtype=dtype)
+    effects = torch.full((len(prompts), info.n_layers, info.n_heads), float("nan"))
+    n_fired = 0
+    min_change = float("inf")
+
+    bar = tqdm(total=len(prompts) * len(todo), desc="head scan", unit="head", disable=not progress, leave=False)
+    for p_idx, prompt in enumerate(prompts):
+        n = len(prompt.ids)
+        v_max = batch_size or auto_variant_batch(model, n)
+        for start in range(0, len(todo), v_max):
+            chunk = todo[start : start + v_max]
+            v = len(chunk)
+            tokens = torch.tensor([list(prompt.ids) + [prompt.ids[-1]] * v], device=device)
+            positions = torch.cat([torch.arange(n), torch.full((v,), n - 1)]).to(device)[None]
+            mask = _variant_mask(n, v, dtype, device)
+
+            by_layer: dict[int, tuple[Tensor, Tensor]] = {}
+            for i, (l, h) in enumerate(chunk):
+                pos, hd = by_layer.get(l, ([], []))
+                by_layer[l] = (pos + [n + i], hd + [h])
+            fired: list[float] = []
+
+            def patch(z, hook):
+                pos, hd = by_layer[hook.layer()]
+                pos_t = torch.tensor(pos, device=z.device)
+                hd_t = torch.tensor(hd, device=z.device)
+                target = mean_z[hook.layer(), hd_t]  # [n_patched, d_head]
+                fired.append(float((z[0, pos_t, hd_t] - target).abs().amax()))
+                z[0, pos_t, hd_t] = target
+                return z
+
+            hooks = [(f"blocks.{l}.attn.hook_z", patch) for l in by_layer]
+            logits = model.run_with_hooks(
+                tokens, fwd_hooks=hooks, attention_mask=mask, position_ids=positions, logits_to_keep=v + 1
+            )[0]  # [v + 1, d_vocab]: the unpatched last token, then the variants
+            if len(fired) != len(by_layer):
+                raise PatchDidNothing(
+                    f"only {len(fired)} of {len(by_layer)} patching hooks fired: the hook names do not "
+                    "match this model's hook points, and the scan would silently measure nothing."
+                )
+            n_fired += len(fired)
+            min_change = min(min_change, *fired)
+            probs = logits.float().softmax(-1)[:, prompt.answer_id].cpu()
+            for i, (l, h) in enumerate(chunk):
+                effects[p_idx, l, h] = probs[1 + i] - probs[0]
+            bar.update(v)
+    bar.close()
+    meta = {"n_prompts": len(prompts), "n_heads_scanned": len(todo), "hooks_fired": n_fired,
+            "min_patch_change": min_change}
+    return HeadScan(effects, model=info.name, task=task, meta=meta)

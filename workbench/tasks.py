@@ -1,0 +1,191 @@
+"""Task datasets: load, validate, split.
+
+A task is a JSON list of ``{"input": ..., "output": ...}`` pairs, the format of the paper's
+public dataset files, so those files can be used as they are.  Built-in tasks live in the
+repository's ``tasks/`` folder (or ``$WORKBENCH_TASKS``); any other path works too.
+
+The split follows the paper: 70 % train (demonstrations), 9 % valid (queries for extraction),
+21 % test (evaluation queries), shuffled with a fixed seed.
+
+>>> task = Task.from_pairs("toy", [(f"w{i}", f"W{i}") for i in range(100)])
+>>> split = task.split(seed=0)
+>>> len(split.train), len(split.valid), len(split.test)
+(70, 9, 21)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+__all__ = [
+    "Pair",
+    "Task",
+    "TaskSplit",
+    "TaskError",
+    "load_task",
+    "list_tasks",
+    "tasks_dir",
+    "SPLIT_FRACTIONS",
+]
+
+SPLIT_FRACTIONS = (0.70, 0.09, 0.21)  # train, valid, test
+
+
+class TaskError(ValueError):
+    """A task dataset is missing or malformed; the message names the file and entry."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One example of a task: the model sees ``input`` and should answer ``output``."""
+
+    input: str
+    output: str
+
+
+@dataclass(frozen=True)
+class TaskSplit:
+    """Disjoint train / valid / test pairs of one task."""
+
+    train: tuple[Pair, ...]
+    valid: tuple[Pair, ...]
+    test: tuple[Pair, ...]
+
+    def __repr__(self) -> str:
+        return f"TaskSplit(train={len(self.train)}, valid={len(self.valid)}, test={len(self.test)})"
+
+
+@dataclass(frozen=True)
+class Task:
+    """A named list of input/output pairs, validated on construction."""
+
+    name: str
+    pairs: tuple[Pair, ...]
+    source: str = "<memory>"
+    description: str = field(default="", compare=False)
+
+    @classmethod
+    def from_pairs(cls, name: str, pairs: Iterable[tuple[str, str] | Pair], source: str = "<memory>"):
+        items = [p if isinstance(p, Pair) else Pair(*p) for p in pairs]
+        return cls(name=name, pairs=tuple(_validate([vars(p) for p in items], source)), source=source)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __repr__(self) -> str:
+        ex = ", ".join(f"{p.input!r}->{p.output!r}" for p in self.pairs[:3])
+        return f"Task({self.name!r}, {len(self)} pairs: {ex}, ...)"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><td>{html.escape(p.input)}</td><td>{html.escape(p.output)}</td></tr>"
+            for p in self.pairs[:8]
+        )
+        return (
+            f"<b>Task {html.escape(self.name)}</b> — {len(self)} pairs from "
+            f"<code>{html.escape(self.source)}</code><table><tr><th>input</th><th>output</th></tr>"
+            f"{rows}</table>"
+        )
+
+    def split(self, seed: int = 0, fractions: Sequence[float] = SPLIT_FRACTIONS) -> TaskSplit:
+        """Shuffle with ``seed`` and cut into train/valid/test by ``fractions``.
+
+        Deterministic: the same task and seed always give the same split.
+        """
+        if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6:
+            raise ValueError(f"fractions must be three numbers summing to 1, got {fractions}")
+        order = list(range(len(self.pairs)))
+        random.Random(seed).shuffle(order)
+        n = len(order)
+        n_train = round(fractions[0] * n)
+        n_valid = round(fractions[1] * n)
+        pick = lambda idx: tuple(self.pairs[i] for i in idx)  # noqa: E731
+        return TaskSplit(
+            train=pick(order[:n_train]),
+            valid=pick(order[n_train : n_train + n_valid]),
+            test=pick(order[n_train + n_valid :]),
+        )
+
+
+def tasks_dir() -> Path:
+    """Folder of the built-in tasks: ``$WORKBENCH_TASKS`` or the repository's ``tasks/``."""
+    env = os.environ.get("WORKBENCH_TASKS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "tasks"
+
+
+def list_tasks() -> list[str]:
+    """Names of the built-in tasks (file stems in :func:`tasks_dir`)."""
+    return sorted(p.stem for p in tasks_dir().glob("*.json"))
+
+
+def load_task(name_or_path: str | os.PathLike) -> Task:
+    """Load a built-in task by name (``"antonym"``) or any JSON file in the dataset format.
+
+    Raises :class:`TaskError` naming the file and the offending entry when the data is
+    malformed: bad JSON, not a list, missing keys, non-string or empty values, an input given
+    two different outputs.
+    """
+    path = Path(name_or_path)
+    if not (path.suffix == ".json" or path.exists()):
+        path = tasks_dir() / f"{name_or_path}.json"
+        if not path.exists():
+            known = ", ".join(list_tasks()) or "(none found)"
+            raise TaskError(
+                f"Unknown task {str(name_or_path)!r}: no built-in task by that name in "
+                f"{tasks_dir()} and no such file. Built-in tasks: {known}. "
+                "Or pass the path of a JSON file holding a list of {\"input\": ..., \"output\": ...}."
+            )
+    if not path.exists():
+        raise TaskError(f"Task file {path} does not exist.")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise TaskError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).") from e
+    except UnicodeDecodeError as e:
+        raise TaskError(f"{path}: not UTF-8 text ({e}).") from e
+    pairs = _validate(raw, str(path))
+    return Task(name=path.stem, pairs=tuple(pairs), source=str(path))
+
+
+def _validate(raw: object, source: str) -> list[Pair]:
+    """Check the dataset format; return the pairs, exact duplicates dropped."""
+    if isinstance(raw, dict) and "data" in raw:  # tolerate {"data": [...]} wrappers
+        raw = raw["data"]
+    if not isinstance(raw, list):
+        raise TaskError(f"{source}: expected a JSON list of {{\"input\", \"output\"}} objects, got {type(raw).__name__}.")
+    if not raw:
+        raise TaskError(f"{source}: the dataset is empty; a task needs at least a few pairs.")
+    pairs: list[Pair] = []
+    seen: dict[str, tuple[int, str]] = {}
+    for i, entry in enumerate(raw):
+        where = f"{source}, entry {i}"
+        if not isinstance(entry, dict):
+            raise TaskError(f"{where}: expected an object with keys 'input' and 'output', got {entry!r}.")
+        missing = [k for k in ("input", "output") if k not in entry]
+        if missing:
+            raise TaskError(f"{where}: missing key {' and '.join(map(repr, missing))} in {entry!r}.")
+        for key in ("input", "output"):
+            value = entry[key]
+            if not isinstance(value, str):
+                raise TaskError(f"{where}: {key!r} must be a string, got {type(value).__name__} {value!r}.")
+            if not value.strip():
+                raise TaskError(f"{where}: {key!r} is empty or only whitespace.")
+        x, y = entry["input"].strip(), entry["output"].strip()
+        if x in seen:
+            j, y0 = seen[x]
+            if y0 != y:
+                raise TaskError(
+                    f"{where}: input {x!r} appears again with a different output "
+                    f"({y!r} here, {y0!r} at entry {j}). Keep one of them."
+                )
+            continue  # exact duplicate: keep the first
+        seen[x] = (i, y)
+        pairs.append(Pair(x, y))
+    return pairs
