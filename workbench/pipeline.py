@@ -1,0 +1,239 @@
+"""One task end to end, following the paper's protocol, with every expensive stage cached.
+
+    split -> filter valid queries -> mean head activations -> head scan -> FV (top-k heads)
+          -> choose the layer (sweep on valid) -> evaluate on test -> TaskResult
+
+The CLI, the notebooks, the figures and the benchmarks call :func:`run_task`; nothing else
+strings these stages together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .activations import HeadMeans, mean_head_activations
+from .cache import StageCache, write_json
+from .evaluate import Accuracy, LayerSweep, accuracy, layer_sweep
+from .forward import last_token_logits
+from .intervene import add_vector, replace_last_state
+from .models import model_info
+from .prompts import EncodedPrompt, encode_prompts, sample_prompts
+from .scan import HeadScan, scan_heads
+from .tasks import Pair, Task, load_task
+from .vectors import FunctionVector, default_top_k, package_versions
+
+__all__ = ["Protocol", "TaskResult", "run_task", "encode"]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The counts and choices of one run (defaults: the paper's)."""
+
+    n_shot: int = 10
+    n_mean_prompts: int = 100
+    n_scan_prompts: int = 25
+    top_k: int | None = None  # None: default_top_k(model)
+    layer: int | None = None  # None: chosen by `layer_rule`
+    layer_rule: str = "sweep"  # "sweep": best on valid; "third": the paper's n_layers // 3
+    sweep_layers: bool = False  # also report the full test-split layer sweep
+    alpha: float = 1.0
+    filter_correct: bool = True  # use only queries clean ICL answers right (paper)
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TaskResult:
+    """Everything one run produced; ``to_json()`` is the CLI's ``result.json``."""
+
+    model: str
+    task: str
+    protocol: Protocol
+    means: HeadMeans
+    scan: HeadScan
+    fv: FunctionVector
+    fv_layer: int
+    accuracy: dict[str, Accuracy]  # filtered test queries
+    accuracy_unfiltered: dict[str, Accuracy]
+    valid_sweep: LayerSweep | None = None
+    test_sweep: LayerSweep | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        info_aie = self.scan.aie
+        out = {
+            "model": self.model,
+            "task": self.task,
+            "n_layers": int(info_aie.shape[0]),
+            "n_heads": int(info_aie.shape[1]),
+            "aie": torch.nan_to_num(info_aie).tolist(),
+            "aie_sem": torch.nan_to_num(self.scan.sem).tolist(),
+            "top_heads": [[l, h, v] for l, h, v in self.scan.top_heads(len(self.fv.heads))],
+            "fv_layer": self.fv_layer,
+            "fv_norm": self.fv.norm,
+            "accuracy": {k: v.top1 for k, v in self.accuracy.items()},
+            "accuracy_unfiltered": {k: v.top1 for k, v in self.accuracy_unfiltered.items()},
+            "accuracy_detail": {k: v.to_dict() for k, v in self.accuracy.items()},
+            "accuracy_unfiltered_detail": {k: v.to_dict() for k, v in self.accuracy_unfiltered.items()},
+            "protocol": self.protocol.to_dict(),
+            "notes": self.notes,
+            "versions": package_versions(),
+        }
+        if self.valid_sweep is not None:
+            out["valid_layer_sweep"] = self.valid_sweep.to_dict()
+        if self.test_sweep is not None:
+            out["layer_sweep"] = self.test_sweep.to_dict()
+        return out
+
+    def table(self) -> str:
+        rows = [f"{'condition':<14}{'filtered':>10}{'unfiltered':>12}"]
+        for k in self.accuracy:
+            rows.append(f"{k:<14}{self.accuracy[k].top1:>10.1%}{self.accuracy_unfiltered[k].top1:>12.1%}")
+        return "\n".join(rows)
+
+    def __repr__(self) -> str:
+        return f"TaskResult({self.model} / {self.task}, FV at layer {self.fv_layer}, {len(self.fv.heads)} heads)\n{self.table()}"
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``result.json`` and ``function_vector.safetensors`` into ``out_dir`` (atomically)."""
+        out_dir = Path(out_dir)
+        self.fv.save(out_dir / "function_vector.safetensors")
+        write_json(out_dir / "result.json", self.to_json())
+        return out_dir
+
+
+def encode(model, prompts) -> list[EncodedPrompt]:
+    """Encode prompts for ``model``, warning about (and dropping) answers that cannot be scored."""
+    enc, skipped = encode_prompts(model.tokenizer, prompts, model_info(model).bos_id)
+    if skipped:
+        warnings.warn(f"{len(skipped)} of {len(prompts)} prompts dropped: {skipped[0][1]}", stacklevel=2)
+    return enc
+
+
+def _task_digest(task: Task) -> str:
+    blob = json.dumps([[p.input, p.output] for p in task.pairs]).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: StageCache | None = None,
+             progress: bool = True) -> TaskResult:
+    """Run the function-vector protocol for one task on one model."""
+    task = load_task(task) if not isinstance(task, Task) else task
+    info = model_info(model)
+    cache = cache or StageCache()
+    p = protocol
+    key = {"model": info.name, "task": _task_digest(task), "seed": p.seed, "n_shot": p.n_shot,
+           "filter": p.filter_correct}
+    split = task.split(seed=p.seed)
+    notes: dict[str, Any] = {"n_pairs": len(task), "split": [len(split.train), len(split.valid), len(split.test)]}
+
+    # 1. Which valid queries does clean ICL answer right?  (used for extraction)
+    valid_icl = encode(model, sample_prompts(split, None, p.n_shot, "icl", "valid", seed=p.seed))
+    valid_ok = accuracy(model, valid_icl).correct
+    good_valid = [e.prompt.query for e, ok in zip(valid_icl, valid_ok) if ok]
+    notes["valid_icl_top1"] = float(valid_ok.float().mean())
+    if p.filter_correct and not good_valid:
+        warnings.warn(f"clean ICL answers none of the {len(valid_icl)} valid queries of {task.name}; "
+                      "using all of them unfiltered", stacklevel=2)
+    pool = good_valid if (p.filter_correct and good_valid) else [e.prompt.query for e in valid_icl]
+    notes["extraction_queries"] = len(pool)
+
+    # 2. Mean head activations over clean prompts.
+    def compute_means():
+        clean = encode(model, sample_prompts(split, p.n_mean_prompts, p.n_shot, "icl", seed=p.seed + 1, query_pairs=pool))
+        return mean_head_activations(model, clean, progress=progress).to_tensors()
+
+    means = HeadMeans.from_tensors(cache.get_or_compute("means", {**key, "n": p.n_mean_prompts}, compute_means))
+
+    # 3. Causal indirect effect of every head on shuffled-label prompts.
+    def compute_scan():
+        corrupted = encode(model, sample_prompts(split, p.n_scan_prompts, p.n_shot, "shuffled", seed=p.seed + 2, query_pairs=pool))
+        return scan_heads(model, corrupted, means.mean_z, progress=progress, task=task.name).to_tensors()
+
+    scan = HeadScan.from_tensors(cache.get_or_compute("scan", {**key, "n": p.n_scan_prompts, "n_means": p.n_mean_prompts}, compute_scan),
+                                 model=info.name, task=task.name)
+
+    # 4. The function vector.
+    k = p.top_k or default_top_k(info.n_total_heads)
+    heads = [(l, h) for l, h, _ in scan.top_heads(k)]
+    fv = FunctionVector.from_heads(means, heads, info.name, task.name,
+                                   meta={"protocol": p.to_dict(), "n_mean_prompts": means.n_prompts, "n_scan_prompts": scan.n_prompts})
+
+    # 5. The layer: given, the paper's third of the depth, or the best on the valid split.
+    valid_sweep = None
+    if p.layer is not None:
+        fv_layer = info.check_layer(p.layer)
+    elif p.layer_rule == "third":
+        fv_layer = info.n_layers // 3
+    else:
+        sets = {"zero_shot": encode(model, sample_prompts(split, None, 0, "zero_shot", "valid")),
+                "shuffled": encode(model, sample_prompts(split, None, p.n_shot, "shuffled", "valid", seed=p.seed + 3))}
+        valid_sweep = layer_sweep(model, fv.vector, sets, alpha=p.alpha, progress=progress)
+        fv_layer = valid_sweep.best_layer()
+    fv.layer = fv_layer
+
+    # 6. Evaluate on the test split, filtered (clean ICL right) and unfiltered.
+    acc_all = evaluate_conditions(model, split, fv, fv_layer, means, p, progress)
+    icl_right = acc_all["icl"].correct
+    acc_filtered = {name: Accuracy(a.ranks[icl_right]) for name, a in acc_all.items()}
+    notes["test_queries"] = int(icl_right.numel())
+    notes["test_queries_filtered"] = int(icl_right.sum())
+
+    test_sweep = None
+    if p.sweep_layers:
+        sets = {"zero_shot": encode(model, sample_prompts(split, None, 0, "zero_shot", "test")),
+                "shuffled": encode(model, sample_prompts(split, None, p.n_shot, "shuffled", "test", seed=p.seed + 4))}
+        test_sweep = layer_sweep(model, fv.vector, sets, alpha=p.alpha, progress=progress)
+    return TaskResult(info.name, task.name, p, means, scan, fv, fv_layer, acc_filtered, acc_all,
+                      valid_sweep, test_sweep, notes)
+
+
+def evaluate_conditions(model, split, fv: FunctionVector, layer: int, means: HeadMeans, p: Protocol,
+                        progress: bool = True) -> dict[str, Accuracy]:
+    """Every test query under each condition (unfiltered; rows align with the test split).
+
+    icl: clean 10-shot.  zero_shot(+fv), shuffled(+fv): without/with the FV added after ``layer``.
+    mean_state: zero-shot + the mean last-token residual of clean prompts at ``layer``.
+    task_vector: zero-shot with its last state at ``layer`` replaced by that of a clean ICL
+    prompt (Hendel et al.); the ICL prompt's query is a train pair, not the test query.
+    """
+    icl = encode(model, sample_prompts(split, None, p.n_shot, "icl", "test", seed=p.seed + 5))
+    zero = encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
+    shuffled = encode(model, sample_prompts(split, None, p.n_shot, "shuffled", "test", seed=p.seed + 6))
+    if not (len(icl) == len(zero) == len(shuffled)):
+        raise RuntimeError("test prompts dropped unevenly; check the task's answers tokenize")
+    fv_hooks = add_vector(model, layer, fv.vector, p.alpha)
+
+    # Hendel et al.: last-token states at `layer` of clean ICL prompts about train queries.
+    donors = encode(model, sample_prompts(split, len(zero), p.n_shot, "icl", "train", seed=p.seed + 7))
+    states = torch.zeros(len(donors), model_info(model).d_model)
+
+    def store_states(idx):
+        def store(resid, hook):
+            states[list(idx)] = resid[:, -1].float().cpu()
+            return resid
+
+        return [(f"blocks.{layer}.hook_resid_post", store)]
+
+    last_token_logits(model, donors, store_states)
+    conditions = {
+        "icl": (icl, None),
+        "zero_shot": (zero, None),
+        "zero_shot_fv": (zero, fv_hooks),
+        "shuffled": (shuffled, None),
+        "shuffled_fv": (shuffled, fv_hooks),
+        "mean_state": (zero, add_vector(model, layer, means.mean_resid[layer], 1.0)),
+        "task_vector": (zero, replace_last_state(model, layer, states)),
+    }
+    return {name: accuracy(model, prompts, hooks)
+            for name, (prompts, hooks) in tqdm(conditions.items(), desc="evaluate", disable=not progress, leave=False)}
