@@ -124,7 +124,9 @@ class StageCache:
     """
 
     def __init__(self, root: str | os.PathLike | None = None, enabled: bool = True):
-        self.root = Path(root) if root is not None else default_cache_dir() / "stages"
+        if root is None:
+            root = os.environ.get("WORKBENCH_STAGE_CACHE") or default_cache_dir() / "stages"
+        self.root = Path(root)
         self.enabled = enabled
 
     def path(self, stage: str, parts: dict[str, Any]) -> Path:

@@ -221,7 +221,14 @@ def load_model(
     """
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     start = time.perf_counter()
-    if name_or_path in BUILTIN_MODELS:
+    if str(name_or_path).startswith("tiny-"):  # random 2-layer models for tests and teaching
+        from .tiny import TINY_CONFIGS, tiny_model
+
+        arch = str(name_or_path)[len("tiny-"):]
+        if arch not in TINY_CONFIGS:
+            raise ModelLoadError(f"unknown tiny model {name_or_path!r}; choose from {['tiny-' + a for a in TINY_CONFIGS]}")
+        bridge = tiny_model(arch)
+    elif name_or_path in BUILTIN_MODELS:
         spec = BUILTIN_MODELS[name_or_path]
         folder = _dequantized_folder(spec, Path(cache_dir) if cache_dir else default_cache_dir() / "models", verbose)
         hf, tok = _load_hf_folder(folder, dtype)

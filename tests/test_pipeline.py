@@ -1,0 +1,61 @@
+import json
+
+import pytest
+
+from workbench.cli import main
+from workbench.pipeline import Protocol, run_task
+
+SMALL = Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=3)
+
+
+def test_pipeline_on_tiny_model(tiny, toy_task, tmp_path):
+    result = run_task(tiny["llama"], toy_task, SMALL, progress=False)
+    assert result.scan.effects.shape == (3, 2, 4)
+    assert result.fv_layer in (0, 1) and len(result.fv.heads) == 4
+    for key in ("icl", "zero_shot", "zero_shot_fv", "shuffled", "shuffled_fv", "mean_state", "task_vector"):
+        assert key in result.accuracy and key in result.accuracy_unfiltered
+    result.save(tmp_path)
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert data["n_layers"] == 2 and len(data["aie"]) == 2 and len(data["aie"][0]) == 4
+    assert (tmp_path / "function_vector.safetensors").exists()
+
+
+def test_cached_stages_are_reused(tiny, toy_task, monkeypatch):
+    run_task(tiny["gpt2"], toy_task, SMALL, progress=False)
+    import workbench.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "scan_heads", lambda *a, **k: 1 / 0)  # must not be called again
+    monkeypatch.setattr(pipeline, "mean_head_activations", lambda *a, **k: 1 / 0)
+    run_task(tiny["gpt2"], toy_task, SMALL, progress=False)
+
+
+def test_cli_contract_on_tiny_model(tmp_path, toy_task, capsys):
+    task_file = tmp_path / "toy.json"
+    task_file.write_text(json.dumps([{"input": p.input, "output": p.output} for p in toy_task.pairs]))
+    out = tmp_path / "run"
+    rc = main(["run", "--model", "tiny-llama", "--task", str(task_file), "--out", str(out), "--layer", "1",
+               "--top-k", "3", "--sweep-layers", "--n-mean-prompts", "5", "--n-scan-prompts", "2"])
+    assert rc == 0
+    data = json.loads((out / "result.json").read_text())
+    for key in ("model", "task", "n_layers", "n_heads", "aie", "top_heads", "fv_layer", "accuracy",
+                "accuracy_unfiltered", "layer_sweep"):
+        assert key in data, key
+    assert data["fv_layer"] == 1 and len(data["top_heads"]) == 3 and data["task"] == "toy"
+    assert set(data["accuracy"]) >= {"icl", "zero_shot", "zero_shot_fv", "shuffled", "shuffled_fv"}
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    assert main(["run", "--model", "tiny-llama", "--task", "nope", "--out", str(tmp_path)]) == 2
+    assert "Unknown task 'nope'" in capsys.readouterr().err
+    assert main(["run", "--model", "tiny-llama", "--task", "antonym", "--out", str(tmp_path), "--layer", "9"]) == 2
+    assert "out of range" in capsys.readouterr().err
+
+
+@pytest.mark.real_model
+def test_icl_beats_zero_shot_and_fv_lifts_zero_shot(real_model):
+    """The science on real weights, small counts: capitalize on the embedded model."""
+    result = run_task(real_model, "capitalize", Protocol(n_mean_prompts=20, n_scan_prompts=4, layer=17), progress=False)
+    acc = result.accuracy_unfiltered
+    assert acc["icl"].top1 > acc["zero_shot"].top1 + 0.5
+    assert acc["zero_shot_fv"].top1 > acc["zero_shot"].top1 + 0.15
+    assert acc["shuffled_fv"].top1 > acc["shuffled"].top1 + 0.2
