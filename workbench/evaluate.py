@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -25,7 +25,7 @@ from .scan import HeadScan
 from .tasks import Pair
 from .vectors import FunctionVector
 
-__all__ = ["Accuracy", "accuracy", "layer_sweep", "LayerSweep", "head_count_sweep",
+__all__ = ["Accuracy", "accuracy", "sweep_layers", "layer_sweep", "LayerSweep", "head_count_sweep",
            "natural_text_accuracy", "portability_accuracy"]
 
 
@@ -49,6 +49,12 @@ class Accuracy:
     @property
     def correct(self) -> Tensor:
         return self.ranks == 0
+
+    @property
+    def stderr(self) -> float:
+        """Binomial standard error of the top-1 accuracy."""
+        p = self.top1
+        return (p * (1 - p) / self.n) ** 0.5 if self.n else float("nan")
 
     def to_dict(self) -> dict[str, float | int]:
         return {"top1": self.top(1), "top2": self.top(2), "top3": self.top(3), "n": self.n}
@@ -83,6 +89,7 @@ class LayerSweep:
     def to_dict(self) -> dict:
         return {"layers": self.layers,
                 **{name: [a.top1 for a in accs] for name, accs in self.results.items()},
+                "n": {name: accs[0].n if accs else 0 for name, accs in self.results.items()},
                 "baseline": {k: v.top1 for k, v in self.baseline.items()}}
 
     def __repr__(self) -> str:
@@ -90,17 +97,25 @@ class LayerSweep:
         return f"LayerSweep({len(self.layers)} layers; {rows}; best layer {self.best_layer()})"
 
 
-def layer_sweep(model, vector: Tensor, prompt_sets: dict[str, Sequence[EncodedPrompt]],
-                layers: Sequence[int] | None = None, alpha: float = 1.0, progress: bool = True) -> LayerSweep:
-    """Add ``alpha * vector`` after each layer in turn and measure every prompt set."""
+def sweep_layers(model, prompt_sets: dict[str, Sequence[EncodedPrompt]],
+                 hooks_at: Callable[[int], Hooks | HookFactory], layers: Sequence[int] | None = None,
+                 progress: bool | str = True) -> LayerSweep:
+    """Apply ``hooks_at(layer)`` at each layer in turn and measure every prompt set."""
     layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
     results: dict[str, list[Accuracy]] = {name: [] for name in prompt_sets}
-    for layer in tqdm(layers, desc="layer sweep", disable=not progress, leave=False):
-        hooks = add_vector(model, layer, vector, alpha)
+    desc = progress if isinstance(progress, str) else "layer sweep"
+    for layer in tqdm(layers, desc=desc, disable=not progress, leave=False):
+        hooks = hooks_at(layer)
         for name, prompts in prompt_sets.items():
             results[name].append(accuracy(model, prompts, hooks))
     baseline = {name: accuracy(model, prompts) for name, prompts in prompt_sets.items()}
     return LayerSweep(layers, results, baseline)
+
+
+def layer_sweep(model, vector: Tensor, prompt_sets: dict[str, Sequence[EncodedPrompt]],
+                layers: Sequence[int] | None = None, alpha: float = 1.0, progress: bool = True) -> LayerSweep:
+    """Add ``alpha * vector`` after each layer in turn and measure every prompt set."""
+    return sweep_layers(model, prompt_sets, lambda layer: add_vector(model, layer, vector, alpha), layers, progress)
 
 
 def head_count_sweep(model, means: HeadMeans, scan: HeadScan, layer: int,

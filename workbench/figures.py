@@ -1,0 +1,222 @@
+"""Plotly figures of the workbench's results, one look for all, and their export.
+
+Every function takes result objects (or the JSON they save as) and never runs a model.
+:func:`export` writes offline HTML (plotly.js inlined) and, when a browser is available for
+kaleido, PNG and PDF for papers.
+
+>>> import torch
+>>> fig = aie_heatmap(torch.rand(4, 3), top_k=2, title="toy")
+>>> len(fig.layout.shapes)
+2
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from .cache import atomic_path
+
+__all__ = ["aie_heatmap", "aie_grid", "layer_sweep_figure", "head_count_figure", "accuracy_comparison",
+           "decoded_figure", "composition_figure", "scatter_figure", "export", "CONDITION_LABELS", "STYLE"]
+
+STYLE = dict(template="simple_white", font=dict(family="Helvetica, Arial, sans-serif", size=13))
+COLORS = {"icl": "#4C72B0", "zero_shot": "#BBBBBB", "zero_shot_fv": "#DD8452", "shuffled": "#8C8C8C",
+          "shuffled_fv": "#C44E52", "mean_state": "#55A868", "task_vector": "#8172B3"}
+CONDITION_LABELS = {"icl": "10-shot ICL", "zero_shot": "zero-shot", "zero_shot_fv": "zero-shot + FV",
+                    "shuffled": "shuffled", "shuffled_fv": "shuffled + FV", "mean_state": "zero-shot + mean state",
+                    "task_vector": "zero-shot + task vector (Hendel)"}
+
+
+def _aie(x) -> torch.Tensor:
+    if hasattr(x, "aie"):
+        return x.aie
+    if isinstance(x, Mapping):
+        return torch.tensor(x["aie"])
+    return torch.as_tensor(x)
+
+
+def _top(aie: torch.Tensor, k: int) -> list[tuple[int, int]]:
+    flat = torch.nan_to_num(aie, nan=-float("inf")).flatten().argsort(descending=True)[:k]
+    H = aie.shape[1]
+    return [(int(i) // H, int(i) % H) for i in flat]
+
+
+def _heatmap_trace(aie: torch.Tensor, sem: torch.Tensor | None = None, showscale: bool = True, zmax=None):
+    L, H = aie.shape
+    zmax = zmax or float(torch.nan_to_num(aie).abs().max()) or 1.0
+    custom = sem.numpy() if sem is not None else None
+    hover = "layer %{y}, head %{x}<br>AIE %{z:.4f}" + ("<br>s.e. %{customdata:.4f}" if custom is not None else "") + "<extra></extra>"
+    return go.Heatmap(z=aie.numpy(), x=list(range(H)), y=list(range(L)), colorscale="RdBu_r", zmid=0,
+                      zmin=-zmax, zmax=zmax, customdata=custom, hovertemplate=hover, showscale=showscale,
+                      colorbar=dict(title="AIE"))
+
+
+def aie_heatmap(scan, top_k: int = 10, title: str | None = None) -> go.Figure:
+    """Layers x heads heatmap of the AIE, the top-``k`` heads outlined, values on hover."""
+    aie = _aie(scan).float()
+    sem = scan.sem if hasattr(scan, "sem") else None
+    fig = go.Figure(_heatmap_trace(aie, sem))
+    for l, h in _top(aie, top_k):
+        fig.add_shape(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5, line=dict(color="black", width=2))
+    name = title or f"Average indirect effect per head{': ' + scan.task if getattr(scan, 'task', '') else ''}"
+    fig.update_layout(title=name, xaxis_title="head", yaxis_title="layer", width=420 + 12 * aie.shape[1],
+                      height=260 + 14 * aie.shape[0], **STYLE)
+    return fig
+
+
+def aie_grid(scans: Mapping[str, Any], top_k: int = 10, cols: int = 4, universal: bool = True) -> go.Figure:
+    """One AIE heatmap per task (shared colour scale), plus the cross-task mean if ``universal``."""
+    items = [(name, _aie(s).float()) for name, s in scans.items()]
+    if universal and len(items) > 1:
+        items.append(("universal (mean over tasks)", torch.stack([a for _, a in items]).mean(0)))
+    rows = -(-len(items) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[n for n, _ in items], horizontal_spacing=0.04, vertical_spacing=0.08)
+    zmax = max(float(torch.nan_to_num(a).abs().max()) for _, a in items) or 1.0
+    for i, (name, aie) in enumerate(items):
+        r, c = i // cols + 1, i % cols + 1
+        fig.add_trace(_heatmap_trace(aie, showscale=(i == 0), zmax=zmax), row=r, col=c)
+        for l, h in _top(aie, top_k):
+            fig.add_shape(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5,
+                          line=dict(color="black", width=1.5), row=r, col=c)
+    fig.update_layout(title="AIE per task", height=330 * rows, width=260 * cols + 120, **STYLE)
+    return fig
+
+
+def _sweep_dict(sweep) -> dict:
+    return sweep.to_dict() if hasattr(sweep, "to_dict") else dict(sweep)
+
+
+def layer_sweep_figure(sweep, baselines: Mapping[str, Any] | None = None, title: str = "Where to add the FV") -> go.Figure:
+    """Accuracy against the layer of intervention, with binomial error bars.
+
+    ``sweep``: a LayerSweep (or its dict) of the FV; ``baselines``: name -> LayerSweep of other
+    interventions (e.g. the mean state, the task vector) on the same prompts.
+    """
+    fig = go.Figure()
+    dash = {"FV": "solid"}
+    for label, sw in [("FV", sweep), *((baselines or {}).items())]:
+        d = _sweep_dict(sw)
+        for name in [k for k in d if k not in ("layers", "baseline", "n")]:
+            y = d[name]
+            n = d.get("n", {}).get(name, 0)
+            err = [((p * (1 - p) / n) ** 0.5 if n else 0) for p in y]
+            fig.add_trace(go.Scatter(x=d["layers"], y=y, mode="lines+markers", name=f"{name} + {label}",
+                                     error_y=dict(type="data", array=err, visible=True, thickness=1),
+                                     line=dict(dash=dash.get(label, "dot"), color=COLORS.get(name if label == "FV" else "mean_state"))))
+        if label == "FV":
+            for name, base in d.get("baseline", {}).items():
+                fig.add_hline(y=base, line=dict(color="#999", dash="dash", width=1),
+                              annotation_text=f"{name}, no intervention", annotation_position="top left")
+    fig.update_layout(title=title, xaxis_title="layer L (added after block L)", yaxis_title="top-1 accuracy",
+                      yaxis_range=[0, 1.02], width=760, height=430, **STYLE)
+    return fig
+
+
+def head_count_figure(curves: Mapping[str, Mapping[int, Any]], title: str = "Heads in the FV") -> go.Figure:
+    """Accuracy against the number of top heads summed into the FV, one line per prompt set."""
+    fig = go.Figure()
+    for name, by_k in curves.items():
+        ks = sorted(int(k) for k in by_k)
+        acc = [by_k[k].top1 if hasattr(by_k[k], "top1") else by_k[k] for k in ks]
+        fig.add_trace(go.Scatter(x=ks, y=acc, mode="lines+markers", name=name, line=dict(color=COLORS.get(name))))
+    fig.update_layout(title=title, xaxis_title="number of heads (by AIE)", yaxis_title="top-1 accuracy",
+                      yaxis_range=[0, 1.02], width=640, height=400, **STYLE)
+    return fig
+
+
+def accuracy_comparison(results: Sequence[Any], key: str = "accuracy",
+                        conditions: Sequence[str] = tuple(CONDITION_LABELS), title: str | None = None) -> go.Figure:
+    """Grouped bars per task: ICL, zero-shot, + FV, shuffled, + FV and the baselines."""
+    rows = [r.to_json() if hasattr(r, "to_json") else r for r in results]
+    tasks = [r["task"] for r in rows] + ["mean"]
+    fig = go.Figure()
+    for c in conditions:
+        vals = [r[key][c] for r in rows]
+        vals.append(sum(vals) / len(vals))
+        fig.add_trace(go.Bar(name=CONDITION_LABELS.get(c, c), x=tasks, y=vals, marker_color=COLORS.get(c)))
+    model = rows[0]["model"] if rows else ""
+    label = "filtered to queries ICL gets right" if key == "accuracy" else "all test queries"
+    fig.update_layout(barmode="group", title=title or f"{model}: top-1 accuracy ({label})", yaxis_title="top-1 accuracy",
+                      yaxis_range=[0, 1.02], width=max(700, 110 * len(tasks)), height=440, **STYLE)
+    return fig
+
+
+def decoded_figure(tokens: Sequence[tuple[str, float]], title: str = "FV decoded through the unembedding") -> go.Figure:
+    """Horizontal bars of the top tokens of a decoded vector and their logits."""
+    labels = [repr(t)[1:-1] for t, _ in tokens][::-1]
+    fig = go.Figure(go.Bar(x=[v for _, v in tokens][::-1], y=labels, orientation="h", marker_color="#DD8452"))
+    fig.update_layout(title=title, xaxis_title="logit", width=520, height=120 + 26 * len(tokens), **STYLE)
+    return fig
+
+
+def composition_figure(rows: Mapping[str, Mapping[str, float]], title: str = "Composing function vectors") -> go.Figure:
+    """Bars per composed task: accuracy of each way to trigger it (e.g. ICL, own FV, sum of FVs)."""
+    ways = list(next(iter(rows.values())).keys()) if rows else []
+    fig = go.Figure([go.Bar(name=w, x=list(rows), y=[rows[t][w] for t in rows]) for w in ways])
+    fig.update_layout(barmode="group", title=title, yaxis_title="top-1 accuracy", yaxis_range=[0, 1.02],
+                      width=700, height=420, **STYLE)
+    return fig
+
+
+def scatter_figure(x: Sequence[float], y: Sequence[float], labels: Sequence[str], xlabel: str, ylabel: str,
+                   title: str) -> go.Figure:
+    """A labelled scatter (e.g. one point per head), with the y = x line."""
+    fig = go.Figure(go.Scatter(x=list(x), y=list(y), mode="markers", text=list(labels),
+                               hovertemplate="%{text}<br>x %{x:.4f}<br>y %{y:.4f}<extra></extra>"))
+    lo, hi = min(min(x), min(y)), max(max(x), max(y))
+    fig.add_shape(type="line", x0=lo, y0=lo, x1=hi, y1=hi, line=dict(color="#999", dash="dash"))
+    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, width=560, height=480, **STYLE)
+    return fig
+
+
+def _browser() -> str | None:
+    if os.environ.get("BROWSER_PATH"):
+        return os.environ["BROWSER_PATH"]
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def export(fig: go.Figure, name: str, out_dir: str | os.PathLike = "figures",
+           formats: Sequence[str] = ("html", "png", "pdf")) -> list[Path]:
+    """Write ``fig`` as ``out_dir/name.{html,png,pdf}``; returns the files written.
+
+    HTML inlines plotly.js, so it opens offline.  PNG/PDF need kaleido and a Chromium; without
+    one, a message says so and the HTML is still written.
+    """
+    out = Path(out_dir)
+    written = []
+    if "html" in formats:
+        path = out / f"{name}.html"
+        with atomic_path(path) as tmp:
+            fig.write_html(str(tmp), include_plotlyjs=True, full_html=True)
+        written.append(path)
+    static = [f for f in formats if f in ("png", "pdf", "svg")]
+    if static:
+        browser = _browser()
+        if browser is None:
+            print(f"note: no Chromium found, so {name} was written as HTML only. Install one (Debian: "
+                  "apt-get install chromium) or set BROWSER_PATH for PNG/PDF.", file=sys.stderr)
+            return written
+        os.environ.setdefault("BROWSER_PATH", browser)
+        for fmt in static:
+            path = out / f"{name}.{fmt}"
+            try:
+                with atomic_path(path, suffix=f".{fmt}") as tmp:
+                    fig.write_image(str(tmp), format=fmt, scale=2 if fmt == "png" else 1)
+            except Exception as e:  # noqa: BLE001 - static export is optional
+                print(f"note: static export of {name}.{fmt} failed ({type(e).__name__}: {e}); the HTML is written.",
+                      file=sys.stderr)
+                break
+            written.append(path)
+    return written
