@@ -26,7 +26,10 @@ def test_cached_stages_are_reused(tiny, toy_task, monkeypatch):
 
     monkeypatch.setattr(pipeline, "scan_heads", lambda *a, **k: 1 / 0)  # must not be called again
     monkeypatch.setattr(pipeline, "mean_head_activations", lambda *a, **k: 1 / 0)
-    run_task(tiny["gpt2"], toy_task, SMALL, progress=False)
+    monkeypatch.setattr(pipeline, "layer_sweep", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(pipeline, "evaluate_conditions", lambda *a, **k: 1 / 0)
+    again = run_task(tiny["gpt2"], toy_task, SMALL, progress=False)
+    assert again.valid_sweep is not None and again.accuracy["icl"].n >= 0
 
 
 def test_cli_contract_on_tiny_model(tmp_path, toy_task, capsys):

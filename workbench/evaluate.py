@@ -92,6 +92,19 @@ class LayerSweep:
                 "n": {name: accs[0].n if accs else 0 for name, accs in self.results.items()},
                 "baseline": {k: v.top1 for k, v in self.baseline.items()}}
 
+    def to_tensors(self) -> dict[str, Tensor]:
+        out = {"layers": torch.tensor(self.layers)}
+        for name, accs in self.results.items():
+            out[f"sweep/{name}"] = torch.stack([a.ranks for a in accs])
+            out[f"baseline/{name}"] = self.baseline[name].ranks
+        return out
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, Tensor]) -> "LayerSweep":
+        names = [k.split("/", 1)[1] for k in t if k.startswith("sweep/")]
+        return cls(t["layers"].tolist(), {n: [Accuracy(r) for r in t[f"sweep/{n}"]] for n in names},
+                   {n: Accuracy(t[f"baseline/{n}"]) for n in names})
+
     def __repr__(self) -> str:
         rows = ", ".join(f"{name} best {max(a.top1 for a in accs):.0%}" for name, accs in self.results.items())
         return f"LayerSweep({len(self.layers)} layers; {rows}; best layer {self.best_layer()})"

@@ -171,6 +171,8 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
     fv = FunctionVector.from_heads(means, heads, info.name, task.name,
                                    meta={"protocol": p.to_dict(), "n_mean_prompts": means.n_prompts, "n_scan_prompts": scan.n_prompts})
 
+    fv_key = {**key, "n_means": p.n_mean_prompts, "n_scan": p.n_scan_prompts, "heads": heads}
+
     # 5. The layer: given, the paper's third of the depth, or the best on the valid split.
     valid_sweep = None
     if p.layer is not None:
@@ -178,14 +180,22 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
     elif p.layer_rule == "third":
         fv_layer = info.n_layers // 3
     else:
-        sets = {"zero_shot": encode(model, sample_prompts(split, None, 0, "zero_shot", "valid")),
-                "shuffled": encode(model, sample_prompts(split, None, p.n_shot, "shuffled", "valid", seed=p.seed + 3))}
-        valid_sweep = layer_sweep(model, fv.vector, sets, alpha=p.alpha, progress=progress)
+        def compute_valid_sweep():
+            sets = {"zero_shot": encode(model, sample_prompts(split, None, 0, "zero_shot", "valid")),
+                    "shuffled": encode(model, sample_prompts(split, None, p.n_shot, "shuffled", "valid", seed=p.seed + 3))}
+            return layer_sweep(model, fv.vector, sets, alpha=p.alpha, progress=progress).to_tensors()
+
+        valid_sweep = LayerSweep.from_tensors(cache.get_or_compute("valid_sweep", {**fv_key, "alpha": p.alpha}, compute_valid_sweep))
         fv_layer = valid_sweep.best_layer()
     fv.layer = fv_layer
 
     # 6. Evaluate on the test split, filtered (clean ICL right) and unfiltered.
-    acc_all = evaluate_conditions(model, split, fv, fv_layer, means, p, progress)
+    def compute_eval():
+        accs = evaluate_conditions(model, split, fv, fv_layer, means, p, progress)
+        return {name: a.ranks for name, a in accs.items()}
+
+    acc_all = {name: Accuracy(r) for name, r in
+               cache.get_or_compute("evaluation", {**fv_key, "layer": fv_layer, "alpha": p.alpha}, compute_eval).items()}
     icl_right = acc_all["icl"].correct
     acc_filtered = {name: Accuracy(a.ranks[icl_right]) for name, a in acc_all.items()}
     notes["test_queries"] = int(icl_right.numel())
@@ -193,9 +203,12 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
 
     test_sweep = None
     if p.sweep_layers:
-        sets = {"zero_shot": encode(model, sample_prompts(split, None, 0, "zero_shot", "test")),
-                "shuffled": encode(model, sample_prompts(split, None, p.n_shot, "shuffled", "test", seed=p.seed + 4))}
-        test_sweep = layer_sweep(model, fv.vector, sets, alpha=p.alpha, progress=progress)
+        def compute_test_sweep():
+            sets = {"zero_shot": encode(model, sample_prompts(split, None, 0, "zero_shot", "test")),
+                    "shuffled": encode(model, sample_prompts(split, None, p.n_shot, "shuffled", "test", seed=p.seed + 4))}
+            return layer_sweep(model, fv.vector, sets, alpha=p.alpha, progress=progress).to_tensors()
+
+        test_sweep = LayerSweep.from_tensors(cache.get_or_compute("test_sweep", {**fv_key, "alpha": p.alpha}, compute_test_sweep))
     return TaskResult(info.name, task.name, p, means, scan, fv, fv_layer, acc_filtered, acc_all,
                       valid_sweep, test_sweep, notes)
 

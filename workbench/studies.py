@@ -1,0 +1,90 @@
+"""Studies built on finished runs: composition, ablation, seed stability, head-count curves.
+
+Each takes :class:`~workbench.pipeline.TaskResult` objects (from :func:`run_task`) and the model,
+measures on the test split of the task in question, and returns plain dicts that the figures
+module draws.  Composition follows the paper's section 3.3 (sum the FVs of simple tasks to
+trigger a composed one); the ablation checks that the FV heads matter for ICL itself.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from .evaluate import accuracy, head_count_sweep
+from .intervene import add_vector, mean_ablate_heads, project_out
+from .models import model_info
+from .pipeline import TaskResult, encode
+from .prompts import sample_prompts
+from .scan import HeadScan
+from .tasks import load_task
+
+__all__ = ["composition", "ablation", "top_k_overlap", "head_count_curves"]
+
+
+def composition(model, composed: TaskResult, parts: Sequence[TaskResult], n_shot: int = 10, seed: int = 0) -> dict[str, float]:
+    """Top-1 accuracy on the composed task's test queries, triggered in different ways.
+
+    icl: clean ``n_shot`` prompts; zero_shot: nothing; own_fv: the composed task's own FV;
+    sum_of_parts: the sum of the parts' FVs (e.g. choose-first + capitalize), all added at the
+    composed task's FV layer; each part alone, for reference.
+    """
+    split = load_task(composed.task).split(seed)
+    layer = composed.fv_layer
+    zero = encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
+    total = parts[0].fv
+    for p in parts[1:]:
+        total = total + p.fv
+    out = {
+        "icl": accuracy(model, encode(model, sample_prompts(split, None, n_shot, "icl", "test", seed=seed + 5))).top1,
+        "zero_shot": accuracy(model, zero).top1,
+        "own_fv": accuracy(model, zero, add_vector(model, layer, composed.fv.vector)).top1,
+        "sum_of_parts": accuracy(model, zero, add_vector(model, layer, total.vector)).top1,
+    }
+    for p in parts:
+        out[f"only {p.task}"] = accuracy(model, zero, add_vector(model, layer, p.fv.vector)).top1
+    return out
+
+
+def ablation(model, result: TaskResult, n_random: int = 5, n_shot: int = 10, seed: int = 0) -> dict[str, float]:
+    """Clean ICL accuracy on the test split with the FV heads knocked out, against controls.
+
+    top_heads: the FV's heads mean-ablated at the last token; random_heads: as many random heads
+    (mean over ``n_random`` draws, excluding the FV heads); fv_projected_out: the FV direction
+    removed from the last-token residual after every layer.
+    """
+    split = load_task(result.task).split(seed)
+    icl = encode(model, sample_prompts(split, None, n_shot, "icl", "test", seed=seed + 5))
+    mean_z = result.means.mean_z
+    info = model_info(model)
+    heads = list(result.fv.heads)
+    others = [(l, h) for l in range(info.n_layers) for h in range(info.n_heads) if (l, h) not in heads]
+    rng = random.Random(seed)
+    random_acc = [accuracy(model, icl, mean_ablate_heads(model, rng.sample(others, len(heads)), mean_z)).top1
+                  for _ in range(n_random)]
+    return {
+        "none": accuracy(model, icl).top1,
+        "top_heads": accuracy(model, icl, mean_ablate_heads(model, heads, mean_z)).top1,
+        "random_heads": sum(random_acc) / len(random_acc),
+        "random_heads_min": min(random_acc),
+        "fv_projected_out": accuracy(model, icl, project_out(model, result.fv.vector)).top1,
+    }
+
+
+def top_k_overlap(a: HeadScan, b: HeadScan, k: int = 10) -> float:
+    """Fraction of the top-``k`` heads two scans share (e.g. two seeds)."""
+    ta = {(l, h) for l, h, _ in a.top_heads(k)}
+    tb = {(l, h) for l, h, _ in b.top_heads(k)}
+    return len(ta & tb) / k
+
+
+def head_count_curves(model, result: TaskResult, counts: Sequence[int] = (0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 40),
+                      seed: int = 0, progress: bool = True) -> dict[str, dict[int, float]]:
+    """Zero-shot and shuffled test accuracy as the FV sums more top heads (at the run's layer)."""
+    split = load_task(result.task).split(seed)
+    sets = {"zero_shot": encode(model, sample_prompts(split, None, 0, "zero_shot", "test")),
+            "shuffled": encode(model, sample_prompts(split, None, 10, "shuffled", "test", seed=seed + 6))}
+    counts = [k for k in counts if k <= model_info(model).n_total_heads]
+    return {name: {k: a.top1 for k, a in head_count_sweep(model, result.means, result.scan, result.fv_layer, prompts,
+                                                          counts, progress=progress).items()}
+            for name, prompts in sets.items()}
