@@ -27,7 +27,7 @@ from .forward import last_token_logits
 from .models import model_info
 from .prompts import EncodedPrompt
 
-__all__ = ["HeadMeans", "head_to_residual", "post_norm_gain", "mean_head_activations"]
+__all__ = ["HeadMeans", "head_to_residual", "post_norm_gain", "mean_head_activations", "last_token_states"]
 
 
 def post_norm_gain(model, layer: int) -> tuple[Float[Tensor, " d_model"], float]:
@@ -138,3 +138,21 @@ def mean_head_activations(
     if n == 0:
         raise ValueError("mean_head_activations needs at least one prompt")
     return HeadMeans(sum_z / n, sum_out / n, sum_resid / n, n)
+
+
+def last_token_states(model, prompts: Sequence[EncodedPrompt], layers: Sequence[int],
+                      batch_size: int = 8) -> Float[Tensor, "layer prompt d_model"]:
+    """Each prompt's last-token ``hook_resid_post`` after each of ``layers`` (in that order)."""
+    d_model = model_info(model).d_model
+    row = {layer: i for i, layer in enumerate(layers)}
+    states = torch.zeros(len(layers), len(prompts), d_model)
+
+    def factory(idx):
+        def store(resid, hook):
+            states[row[hook.layer()], list(idx)] = resid[:, -1].float().cpu()
+            return resid
+
+        return [(f"blocks.{layer}.hook_resid_post", store) for layer in layers]
+
+    last_token_logits(model, prompts, factory, batch_size=batch_size)
+    return states

@@ -3,6 +3,7 @@
     workbench run --model M --task T --out DIR [--seed S] [--layer L] [--top-k K] [--sweep-layers]
     workbench icl --model M --tasks T1 T2 ...     # 10-shot / zero-shot / shuffled accuracy table
     workbench merge DIR1 DIR2 ... [--out FILE]    # one table (and universal AIE) from many runs
+    workbench figures --model M --tasks T1 T2 ... --out figures/   # every paper figure
     workbench tasks | workbench models
 
 ``run`` writes ``DIR/function_vector.safetensors`` and ``DIR/result.json``; stages are cached
@@ -99,6 +100,22 @@ def cmd_merge(args) -> int:
     return 0
 
 
+def cmd_figures(args) -> int:
+    from .pipeline import Protocol
+    from .report import paper_figures
+    from .tasks import load_task
+
+    for t in args.tasks:
+        load_task(t)
+    model = _load(args)
+    protocol = Protocol(seed=args.seed, n_mean_prompts=args.n_mean_prompts, n_scan_prompts=args.n_scan_prompts)
+    written = paper_figures(model, args.tasks, args.out, protocol, formats=args.formats,
+                            composition_tasks=not args.no_composition, fresh=args.fresh)
+    for key, paths in written.items():
+        print(f"{key:<22} " + "  ".join(str(p) for p in paths))
+    return 0
+
+
 def cmd_tasks(args) -> int:
     from .tasks import list_tasks, load_task, tasks_dir
 
@@ -155,6 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--out", default=None)
     merge.add_argument("--unfiltered", action="store_true")
     merge.set_defaults(func=cmd_merge)
+
+    figs = sub.add_parser("figures", help="paper-style figures for some tasks (the first is featured)")
+    model_args(figs)
+    figs.add_argument("--tasks", nargs="+", default=["antonym", "capitalize", "present-past", "country-capital"])
+    figs.add_argument("--out", default="figures")
+    figs.add_argument("--formats", nargs="+", default=["html", "png", "pdf"])
+    figs.add_argument("--n-mean-prompts", type=int, default=100)
+    figs.add_argument("--n-scan-prompts", type=int, default=25)
+    figs.add_argument("--no-composition", action="store_true", help="skip the composed-task figure")
+    figs.add_argument("--fresh", action="store_true", help="recompute every stage instead of using the cache")
+    figs.set_defaults(func=cmd_figures)
 
     sub.add_parser("tasks", help="list built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list built-in models").set_defaults(func=cmd_models)

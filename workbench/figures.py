@@ -25,7 +25,7 @@ from plotly.subplots import make_subplots
 from .cache import atomic_path
 
 __all__ = ["aie_heatmap", "aie_grid", "layer_sweep_figure", "head_count_figure", "accuracy_comparison",
-           "decoded_figure", "composition_figure", "scatter_figure", "export", "CONDITION_LABELS", "STYLE"]
+           "decoded_figure", "grouped_bars", "scatter_figure", "export", "CONDITION_LABELS", "STYLE"]
 
 STYLE = dict(template="simple_white", font=dict(family="Helvetica, Arial, sans-serif", size=13))
 COLORS = {"icl": "#4C72B0", "zero_shot": "#BBBBBB", "zero_shot_fv": "#DD8452", "shuffled": "#8C8C8C",
@@ -101,22 +101,27 @@ def layer_sweep_figure(sweep, baselines: Mapping[str, Any] | None = None, title:
     interventions (e.g. the mean state, the task vector) on the same prompts.
     """
     fig = go.Figure()
-    dash = {"FV": "solid"}
+    colors = {"FV": {"zero_shot": COLORS["zero_shot_fv"], "shuffled": COLORS["shuffled_fv"]},
+              "mean state": COLORS["mean_state"], "task vector": COLORS["task_vector"]}
     for label, sw in [("FV", sweep), *((baselines or {}).items())]:
         d = _sweep_dict(sw)
         for name in [k for k in d if k not in ("layers", "baseline", "n")]:
             y = d[name]
             n = d.get("n", {}).get(name, 0)
             err = [((p * (1 - p) / n) ** 0.5 if n else 0) for p in y]
+            color = colors.get(label, "#333")
+            color = color.get(name, "#333") if isinstance(color, dict) else color
             fig.add_trace(go.Scatter(x=d["layers"], y=y, mode="lines+markers", name=f"{name} + {label}",
                                      error_y=dict(type="data", array=err, visible=True, thickness=1),
-                                     line=dict(dash=dash.get(label, "dot"), color=COLORS.get(name if label == "FV" else "mean_state"))))
+                                     line=dict(dash="solid" if label == "FV" else "dot", color=color)))
         if label == "FV":
             for name, base in d.get("baseline", {}).items():
-                fig.add_hline(y=base, line=dict(color="#999", dash="dash", width=1),
-                              annotation_text=f"{name}, no intervention", annotation_position="top left")
+                fig.add_trace(go.Scatter(x=[d["layers"][0], d["layers"][-1]], y=[base, base], mode="lines",
+                                         name=f"{name}, no intervention",
+                                         line=dict(color=COLORS.get(name, "#999"), dash="dash", width=1)))
     fig.update_layout(title=title, xaxis_title="layer L (added after block L)", yaxis_title="top-1 accuracy",
-                      yaxis_range=[0, 1.02], width=760, height=430, **STYLE)
+                      yaxis_range=[0, 1.02], xaxis=dict(dtick=1 if len(_sweep_dict(sweep)["layers"]) <= 12 else 2),
+                      width=820, height=440, **STYLE)
     return fig
 
 
@@ -157,10 +162,10 @@ def decoded_figure(tokens: Sequence[tuple[str, float]], title: str = "FV decoded
     return fig
 
 
-def composition_figure(rows: Mapping[str, Mapping[str, float]], title: str = "Composing function vectors") -> go.Figure:
-    """Bars per composed task: accuracy of each way to trigger it (e.g. ICL, own FV, sum of FVs)."""
-    ways = list(next(iter(rows.values())).keys()) if rows else []
-    fig = go.Figure([go.Bar(name=w, x=list(rows), y=[rows[t][w] for t in rows]) for w in ways])
+def grouped_bars(rows: Mapping[str, Mapping[str, float]], title: str = "Composing function vectors") -> go.Figure:
+    """Grouped bars: one group per row (e.g. a composed task), one bar per way of triggering it."""
+    ways = list(dict.fromkeys(w for r in rows.values() for w in r))
+    fig = go.Figure([go.Bar(name=w, x=list(rows), y=[rows[t].get(w) for t in rows]) for w in ways])
     fig.update_layout(barmode="group", title=title, yaxis_title="top-1 accuracy", yaxis_range=[0, 1.02],
                       width=700, height=420, **STYLE)
     return fig

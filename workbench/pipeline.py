@@ -19,10 +19,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .activations import HeadMeans, mean_head_activations
+from .activations import HeadMeans, last_token_states, mean_head_activations
 from .cache import StageCache, write_json
 from .evaluate import Accuracy, LayerSweep, accuracy, layer_sweep
-from .forward import last_token_logits
 from .intervene import add_vector, replace_last_state
 from .models import model_info
 from .prompts import EncodedPrompt, encode_prompts, sample_prompts
@@ -30,7 +29,7 @@ from .scan import HeadScan, scan_heads
 from .tasks import Pair, Task, load_task
 from .vectors import FunctionVector, default_top_k, package_versions
 
-__all__ = ["Protocol", "TaskResult", "run_task", "encode"]
+__all__ = ["Protocol", "TaskResult", "run_task", "encode", "evaluate_conditions", "task_vector_donors"]
 
 
 @dataclass(frozen=True)
@@ -213,6 +212,11 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
                       valid_sweep, test_sweep, notes)
 
 
+def task_vector_donors(model, split, n: int, p: Protocol) -> list[EncodedPrompt]:
+    """Clean ICL prompts about train queries, whose last states serve as Hendel task vectors."""
+    return encode(model, sample_prompts(split, n, p.n_shot, "icl", "train", seed=p.seed + 7))
+
+
 def evaluate_conditions(model, split, fv: FunctionVector, layer: int, means: HeadMeans, p: Protocol,
                         progress: bool = True) -> dict[str, Accuracy]:
     """Every test query under each condition (unfiltered; rows align with the test split).
@@ -230,17 +234,7 @@ def evaluate_conditions(model, split, fv: FunctionVector, layer: int, means: Hea
     fv_hooks = add_vector(model, layer, fv.vector, p.alpha)
 
     # Hendel et al.: last-token states at `layer` of clean ICL prompts about train queries.
-    donors = encode(model, sample_prompts(split, len(zero), p.n_shot, "icl", "train", seed=p.seed + 7))
-    states = torch.zeros(len(donors), model_info(model).d_model)
-
-    def store_states(idx):
-        def store(resid, hook):
-            states[list(idx)] = resid[:, -1].float().cpu()
-            return resid
-
-        return [(f"blocks.{layer}.hook_resid_post", store)]
-
-    last_token_logits(model, donors, store_states)
+    states = last_token_states(model, task_vector_donors(model, split, len(zero), p), [layer])[0]
     conditions = {
         "icl": (icl, None),
         "zero_shot": (zero, None),

@@ -11,15 +11,16 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from .evaluate import accuracy, head_count_sweep
-from .intervene import add_vector, mean_ablate_heads, project_out
+from .evaluate import LayerSweep, accuracy, head_count_sweep, sweep_layers
+from .intervene import add_vector, mean_ablate_heads, project_out, replace_last_state
 from .models import model_info
-from .pipeline import TaskResult, encode
+from .activations import last_token_states
+from .pipeline import TaskResult, encode, task_vector_donors
 from .prompts import sample_prompts
 from .scan import HeadScan
 from .tasks import load_task
 
-__all__ = ["composition", "ablation", "top_k_overlap", "head_count_curves"]
+__all__ = ["composition", "ablation", "top_k_overlap", "head_count_curves", "baseline_sweeps"]
 
 
 def composition(model, composed: TaskResult, parts: Sequence[TaskResult], n_shot: int = 10, seed: int = 0) -> dict[str, float]:
@@ -27,7 +28,7 @@ def composition(model, composed: TaskResult, parts: Sequence[TaskResult], n_shot
 
     icl: clean ``n_shot`` prompts; zero_shot: nothing; own_fv: the composed task's own FV;
     sum_of_parts: the sum of the parts' FVs (e.g. choose-first + capitalize), all added at the
-    composed task's FV layer; each part alone, for reference.
+    composed task's FV layer; ``part i only``: each part's FV alone, for reference.
     """
     split = load_task(composed.task).split(seed)
     layer = composed.fv_layer
@@ -41,8 +42,8 @@ def composition(model, composed: TaskResult, parts: Sequence[TaskResult], n_shot
         "own_fv": accuracy(model, zero, add_vector(model, layer, composed.fv.vector)).top1,
         "sum_of_parts": accuracy(model, zero, add_vector(model, layer, total.vector)).top1,
     }
-    for p in parts:
-        out[f"only {p.task}"] = accuracy(model, zero, add_vector(model, layer, p.fv.vector)).top1
+    for i, p in enumerate(parts, 1):
+        out[f"part {i} only"] = accuracy(model, zero, add_vector(model, layer, p.fv.vector)).top1
     return out
 
 
@@ -88,3 +89,24 @@ def head_count_curves(model, result: TaskResult, counts: Sequence[int] = (0, 1, 
     return {name: {k: a.top1 for k, a in head_count_sweep(model, result.means, result.scan, result.fv_layer, prompts,
                                                           counts, progress=progress).items()}
             for name, prompts in sets.items()}
+
+
+def baseline_sweeps(model, result: TaskResult, seed: int = 0,
+                    progress: bool = True) -> dict[str, LayerSweep]:
+    """The two baselines at every layer, on the zero-shot test prompts.
+
+    mean state: the mean clean last-token residual of that layer, added there.
+    task vector (Hendel et al.): the last-token residual of a clean ICL prompt about a train
+    query, written over the zero-shot prompt's last state at that layer.
+    """
+    split = load_task(result.task).split(seed)
+    zero = encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
+    donors = task_vector_donors(model, split, len(zero), result.protocol)
+    states = last_token_states(model, donors, list(range(model_info(model).n_layers)))
+    sets = {"zero_shot": zero}
+    return {
+        "mean state": sweep_layers(model, sets, lambda l: add_vector(model, l, result.means.mean_resid[l]),
+                                   progress=progress and "mean-state sweep"),
+        "task vector": sweep_layers(model, sets, lambda l: replace_last_state(model, l, states[l]),
+                                    progress=progress and "task-vector sweep"),
+    }

@@ -1,0 +1,99 @@
+"""Paper-style figures for a set of tasks on one model: ``workbench figures`` and the figures notebook.
+
+:func:`paper_figures` runs (or, with the stage cache, reloads) :func:`run_task` for each task,
+then draws every figure through :mod:`workbench.figures` and writes it to ``out_dir`` as HTML,
+PNG and PDF.  The first task is the featured one (heatmap, sweeps, head counts, decoding,
+attention).  Composition figures are drawn for the built-in composed tasks whose parts are
+given.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Sequence
+
+from . import figures
+from .cache import StageCache, write_json
+from .models import model_info
+from .pipeline import Protocol, TaskResult, encode, run_task
+from .prompts import sample_prompts
+from .studies import ablation, baseline_sweeps, composition, head_count_curves
+from .tasks import load_task
+from .views import attention_view
+
+__all__ = ["paper_figures", "COMPOSED_TASKS"]
+
+# composed task -> the simple tasks whose FVs should add up to it
+COMPOSED_TASKS = {
+    "first-item-capitalize": ("choose-first-of-3", "capitalize"),
+    "last-item-uppercase": ("choose-last-of-3", "uppercase"),
+}
+
+
+def paper_figures(model, tasks: Sequence[str], out_dir: str | Path = "figures", protocol: Protocol = Protocol(),
+                  formats: Sequence[str] = ("html", "png", "pdf"), composition_tasks: bool = True,
+                  fresh: bool = False, progress: bool = True) -> dict[str, list[Path]]:
+    """Make every figure for ``tasks`` on ``model``; returns figure name -> files written.
+
+    Stages come from the stage cache when they were computed before; ``fresh=True`` recomputes
+    everything (and does not write to the cache).
+    """
+    cache = StageCache(enabled=not fresh)
+
+    def run(task, proto=protocol):
+        return run_task(model, task, proto, cache=cache, progress=progress)
+
+    out_dir = Path(out_dir)
+    name = model_info(model).name
+    featured_protocol = Protocol(**{**protocol.to_dict(), "sweep_layers": True})
+    results: dict[str, TaskResult] = {}
+    for i, task in enumerate(tasks):
+        results[task] = run(task, featured_protocol if i == 0 else protocol)
+    featured = results[tasks[0]]
+    written: dict[str, list[Path]] = {}
+    summary: dict = {"model": name, "tasks": list(tasks), "featured": featured.task}
+
+    def save(fig, key):
+        written[key] = figures.export(fig, f"{name}_{key}", out_dir, formats)
+
+    save(figures.aie_heatmap(featured.scan, top_k=len(featured.fv.heads)), f"aie_{featured.task}")
+    if len(results) > 1:
+        save(figures.aie_grid({t: r.scan for t, r in results.items()}, top_k=len(featured.fv.heads)), "aie_grid")
+    save(figures.accuracy_comparison(list(results.values())), "accuracy")
+    save(figures.accuracy_comparison(list(results.values()), key="accuracy_unfiltered"), "accuracy_unfiltered")
+
+    baselines = baseline_sweeps(model, featured, progress=progress)
+    save(figures.layer_sweep_figure(featured.test_sweep, baselines,
+                                    title=f"{featured.task}: accuracy by the layer of intervention (test split)"), "layer_sweep")
+    curves = head_count_curves(model, featured, progress=progress)
+    save(figures.head_count_figure(curves, title=f"{featured.task}: accuracy by the number of FV heads"), "head_count")
+    decoded = featured.fv.decode(model, k=15)
+    save(figures.decoded_figure(decoded, title=f"{featured.task} FV through the unembedding"), "decoded")
+    abl = ablation(model, featured)
+    save(figures.grouped_bars({featured.task: abl}, title=f"{featured.task}: clean ICL accuracy under ablation"), "ablation")
+    summary.update(head_count=curves, decoded=decoded, ablation=abl,
+                   baseline_sweeps={k: v.to_dict() for k, v in baselines.items()})
+
+    if composition_tasks:
+        comp = {}
+        for composed, parts in COMPOSED_TASKS.items():
+            part_results = [results.get(p) or run(p) for p in parts]
+            comp[f"{composed} = {' + '.join(parts)}"] = composition(model, run(composed), part_results)
+        if comp:
+            save(figures.grouped_bars(comp, title="Composing function vectors (zero-shot test accuracy)"), "composition")
+            summary["composition"] = comp
+
+    # Attention of the top FV heads against random heads, on one clean ICL prompt.
+    split = load_task(featured.task).split(protocol.seed)
+    prompt = encode(model, sample_prompts(split, 1, protocol.n_shot, "icl", "test", seed=protocol.seed))[0]
+    info = model_info(model)
+    top = featured.fv.heads[:4]
+    rng = random.Random(protocol.seed)
+    others = [(l, h) for l in range(info.n_layers) for h in range(info.n_heads) if (l, h) not in featured.fv.heads]
+    page = attention_view(model, prompt, top, f"top FV heads for {featured.task}")
+    attention_view(model, prompt, rng.sample(others, len(top)), "random heads, for comparison", page=page)
+    path = page.save(out_dir / f"{name}_attention.html")
+    written["attention"] = [path]
+    write_json(out_dir / f"{name}_summary.json", summary)
+    return written
