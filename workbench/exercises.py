@@ -2,8 +2,8 @@
 
 Each ``check_*`` calls the learner's function on a tiny random model (milliseconds, no
 download), compares with the workbench's own implementation, and says in plain words what is
-wrong: a shape, a token position, a sign, a layer off by one.  It prints the verdict and
-returns a :class:`Check` (``.passed``, ``.message``), and never raises on a wrong answer.
+wrong: a shape, a token position, a sign, a layer off by one.  It returns a :class:`Check`
+(``.passed``, ``.message``; shown as a verdict in a notebook), and never raises on a wrong answer.
 
     check_icl_prompt(my_icl_prompt)
     check_mean_head_activations(my_mean_z)
@@ -50,9 +50,7 @@ class Check:
 
 
 def _verdict(name: str, passed: bool, message: str) -> Check:
-    check = Check(name, passed, message)
-    print(repr(check))
-    return check
+    return Check(name, passed, message)
 
 
 def _call(name: str, fn: Callable, *args):

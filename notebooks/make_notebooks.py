@@ -1,0 +1,239 @@
+"""Write the notebooks from the cell lists below (one source of truth; outputs are not committed).
+
+    python notebooks/make_notebooks.py
+"""
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+
+
+def notebook(cells):
+    nb = new_notebook()
+    for kind, src in cells:
+        if kind == "md":
+            nb.cells.append(new_markdown_cell(src.strip()))
+        else:
+            cell = new_code_cell(src.strip())
+            if kind == "params":
+                cell.metadata["tags"] = ["parameters"]
+            nb.cells.append(cell)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+EXPLORATION = [
+    ("md", """
+# Function vectors, explored
+
+A model does a task from examples in its prompt. Which attention heads carry the task? Can we
+pull it out as one vector and make the model do the task with no examples at all? This notebook
+walks through the method of Todd et al. (2023) on the embedded model, with small counts so it
+runs on a laptop CPU in a few minutes. (The CLI's `workbench run` uses the paper's counts.)
+"""),
+    ("params", """
+MODEL = "smollm2-135m"   # the embedded default; try "gemma3-270m"
+TASK = "capitalize"
+N_MEAN = 30              # clean prompts for the mean head activations (paper: 100)
+N_SCAN = 6               # shuffled-label prompts for the head scan (paper: 25)
+"""),
+    ("code", """
+from workbench.models import load_model, model_info
+from workbench.tasks import load_task
+from workbench.prompts import sample_prompts
+from workbench.pipeline import encode
+from workbench.evaluate import accuracy, layer_sweep
+from workbench.activations import mean_head_activations
+from workbench.scan import scan_heads
+from workbench.vectors import FunctionVector, default_top_k
+from workbench.intervene import add_vector, generate
+from workbench.views import attention_view
+from workbench import figures
+
+model = load_model(MODEL)
+info = model_info(model)
+info
+"""),
+    ("md", "## 1. A task, and in-context learning\nDemonstrations come from the train split, queries from valid (extraction) and test (evaluation)."),
+    ("code", """
+task = load_task(TASK)
+split = task.split(seed=0)
+print(split)
+print(sample_prompts(split, 1, n_shot=3, kind="icl")[0].text)
+"""),
+    ("code", """
+icl = encode(model, sample_prompts(split, None, 10, "icl", "test"))
+zero = encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
+shuffled = encode(model, sample_prompts(split, None, 10, "shuffled", "test", seed=1))
+{"10-shot": accuracy(model, icl), "zero-shot": accuracy(model, zero), "shuffled labels": accuracy(model, shuffled)}
+"""),
+    ("md", "## 2. Which heads carry the task?\nMean head outputs over clean prompts, then each head's causal indirect effect on shuffled-label prompts: patch its last-token output with its clean mean and measure the rise in the answer's probability."),
+    ("code", """
+means = mean_head_activations(model, encode(model, sample_prompts(split, N_MEAN, 10, "icl", seed=1)))
+corrupted = encode(model, sample_prompts(split, N_SCAN, 10, "shuffled", seed=2))
+scan = scan_heads(model, corrupted, means.mean_z, task=TASK)
+scan
+"""),
+    ("code", "figures.aie_heatmap(scan, top_k=default_top_k(info.n_total_heads))"),
+    ("md", "What do the top heads look at? ◆ marks the query's last token, ▸ the demonstrations' labels."),
+    ("code", "attention_view(model, icl[0], [(l, h) for l, h, _ in scan.top_heads(3)], 'top heads')"),
+    ("md", "## 3. The function vector, added to zero-shot prompts"),
+    ("code", """
+heads = [(l, h) for l, h, _ in scan.top_heads(default_top_k(info.n_total_heads))]
+fv = FunctionVector.from_heads(means, heads, info.name, TASK)
+sweep = layer_sweep(model, fv.vector, {"zero_shot": zero, "shuffled": shuffled}, layers=range(0, info.n_layers, 3))
+figures.layer_sweep_figure(sweep)
+"""),
+    ("code", """
+LAYER = sweep.best_layer()
+{"layer": LAYER, "zero-shot + FV": accuracy(model, zero, add_vector(model, LAYER, fv.vector)),
+ "shuffled + FV": accuracy(model, shuffled, add_vector(model, LAYER, fv.vector))}
+"""),
+    ("md", "Greedy generation with the FV added at every new token:"),
+    ("code", """
+for pair in split.test[:3]:
+    ids = encode(model, sample_prompts(split, None, 0, "zero_shot", query_pairs=[pair]))[0].ids
+    print(repr(pair.input), "->", repr(generate(model, ids, 6)), "| with FV:", repr(generate(model, ids, 6, fv.vector, LAYER)))
+"""),
+    ("md", "## 4. Reading the vector: the logit lens"),
+    ("code", "figures.decoded_figure(fv.decode(model, k=12))"),
+    ("md", "## 5. Composing two vectors\n`first-item-capitalize` = pick the first of three words, then capitalize it. Does the sum of the two simple FVs do it?"),
+    ("code", """
+def extract(task_name):
+    sp = load_task(task_name).split(seed=0)
+    m = mean_head_activations(model, encode(model, sample_prompts(sp, N_MEAN, 10, "icl", seed=1)), progress=False)
+    s = scan_heads(model, encode(model, sample_prompts(sp, N_SCAN, 10, "shuffled", seed=2)), m.mean_z, progress=False)
+    return FunctionVector.from_heads(m, [(l, h) for l, h, _ in s.top_heads(len(heads))], info.name, task_name)
+
+first = extract("choose-first-of-3")
+composed = first + fv
+target = load_task("first-item-capitalize").split(seed=0)
+zero_c = encode(model, sample_prompts(target, None, 0, "zero_shot", "test"))
+{"zero-shot": accuracy(model, zero_c).top1,
+ "+ choose-first FV": accuracy(model, zero_c, add_vector(model, LAYER, first.vector)).top1,
+ "+ capitalize FV": accuracy(model, zero_c, add_vector(model, LAYER, fv.vector)).top1,
+ "+ their sum": accuracy(model, zero_c, add_vector(model, LAYER, composed.vector)).top1}
+"""),
+]
+
+EXERCISE_INTRO = ("md", """
+# Function vectors: exercises
+
+Implement the five steps of the method. After each one, run its check: it runs your function
+on a tiny random model (instant, no download) against the workbench's reference and tells you,
+in words, what is wrong. The checks are your guide; `02_exercises_solutions.ipynb` has answers.
+
+Useful facts: prompts are encoded as `EncodedPrompt` (`.ids`: token ids with BOS, `.answer_id`:
+the first token of the answer). `model.run_with_cache(tokens)` returns `(logits, cache)`, and
+`cache["blocks.0.attn.hook_z"]` has shape `[batch, pos, head, d_head]`.
+`model.run_with_hooks(tokens, fwd_hooks=[(name, fn)])` runs with `fn(activation, hook)`
+editing an activation and returning it. `model.W_O` has shape `[layer, head, d_head, d_model]`.
+""")
+
+SETUP = ("code", """
+import torch
+from workbench import exercises as ex
+from workbench.tasks import Pair
+model = ex.exercise_model()   # 2 layers x 4 heads, random weights
+""")
+
+STEPS = [
+    ("1. The prompt", "Write the paper's format: `Q: x\\nA: y` per demonstration, a blank line between them, and the query as `Q: x\\nA:` (no answer).",
+     "def icl_prompt(demos, query):",
+     """    blocks = [f"Q: {d.input}\\nA: {d.output}" for d in demos] + [f"Q: {query.input}\\nA:"]
+    return "\\n\\n".join(blocks)""",
+     "ex.check_icl_prompt(icl_prompt)"),
+    ("2. Mean head activations", "For every layer and head, average `hook_z` at the LAST token over the prompts. Return `[layer, head, d_head]`.",
+     "def mean_head_activations(model, prompts):",
+     """    total = 0
+    for p in prompts:
+        _, cache = model.run_with_cache(torch.tensor([p.ids]))
+        total = total + torch.stack([cache[f"blocks.{l}.attn.hook_z"][0, -1] for l in range(model.cfg.n_layers)])
+    return total / len(prompts)""",
+     "ex.check_mean_head_activations(mean_head_activations)"),
+    ("3. One head's indirect effect", "On a (shuffled-label) prompt, replace head `(layer, head)`'s `hook_z` at the last token by `mean_z[layer, head]`. Return P(answer) patched minus P(answer) unpatched.",
+     "def indirect_effect(model, prompt, mean_z, layer, head):",
+     """    tokens = torch.tensor([prompt.ids])
+
+    def patch(z, hook):
+        z[:, -1, head] = mean_z[layer, head]
+        return z
+
+    clean = model(tokens)[0, -1].softmax(-1)[prompt.answer_id]
+    patched = model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", patch)])[0, -1].softmax(-1)[prompt.answer_id]
+    return float(patched - clean)""",
+     "ex.check_indirect_effect(indirect_effect)"),
+    ("4. The function vector", "Sum, over the given heads, each head's mean output mapped into the residual stream: `mean_z[l, h] @ W_O[l, h]`.",
+     "def function_vector(model, mean_z, heads):",
+     """    return sum(mean_z[l, h] @ model.W_O[l, h] for l, h in heads)""",
+     "ex.check_function_vector(function_vector)"),
+    ("5. Adding it to a zero-shot prompt", "Run the model with `vector` added to the residual stream after block `layer` (`blocks.{layer}.hook_resid_post`), at the last token only. Return the logits.",
+     "def add_fv(model, tokens, vector, layer):",
+     """    def hook(resid, hook):
+        resid[:, -1] += vector
+        return resid
+
+    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.hook_resid_post", hook)])""",
+     "ex.check_add_vector(add_fv)"),
+]
+
+
+def exercises(solved: bool):
+    cells = [EXERCISE_INTRO if not solved else ("md", "# Function vectors: exercises — solutions\n\nEvery check below passes."), SETUP]
+    for title, text, signature, body, check in STEPS:
+        cells.append(("md", f"## {title}\n{text}"))
+        cells.append(("code", f"{signature}\n{body if solved else '    # your code here' + chr(10) + '    raise NotImplementedError'}"))
+        cells.append(("code", check))
+    return cells
+
+
+FIGURES = [
+    ("md", """
+# Paper figures
+
+Regenerates every figure in `figures/` for the model and tasks below: from cached stages when
+they exist (fast), or from scratch with `FRESH = True`. The same as
+`workbench figures --model MODEL --tasks ... --out figures/`.
+"""),
+    ("params", """
+MODEL = "smollm2-135m"
+TASKS = ["antonym", "capitalize", "present-past", "country-capital"]
+OUT = "../figures"
+FRESH = False          # True: recompute every stage instead of reading the cache
+N_MEAN, N_SCAN = 100, 25
+"""),
+    ("code", """
+from pathlib import Path
+from IPython.display import HTML, Image, display
+from workbench.models import load_model
+from workbench.pipeline import Protocol
+from workbench.report import paper_figures
+
+model = load_model(MODEL)
+written = paper_figures(model, TASKS, OUT, Protocol(n_mean_prompts=N_MEAN, n_scan_prompts=N_SCAN), fresh=FRESH,
+                        formats=("html", "png"))
+for name, paths in written.items():
+    png = [p for p in paths if p.suffix == ".png"]
+    print(name)
+    display(Image(str(png[0]), width=640) if png else HTML(f"<a href='{paths[0]}'>{paths[0].name}</a>"))
+"""),
+]
+
+
+def main():
+    out = {
+        "01_exploration.ipynb": notebook(EXPLORATION),
+        "02_exercises.ipynb": notebook(exercises(solved=False)),
+        "02_exercises_solutions.ipynb": notebook(exercises(solved=True)),
+        "03_paper_figures.ipynb": notebook(FIGURES),
+    }
+    for name, nb in out.items():
+        nbformat.write(nb, HERE / name)
+        print("wrote", HERE / name)
+
+
+if __name__ == "__main__":
+    main()
