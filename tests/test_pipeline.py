@@ -20,6 +20,17 @@ def test_pipeline_on_tiny_model(tiny, toy_task, tmp_path):
     assert (tmp_path / "function_vector.safetensors").exists()
 
 
+def test_natural_text_and_portability(tiny, toy_task):
+    from dataclasses import replace
+
+    result = run_task(tiny["llama"], toy_task, replace(SMALL, natural_text=True, portability=True, n_extra_queries=3,
+                                                      filter_correct=False), progress=False)
+    nat, port = result.notes["natural_text"], result.notes["portability"]
+    assert set(nat["plain"]) == set(nat["fv"]) and len(nat["fv"]) == 5  # the five word templates
+    assert len(port) == 20 and all(set(v) == {"plain", "fv"} for v in port.values())
+    assert all(0 <= v["fv"] <= 1 for v in port.values())
+
+
 def test_cached_stages_are_reused(tiny, toy_task, monkeypatch):
     run_task(tiny["gpt2"], toy_task, SMALL, progress=False)
     import workbench.pipeline as pipeline

@@ -21,10 +21,11 @@ from tqdm.auto import tqdm
 
 from .activations import HeadMeans, last_token_states, mean_head_activations
 from .cache import StageCache, write_json
-from .evaluate import Accuracy, LayerSweep, accuracy, layer_sweep
+from .evaluate import (Accuracy, LayerSweep, accuracy, layer_sweep, natural_text_accuracy,
+                       portability_accuracy)
 from .intervene import add_vector, replace_last_state
 from .models import model_info
-from .prompts import EncodedPrompt, encode_prompts, sample_prompts
+from .prompts import NATURAL_TEMPLATES, EncodedPrompt, encode_prompts, sample_prompts
 from .scan import HeadScan, scan_heads
 from .tasks import Pair, Task, load_task
 from .vectors import FunctionVector, default_top_k, package_versions
@@ -43,6 +44,9 @@ class Protocol:
     layer: int | None = None  # None: chosen by `layer_rule`
     layer_rule: str = "sweep"  # "sweep": best on valid; "third": the paper's n_layers // 3
     sweep_layers: bool = False  # also report the full test-split layer sweep
+    natural_text: bool = False  # also score greedy generations from natural-text templates
+    portability: bool = False  # also score zero-shot prompts in other formats
+    n_extra_queries: int = 20  # test queries used by the two evaluations above
     alpha: float = 1.0
     filter_correct: bool = True  # use only queries clean ICL answers right (paper)
     seed: int = 0
@@ -208,8 +212,28 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
             return layer_sweep(model, fv.vector, sets, alpha=p.alpha, progress=progress).to_tensors()
 
         test_sweep = LayerSweep.from_tensors(cache.get_or_compute("test_sweep", {**fv_key, "alpha": p.alpha}, compute_test_sweep))
+    # Test queries clean ICL gets right, for the two optional evaluations.
+    zero = zero_shot_prompts(model, split)
+    extra = [e.prompt for e, ok in zip(zero, icl_right) if ok][: p.n_extra_queries]
+    extra_pairs = [prompt.query for prompt in extra]
+    if p.natural_text:
+        kind = "place" if task.name.startswith(("country-", "landmark-")) else "word"
+        templates = NATURAL_TEMPLATES[kind]
+        notes["natural_text"] = {
+            "queries": len(extra_pairs),
+            "plain": natural_text_accuracy(model, extra_pairs, templates, None, None, progress=progress),
+            "fv": natural_text_accuracy(model, extra_pairs, templates, fv.vector, fv_layer, p.alpha, progress=progress),
+        }
+    if p.portability:
+        notes["portability"] = portability_accuracy(model, extra, fv.vector, fv_layer, seed=p.seed, alpha=p.alpha,
+                                                    progress=progress)
     return TaskResult(info.name, task.name, p, means, scan, fv, fv_layer, acc_filtered, acc_all,
                       valid_sweep, test_sweep, notes)
+
+
+def zero_shot_prompts(model, split) -> list[EncodedPrompt]:
+    """The zero-shot prompt of every test query, in the split's order."""
+    return encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
 
 
 def task_vector_donors(model, split, n: int, p: Protocol) -> list[EncodedPrompt]:
@@ -227,7 +251,7 @@ def evaluate_conditions(model, split, fv: FunctionVector, layer: int, means: Hea
     prompt (Hendel et al.); the ICL prompt's query is a train pair, not the test query.
     """
     icl = encode(model, sample_prompts(split, None, p.n_shot, "icl", "test", seed=p.seed + 5))
-    zero = encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
+    zero = zero_shot_prompts(model, split)
     shuffled = encode(model, sample_prompts(split, None, p.n_shot, "shuffled", "test", seed=p.seed + 6))
     if not (len(icl) == len(zero) == len(shuffled)):
         raise RuntimeError("test prompts dropped unevenly; check the task's answers tokenize")
