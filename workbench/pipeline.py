@@ -212,9 +212,9 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
             return layer_sweep(model, fv.vector, sets, alpha=p.alpha, progress=progress).to_tensors()
 
         test_sweep = LayerSweep.from_tensors(cache.get_or_compute("test_sweep", {**fv_key, "alpha": p.alpha}, compute_test_sweep))
-    # Test queries clean ICL gets right, for the two optional evaluations.
+    # Test queries for the two optional evaluations: those clean ICL gets right (unless filter_correct=False).
     zero = zero_shot_prompts(model, split)
-    extra = [e.prompt for e, ok in zip(zero, icl_right) if ok][: p.n_extra_queries]
+    extra = [e.prompt for e, ok in zip(zero, icl_right) if ok or not p.filter_correct][: p.n_extra_queries]
     extra_pairs = [prompt.query for prompt in extra]
     if p.natural_text:
         kind = "place" if task.name.startswith(("country-", "landmark-")) else "word"
