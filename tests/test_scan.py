@@ -80,3 +80,23 @@ def test_fast_scan_matches_reference_on_embedded_model(real_model):
     expected = torch.stack([ref[:, l, h] for l, h in heads], 1)
     torch.testing.assert_close(picked, expected, atol=1e-5, rtol=0)
     assert expected.abs().max() > 1e-4
+
+
+def test_attribution_patching_is_the_first_order_estimate(tiny, toy_task):
+    """With a tiny patch (mean_z close to z), the linear estimate approaches the exact effect."""
+    from workbench.studies import compare_scans
+
+    model = tiny["llama"]
+    clean, corrupt = prompts_for(model, toy_task)
+    mean_z = mean_head_activations(model, clean, progress=False).mean_z
+    # z at the last token of the first corrupted prompt, nudged 5% towards the mean
+    _, cache = model.run_with_cache(torch.tensor([corrupt[0].ids]))
+    z_last = torch.stack([cache[f"blocks.{l}.attn.hook_z"][0, -1] for l in range(2)])
+    near = z_last + 0.05 * (mean_z - z_last)
+    exact = scan_heads(model, corrupt[:1], near, progress=False)
+    approx = scan_heads(model, corrupt[:1], near, method="attribution", progress=False)
+    torch.testing.assert_close(approx.effects, exact.effects, atol=2e-8, rtol=0.1)
+    cmp = compare_scans(exact, approx, k=3)
+    assert cmp["spearman"] > 0.9 and cmp["top_k_overlap"] >= 2 / 3
+    with pytest.raises(ValueError, match="unknown method"):
+        scan_heads(model, corrupt, mean_z, method="magic")

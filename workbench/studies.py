@@ -20,7 +20,7 @@ from .prompts import sample_prompts
 from .scan import HeadScan
 from .tasks import load_task
 
-__all__ = ["composition", "ablation", "top_k_overlap", "head_count_curves", "baseline_sweeps"]
+__all__ = ["composition", "ablation", "top_k_overlap", "compare_scans", "head_count_curves", "baseline_sweeps"]
 
 
 def composition(model, composed: TaskResult, parts: Sequence[TaskResult], n_shot: int = 10, seed: int = 0) -> dict[str, float]:
@@ -77,6 +77,23 @@ def top_k_overlap(a: HeadScan, b: HeadScan, k: int = 10) -> float:
     ta = {(l, h) for l, h, _ in a.top_heads(k)}
     tb = {(l, h) for l, h, _ in b.top_heads(k)}
     return len(ta & tb) / k
+
+
+def compare_scans(exact: HeadScan, approx: HeadScan, k: int = 10) -> dict[str, float]:
+    """How far an approximate scan (e.g. attribution patching) agrees with the exact one.
+
+    spearman: rank correlation of the two AIE maps over all heads; top_k_overlap: shared
+    fraction of the top ``k``; max_abs_diff: the largest AIE difference.
+    """
+    import torch
+
+    a, b = exact.aie.flatten(), approx.aie.flatten()
+    ok = ~(a.isnan() | b.isnan())
+    a, b = a[ok], b[ok]
+    ra, rb = a.argsort().argsort().float(), b.argsort().argsort().float()
+    spearman = float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
+    return {"spearman": spearman, "top_k_overlap": top_k_overlap(exact, approx, k), "k": k,
+            "max_abs_diff": float((a - b).abs().max())}
 
 
 def head_count_curves(model, result: TaskResult, counts: Sequence[int] = (0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 40),
