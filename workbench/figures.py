@@ -65,7 +65,7 @@ def aie_heatmap(scan, top_k: int = 10, title: str | None = None) -> go.Figure:
     sem = scan.sem if hasattr(scan, "sem") else None
     fig = go.Figure(_heatmap_trace(aie, sem))
     for l, h in _top(aie, top_k):
-        fig.add_shape(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5, line=dict(color="black", width=2))
+        fig.add_shape(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5, line=dict(color="black", width=2), fillcolor="rgba(0,0,0,0)")
     name = title or f"Average indirect effect per head{': ' + scan.task if getattr(scan, 'task', '') else ''}"
     fig.update_layout(title=name, xaxis_title="head", yaxis_title="layer", width=420 + 12 * aie.shape[1],
                       height=260 + 14 * aie.shape[0], **STYLE)
@@ -85,7 +85,7 @@ def aie_grid(scans: Mapping[str, Any], top_k: int = 10, cols: int = 4, universal
         fig.add_trace(_heatmap_trace(aie, showscale=(i == 0), zmax=zmax), row=r, col=c)
         for l, h in _top(aie, top_k):
             fig.add_shape(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5,
-                          line=dict(color="black", width=1.5), row=r, col=c)
+                          line=dict(color="black", width=1.5), fillcolor="rgba(0,0,0,0)", row=r, col=c)
     fig.update_layout(title="AIE per task", height=330 * rows, width=260 * cols + 120, **STYLE)
     return fig
 
