@@ -45,6 +45,7 @@ __all__ = [
     "sample_prompts",
     "encode_prompt",
     "encode_prompts",
+    "with_format",
 ]
 
 PromptKind = Literal["icl", "shuffled", "zero_shot", "natural"]
