@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.prompts import (PAPER_FORMAT, PORTABILITY_FORMATS, AnswerTokenError, PromptFormat,
-                               encode_prompt, icl_prompt, natural_prompt, sample_prompts,
+from workbench.prompts import (PORTABILITY_FORMATS, AnswerTokenError, encode_prompt, icl_prompt, natural_prompt, sample_prompts,
                                shuffled_prompt, zero_shot_prompt)
 from workbench.tasks import Pair
 

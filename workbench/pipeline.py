@@ -27,7 +27,7 @@ from .intervene import add_vector, replace_last_state
 from .models import model_info
 from .prompts import NATURAL_TEMPLATES, EncodedPrompt, encode_prompts, sample_prompts
 from .scan import HeadScan, scan_heads
-from .tasks import Pair, Task, load_task
+from .tasks import Task, load_task
 from .vectors import FunctionVector, default_top_k, package_versions
 
 __all__ = ["Protocol", "TaskResult", "run_task", "encode", "evaluate_conditions", "task_vector_donors"]
