@@ -223,12 +223,38 @@ for name, paths in written.items():
 ]
 
 
+# 04: beyond the paper.  Each method owns one list of cells; the notebook is their concatenation.
+BEYOND_INTRO = [
+    ("md", """
+# Beyond the paper: other ways to put a task in a vector
+
+Three neighbours of function vectors, on the embedded model with small counts: learned soft task
+vectors (a weight per head), attribution patching (the head scan from one backward pass), and
+contrastive steering vectors (the difference of two prompt sets' mean residuals).
+"""),
+    ("params", """
+MODEL = "smollm2-135m"   # the embedded default
+"""),
+    ("code", """
+from workbench.models import load_model, model_info
+from workbench import figures
+
+model = load_model(MODEL)
+model_info(model)
+"""),
+]
+SOFT = []          # learned soft task vectors (workbench.soft)
+ATTRIBUTION = []   # attribution patching against the exact scan
+STEERING = []      # contrastive steering vectors (workbench.steering)
+
+
 def main():
     out = {
         "01_exploration.ipynb": notebook(EXPLORATION),
         "02_exercises.ipynb": notebook(exercises(solved=False)),
         "02_exercises_solutions.ipynb": notebook(exercises(solved=True)),
         "03_paper_figures.ipynb": notebook(FIGURES),
+        "04_beyond_the_paper.ipynb": notebook(BEYOND_INTRO + SOFT + ATTRIBUTION + STEERING),
     }
     for name, nb in out.items():
         nbformat.write(nb, HERE / name)
