@@ -53,3 +53,33 @@ def test_embedded_model_loads_with_hook_names(real_model):
     ids = real_model.tokenizer("The capital of France is", add_special_tokens=False)["input_ids"]
     logits = real_model(torch.tensor([[info.bos_id] + ids]))
     assert real_model.tokenizer.decode([int(logits[0, -1].argmax())]).strip() == "Paris"
+
+
+def test_device_map_load_scans_like_a_plain_load(tmp_path, toy_task):
+    """A model dispatched by accelerate goes through TransformerLens' device_map path and gives
+    the same scan as a plain load.  CI has one device, so one layer is offloaded to disk: that
+    is what makes accelerate dispatch (hooks that move weights and activations per module)."""
+    from workbench.models import input_device, load_model
+    from workbench.pipeline import encode
+    from workbench.prompts import sample_prompts
+    from workbench.scan import scan_heads
+    from transformers import AutoModelForCausalLM
+
+    from workbench.tiny import _tiny_config, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    cfg = _tiny_config("llama", vocab_size=len(tok))
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    layers = {f"model.layers.{i}": "disk" if i == 1 else "cpu" for i in range(cfg.num_hidden_layers)}
+    device_map = {"model.embed_tokens": "cpu", **layers, "model.norm": "cpu", "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    plain = load_model(str(tmp_path / "m"), verbose=False)
+    mapped = load_model(str(tmp_path / "m"), device_map=device_map, offload_folder=tmp_path / "offload", verbose=False)
+    assert getattr(mapped.original_model, "hf_device_map", None), "accelerate did not dispatch the model"
+    assert input_device(mapped).type == "cpu"
+    prompts = encode(plain, sample_prompts(toy_task.split(), 2, 3, "shuffled", seed=0))
+    mean_z = torch.randn(plain.cfg.n_layers, plain.cfg.n_heads, plain.cfg.d_head)
+    a = scan_heads(plain, prompts, mean_z, progress=False)
+    b = scan_heads(mapped, prompts, mean_z, progress=False)
+    assert torch.allclose(a.aie, b.aie, atol=1e-6)

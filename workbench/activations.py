@@ -41,7 +41,7 @@ def post_norm_gain(model, layer: int) -> tuple[Float[Tensor, " d_model"], float]
         hf_layer = model.original_model.model.layers[layer]
         norm = hf_layer.post_attention_layernorm
         eps = float(getattr(norm, "eps", None) or getattr(norm, "variance_epsilon", 1e-6))
-        ones = torch.ones(1, model_info(model).d_model, device=next(model.parameters()).device)
+        ones = torch.ones(1, model_info(model).d_model, device=next(norm.parameters()).device)
         with torch.no_grad():
             gain = norm(ones)[0].float() * (1.0 + eps) ** 0.5
         cache[layer] = (gain, eps)
@@ -59,7 +59,7 @@ def head_to_residual(
     ``attn_out`` (``blocks.l.attn.hook_out``, the projection's output before any norm, from
     the same forward pass) is needed for models with a post-attention norm.
     """
-    W_O = model.W_O[layer].to(z.dtype)  # [head, d_head, d_model]
+    W_O = model.W_O[layer].to(device=z.device, dtype=z.dtype)  # [head, d_head, d_model]
     out = einops.einsum(z, W_O, "... head d_head, head d_head d_model -> ... head d_model")
     if model_info(model).post_attn_norm:
         if attn_out is None:
@@ -69,7 +69,7 @@ def head_to_residual(
             )
         gain, eps = post_norm_gain(model, layer)
         inv_rms = torch.rsqrt(attn_out.float().pow(2).mean(-1, keepdim=True) + eps).to(z.dtype)
-        out = out * (inv_rms * gain.to(z.dtype)).unsqueeze(-2)
+        out = out * (inv_rms * gain.to(device=z.device, dtype=z.dtype)).unsqueeze(-2)
     return out
 
 

@@ -22,7 +22,7 @@ __all__ = ["main"]
 def _load(args):
     from .models import load_model
 
-    return load_model(args.model, device=args.device, dtype=args.dtype)
+    return load_model(args.model, device=args.device, dtype=args.dtype, device_map=args.device_map)
 
 
 def cmd_run(args) -> int:
@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     def model_args(p):
         p.add_argument("--model", default=DEFAULT_MODEL, help=f"built-in name, local path, .gguf or hub name (default {DEFAULT_MODEL})")
         p.add_argument("--device", default="cpu")
+        p.add_argument("--device-map", default=None, metavar="auto|balanced",
+                       help="shard a model over all visible GPUs with accelerate (replaces --device)")
         p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
         p.add_argument("--seed", type=int, default=0)
 

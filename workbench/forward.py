@@ -20,6 +20,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .models import input_device
 from .prompts import EncodedPrompt
 
 __all__ = ["Hooks", "HookFactory", "length_batches", "last_token_logits", "answer_ranks"]
@@ -54,7 +55,7 @@ def last_token_logits(
     ``hooks`` is a list of ``(hook_name, fn)`` used for every batch, or a factory called with
     each batch's prompt indices.
     """
-    device = next(model.parameters()).device
+    device = input_device(model)
     out: Tensor | None = None
     batches = list(length_batches(prompts, batch_size))
     bar = tqdm(batches, desc=progress if isinstance(progress, str) else "forward", disable=not progress, leave=False)

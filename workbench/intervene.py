@@ -19,7 +19,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .forward import HookFactory, Hooks
-from .models import model_info
+from .models import input_device, model_info
 
 __all__ = ["add_vector", "replace_last_state", "mean_ablate_heads", "project_out", "generate"]
 
@@ -100,7 +100,7 @@ def generate(model, ids: Sequence[int], max_new_tokens: int = 16, vector: Tensor
     """Greedy generation from token ``ids``, optionally adding ``alpha * vector`` after ``layer``
     at the prompt's last position and at every generated position (no KV cache, so the
     steering can never be dropped at new tokens).  Returns the new text."""
-    device = next(model.parameters()).device
+    device = input_device(model)
     tokens = torch.tensor([list(ids)], device=device)
     first = len(ids) - 1
     hooks = add_vector(model, layer, vector, alpha, from_position=first) if vector is not None else []

@@ -39,6 +39,8 @@ __all__ = [
     "ModelLoadError",
     "load_model",
     "model_info",
+    "input_device",
+    "model_dtype",
     "bridge_from_hf",
 ]
 
@@ -168,6 +170,17 @@ def model_info(model) -> ModelInfo:
     return info
 
 
+def input_device(model) -> torch.device:
+    """Where a model's input ids go: the token embedding's device (differs from other weights
+    when a ``device_map`` spreads the layers over several GPUs)."""
+    return next(model.original_model.get_input_embeddings().parameters()).device
+
+
+def model_dtype(model) -> torch.dtype:
+    """The dtype of the model's weights (the embedding's)."""
+    return next(model.original_model.get_input_embeddings().parameters()).dtype
+
+
 def _decoder_layers(hf_model) -> list:
     for path in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
         obj = hf_model
@@ -206,6 +219,8 @@ def load_model(
     dtype: torch.dtype | str = torch.float32,
     cache_dir: str | os.PathLike | None = None,
     verbose: bool = True,
+    device_map: str | dict | None = None,
+    offload_folder: str | os.PathLike | None = None,
 ):
     """Load a hooked model (a TransformerLens ``TransformerBridge``).
 
@@ -213,6 +228,10 @@ def load_model(
         name_or_path: a built-in name (see :data:`BUILTIN_MODELS`), a local HF folder, a
             ``.gguf`` file, or a Hugging Face Hub name (needs network).
         device, dtype: where and in which precision the weights live.
+        device_map: shard a model too large for one GPU (``"auto"``, ``"balanced"`` or a dict,
+            as in transformers/accelerate); replaces ``device``.  The weights are dispatched by
+            accelerate and the bridge follows them (TransformerLens' own multi-device support).
+        offload_folder: where accelerate keeps weights a ``device_map`` sends to ``"disk"``.
         cache_dir: where dequantized built-in weights are kept (default: the user cache).
 
     >>> model = load_model("smollm2-135m")  # doctest: +SKIP
@@ -231,7 +250,7 @@ def load_model(
     elif name_or_path in BUILTIN_MODELS:
         spec = BUILTIN_MODELS[name_or_path]
         folder = _dequantized_folder(spec, Path(cache_dir) if cache_dir else default_cache_dir() / "models", verbose)
-        hf, tok = _load_hf_folder(folder, dtype)
+        hf, tok = _load_hf_folder(folder, dtype, device_map, offload_folder)
         bridge = bridge_from_hf(hf, tok, spec.name, spec.prepend_bos)
     elif str(name_or_path).endswith(".gguf"):
         path = Path(name_or_path)
@@ -240,11 +259,14 @@ def load_model(
         hf, tok = _load_gguf(path, architecture=None, dtype=dtype)
         bridge = bridge_from_hf(hf, tok, path.stem)
     elif Path(name_or_path).is_dir():
-        hf, tok = _load_hf_folder(Path(name_or_path), dtype)
+        hf, tok = _load_hf_folder(Path(name_or_path), dtype, device_map, offload_folder)
         bridge = bridge_from_hf(hf, tok, Path(name_or_path).name)
     else:
-        bridge = _load_from_hub(str(name_or_path), device, dtype)
-    bridge = bridge.to(device)
+        bridge = _load_from_hub(str(name_or_path), device, dtype, device_map)
+    if device_map is None:
+        bridge = bridge.to(device)
+    else:
+        device = f"device_map={device_map!r}"
     if verbose:
         info = model_info(bridge)
         print(
@@ -313,11 +335,12 @@ def _load_gguf(path: Path, architecture: str | None, dtype: torch.dtype):
     return hf, tok
 
 
-def _load_hf_folder(folder: Path, dtype: torch.dtype):
+def _load_hf_folder(folder: Path, dtype: torch.dtype, device_map=None, offload_folder=None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(folder)
-    hf = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    extra = {"device_map": device_map, "offload_folder": offload_folder} if device_map is not None else {}
+    hf = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **extra)
     return hf, tok
 
 
@@ -330,7 +353,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _load_from_hub(name: str, device, dtype):
+def _load_from_hub(name: str, device, dtype, device_map=None):
     from transformer_lens.model_bridge import TransformerBridge
 
     builtin = ", ".join(BUILTIN_MODELS)
@@ -338,7 +361,8 @@ def _load_from_hub(name: str, device, dtype):
     if not online:
         os.environ["HF_HUB_OFFLINE"] = "1"  # only models already in the local HF cache can load
     try:
-        bridge = TransformerBridge.boot_transformers(name, device=device, dtype=dtype)
+        where = {"device_map": device_map} if device_map is not None else {"device": device}
+        bridge = TransformerBridge.boot_transformers(name, dtype=dtype, **where)
     except Exception as e:  # noqa: BLE001 - rethrown with advice
         if online:
             raise ModelLoadError(

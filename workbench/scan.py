@@ -29,7 +29,7 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .models import model_info
+from .models import input_device, model_dtype, model_info
 from .prompts import EncodedPrompt
 
 __all__ = ["HeadScan", "scan_heads", "attribution_scan", "universal_ranking", "auto_variant_batch", "PatchDidNothing"]
@@ -114,7 +114,7 @@ def auto_variant_batch(model, n_tokens: int, budget_bytes: int | None = None) ->
     """
     info = model_info(model)
     if budget_bytes is None:
-        device = next(model.parameters()).device
+        device = input_device(model)
         if device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
             budget_bytes = int(free * 0.5)
@@ -182,8 +182,8 @@ def attribution_scan(
     exact scan before trusting a ranking (:func:`workbench.studies.compare_scans`).
     """
     info = model_info(model)
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
+    device = input_device(model)
+    dtype = model_dtype(model)
     mean_z = mean_z.to(device=device, dtype=dtype)
     effects = torch.full((len(prompts), info.n_layers, info.n_heads), float("nan"))
     keep = torch.zeros(info.n_layers, info.n_heads, dtype=torch.bool)
@@ -205,7 +205,7 @@ def attribution_scan(
             grads = torch.autograd.grad(metric, [zs[l] for l in layers])
         for l, g in zip(layers, grads):
             z_last = zs[l][0, -1].detach()
-            est = ((mean_z[l] - z_last) * g[0, -1]).sum(-1).float().cpu()  # [head]
+            est = ((mean_z[l].to(z_last.device) - z_last) * g[0, -1]).sum(-1).float().cpu()  # [head]
             effects[p_idx, l] = torch.where(keep[l], est, torch.tensor(float("nan")))
     return HeadScan(effects, model=info.name, task=task, meta={"method": "attribution", "n_prompts": len(prompts)})
 
@@ -214,8 +214,8 @@ def attribution_scan(
 def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> HeadScan:
     """The exact batched scan (see the module docstring)."""
     info = model_info(model)
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
+    device = input_device(model)
+    dtype = model_dtype(model)
     if tuple(mean_z.shape) != (info.n_layers, info.n_heads, info.d_head):
         raise ValueError(
             f"mean_z has shape {tuple(mean_z.shape)}, but {info.name} needs "
@@ -252,7 +252,7 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
                 pos, hd = by_layer[hook.layer()]
                 pos_t = torch.tensor(pos, device=z.device)
                 hd_t = torch.tensor(hd, device=z.device)
-                target = mean_z[hook.layer(), hd_t]  # [n_patched, d_head]
+                target = mean_z[hook.layer(), hd_t].to(z.device)  # [n_patched, d_head]
                 fired.append(float((z[0, pos_t, hd_t] - target).abs().amax()))
                 z[0, pos_t, hd_t] = target
                 return z

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from .activations import HeadMeans
 from .cache import read_tensors, write_tensors
-from .models import model_info
+from .models import input_device, model_dtype, model_info
 
 __all__ = ["FunctionVector", "VectorMismatch", "default_top_k", "package_versions"]
 
@@ -145,8 +145,8 @@ class FunctionVector:
     def decode(self, model, k: int = 10) -> list[tuple[str, float]]:
         """Top-``k`` tokens of the vector read through the final norm and unembedding (logit lens)."""
         self.check_compatible(model)
-        device = next(model.parameters()).device
-        x = self.vector.to(device=device, dtype=next(model.parameters()).dtype)[None, None]
+        device = input_device(model)
+        x = self.vector.to(device=device, dtype=model_dtype(model))[None, None]
         logits = model.unembed(model.ln_final(x))[0, 0].float()
         top = logits.topk(k)
         tok = model.tokenizer

@@ -22,7 +22,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .cache import atomic_path
-from .models import model_info
+from .models import input_device, model_info
 from .prompts import EncodedPrompt
 
 __all__ = ["AttentionPage", "head_patterns", "circuitsvis_bundle", "attention_view"]
@@ -49,7 +49,7 @@ def head_patterns(model, prompt: EncodedPrompt, heads: Sequence[tuple[int, int]]
         store[hook.layer()] = pattern[0].float().cpu()
         return pattern
 
-    device = next(model.parameters()).device
+    device = input_device(model)
     model.run_with_hooks(torch.tensor([prompt.ids], device=device),
                          fwd_hooks=[(f"blocks.{l}.attn.hook_pattern", grab) for l in layers])
     return torch.stack([store[l][h] for l, h in heads])
