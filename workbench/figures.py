@@ -25,7 +25,7 @@ from plotly.subplots import make_subplots
 from .cache import atomic_path
 
 __all__ = ["aie_heatmap", "aie_grid", "layer_sweep_figure", "head_count_figure", "accuracy_comparison",
-           "decoded_figure", "grouped_bars", "scatter_figure", "export", "CONDITION_LABELS", "STYLE"]
+           "decoded_figure", "grouped_bars", "scatter_figure", "soft_alpha_figure", "export", "CONDITION_LABELS", "STYLE"]
 
 STYLE = dict(template="simple_white", font=dict(family="Helvetica, Arial, sans-serif", size=13))
 COLORS = {"icl": "#4C72B0", "zero_shot": "#BBBBBB", "zero_shot_fv": "#DD8452", "shuffled": "#8C8C8C",
@@ -225,3 +225,39 @@ def export(fig: go.Figure, name: str, out_dir: str | os.PathLike = "figures",
                 break
             written.append(path)
     return written
+
+
+def soft_alpha_figure(soft, scan, top_k: int = 8, title: str | None = None) -> go.Figure:
+    """Learned soft task vector against the head scan: alpha vs AIE per head, and alpha as a heatmap.
+
+    ``soft``: a :class:`workbench.soft.SoftTaskVector` (or an ``[layer, head]`` tensor of alphas);
+    ``scan``: a HeadScan (or its AIE).  The ``top_k`` heads by AIE are drawn in orange on the
+    left and outlined on the right.
+    """
+    alpha = torch.as_tensor(getattr(soft, "alpha", soft)).detach().float()
+    aie = _aie(scan).float()
+    L, H = alpha.shape
+    top = set(_top(aie, top_k))
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.12,
+                        subplot_titles=["alpha against AIE (one point per head)", "alpha per head"])
+    for is_top, name, color in [(False, "other heads", "#4C72B0"), (True, f"top {top_k} by AIE", "#DD8452")]:
+        pts = [(l, h) for l in range(L) for h in range(H) if ((l, h) in top) == is_top]
+        fig.add_trace(go.Scatter(x=[float(aie[l, h]) for l, h in pts], y=[float(alpha[l, h]) for l, h in pts],
+                                 mode="markers", name=name, text=[f"L{l}H{h}" for l, h in pts],
+                                 marker=dict(color=color, size=7, opacity=0.8),
+                                 hovertemplate="%{text}<br>AIE %{x:.4f}<br>alpha %{y:.3f}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Heatmap(z=alpha.numpy(), x=list(range(H)), y=list(range(L)), colorscale="Blues", zmin=0, zmax=1,
+                             colorbar=dict(title="alpha", x=1.02), hovertemplate="layer %{y}, head %{x}<br>alpha %{z:.3f}<extra></extra>"),
+                  row=1, col=2)
+    for l, h in top:
+        fig.add_shape(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5, line=dict(color="#DD8452", width=2),
+                      fillcolor="rgba(0,0,0,0)", row=1, col=2)
+    fig.update_xaxes(title_text="AIE", row=1, col=1)
+    fig.update_yaxes(title_text="alpha", range=[-0.03, 1.03], row=1, col=1)
+    fig.update_xaxes(title_text="head", row=1, col=2)
+    fig.update_yaxes(title_text="layer", row=1, col=2)
+    task = getattr(soft, "task", "") or getattr(scan, "task", "")
+    n_on = int((alpha > 0.5).sum())
+    fig.update_layout(title=title or f"Soft task vector{': ' + task if task else ''} ({n_on} of {L * H} heads with alpha > 0.5)",
+                      width=1000, height=max(420, 260 + 12 * L), legend=dict(x=0.01, y=0.99), **STYLE)
+    return fig

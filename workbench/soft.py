@@ -1,0 +1,387 @@
+"""Learned soft task vectors: one weight per attention head, fitted by gradient descent.
+
+A function vector takes the top-k heads by causal effect and sums their mean outputs.  A *soft*
+task vector learns instead, for every head ``(l, h)``, how much of its task mean to put in::
+
+    alpha[l, h] = sigmoid(theta[l, h])                          in (0, 1)
+    z'[l, h](last) = (1 - alpha[l, h]) * z[l, h](last) + alpha[l, h] * mean_z[l, h]
+
+at ``blocks.l.attn.hook_z`` of the LAST position (and of every generated position, with
+``from_position``), where ``mean_z`` is each head's mean last-token output over clean ICL
+prompts (:class:`workbench.activations.HeadMeans`).  ``alpha = 1`` on a set of heads is the
+hard mean patch of those heads (:func:`workbench.intervene.mean_ablate_heads`); ``alpha = 0``
+everywhere leaves the model unchanged.
+
+The ``L * H`` logits ``theta`` are fitted with Adam on ZERO-SHOT prompts of the task's train
+split, the model frozen, to minimise::
+
+    loss = CE(logits[last], answer's first token)  +  sparsity * sum_{l,h} alpha[l, h]
+
+The L1 term (``alpha >= 0``) keeps few heads on.  Prompts are grouped by token length (no
+padding) and only last-position logits are computed.  :func:`soft_vs_fv` fits on the train
+split and compares on the test split with zero-shot, the FV, ICL and the hard top-k-by-AIE mask.
+"""
+
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .cache import read_tensors, write_tensors
+from .evaluate import Accuracy, accuracy
+from .forward import Hooks, length_batches
+from .intervene import add_vector, mean_ablate_heads
+from .models import model_info
+from .prompts import EncodedPrompt, sample_prompts
+from .vectors import VectorMismatch, package_versions
+
+__all__ = ["SoftTaskVector", "fit_soft_task_vector", "soft_hooks", "soft_loss", "soft_vs_fv",
+           "spearman", "ON_THRESHOLD"]
+
+ON_THRESHOLD = 0.5  # a head counts as "on" when alpha > this
+
+
+def soft_hooks(model, alpha: Float[Tensor, "layer head"], mean_z: Float[Tensor, "layer head d_head"],
+               from_position: int | None = None) -> Hooks:
+    """Hooks blending each head's ``hook_z`` toward its mean: ``z + alpha * (mean_z - z)``.
+
+    Acts on the last position, or on ``from_position`` and every later one.  Out of place, so
+    gradients reach ``alpha`` when it requires them.
+    """
+    info = model_info(model)
+    shape = (info.n_layers, info.n_heads)
+    if tuple(alpha.shape) != shape or tuple(mean_z.shape) != (*shape, info.d_head):
+        raise VectorMismatch(
+            f"alpha {tuple(alpha.shape)} / mean_z {tuple(mean_z.shape)} do not fit {info.name}, which needs "
+            f"{shape} / {(*shape, info.d_head)} (layer, head[, d_head])."
+        )
+    start = -1 if from_position is None else from_position
+
+    def hook(z, hook):
+        l = hook.layer()
+        a = alpha[l].to(device=z.device, dtype=z.dtype)[:, None]  # [head, 1]
+        m = mean_z[l].to(device=z.device, dtype=z.dtype)  # [head, d_head]
+        tail = z[:, start:]
+        blended = tail + a * (m - tail)
+        return torch.cat([z[:, :start], blended], dim=1) if start != 0 else blended
+
+    return [(f"blocks.{l}.attn.hook_z", hook) for l in range(info.n_layers)]
+
+
+@dataclass
+class SoftTaskVector:
+    """A learned weight per head for blending its output toward its task mean.
+
+    alpha:  ``[layer, head]`` in [0, 1].  mean_z: ``[layer, head, d_head]`` the task means it
+    blends toward (kept, so the vector is self-contained).  history: per optimisation step,
+    ``ce`` (the batch's cross-entropy), ``penalty`` (``sparsity * sum alpha``) and ``n_on``.
+    """
+
+    alpha: Float[Tensor, "layer head"]
+    mean_z: Float[Tensor, "layer head d_head"]
+    model: str
+    task: str = ""
+    hparams: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_params(self) -> int:
+        return int(self.alpha.numel())
+
+    def n_on(self, threshold: float = ON_THRESHOLD) -> int:
+        """Heads with ``alpha > threshold``."""
+        return int((self.alpha > threshold).sum())
+
+    def top_heads(self, k: int = 10) -> list[tuple[int, int, float]]:
+        """The ``k`` heads with the largest alpha, as ``(layer, head, alpha)``."""
+        flat = self.alpha.flatten()
+        H = self.alpha.shape[1]
+        return [(int(i) // H, int(i) % H, float(flat[i])) for i in flat.argsort(descending=True, stable=True)[:k]]
+
+    def binarized(self, threshold: float = ON_THRESHOLD) -> "SoftTaskVector":
+        """The same vector with ``alpha`` rounded to 0/1 at ``threshold`` (a hard head mask)."""
+        return SoftTaskVector((self.alpha > threshold).float(), self.mean_z, self.model, self.task,
+                              dict(self.hparams), {}, {**self.meta, "binarized_at": threshold})
+
+    def check_compatible(self, model) -> None:
+        """Raise :class:`VectorMismatch` unless this vector was fitted on ``model``'s name and shape."""
+        info = model_info(model)
+        want = (info.n_layers, info.n_heads, info.d_head)
+        if tuple(self.mean_z.shape) != want:
+            raise VectorMismatch(
+                f"this soft task vector has {tuple(self.mean_z.shape)} (layer, head, d_head), fitted on "
+                f"{self.model!r}, but {info.name} has {want}. Fit one on {info.name} instead."
+            )
+        if self.model and self.model != info.name:
+            raise VectorMismatch(
+                f"this soft task vector was fitted on {self.model!r}, not on {info.name!r}: head means "
+                f"of different models are not interchangeable. Fit one on {info.name} instead."
+            )
+
+    def hooks(self, model, from_position: int | None = None) -> Hooks:
+        """TransformerLens hooks applying the blend at the last position (or from ``from_position`` on)."""
+        self.check_compatible(model)
+        return soft_hooks(model, self.alpha.detach(), self.mean_z, from_position)
+
+    # --- display -----------------------------------------------------------------------------
+    def _summary(self) -> str:
+        L, H = self.alpha.shape
+        ce = self.history.get("ce") or []
+        loss = f", batch CE {ce[0]:.3f} -> {ce[-1]:.3f} in {len(ce)} steps" if ce else ""
+        return (f"{self.task or 'task'} on {self.model or 'model'}: {self.n_on()} of {L * H} heads with "
+                f"alpha > {ON_THRESHOLD} ({self.n_params} parameters), sum alpha {float(self.alpha.sum()):.2f}{loss}")
+
+    def __repr__(self) -> str:
+        top = ", ".join(f"L{l}H{h} {a:.2f}" for l, h, a in self.top_heads(6))
+        return f"SoftTaskVector({self._summary()}; top: {top})"
+
+    def _repr_html_(self) -> str:
+        hp = ", ".join(f"{k}={v}" for k, v in self.hparams.items())
+        rows = "".join(f"<tr><td>L{l}H{h}</td><td>{a:.3f}</td></tr>" for l, h, a in self.top_heads(10))
+        return (f"<b>SoftTaskVector</b> {self._summary()}<br><small>{hp}</small>"
+                f"<table><tr><th>head</th><th>alpha</th></tr>{rows}</table>")
+
+    # --- persistence -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write ``alpha`` and ``mean_z`` as safetensors, the rest as JSON metadata (atomically)."""
+        L, H, dh = self.mean_z.shape
+        meta = {"kind": "soft_task_vector", "model": self.model, "task": self.task, "n_layers": L,
+                "n_heads": H, "d_head": dh, "hparams": self.hparams, "history": self.history,
+                "versions": package_versions(), **self.meta}
+        return write_tensors(path, {"alpha": self.alpha.detach().float(), "mean_z": self.mean_z.float()}, meta)
+
+    @classmethod
+    def load(cls, path: str | Path, model=None) -> "SoftTaskVector":
+        """Read a saved vector; with ``model``, check that it fits that model."""
+        tensors, meta = read_tensors(path)
+        if "alpha" not in tensors or "mean_z" not in tensors:
+            raise ValueError(f"{path} holds no 'alpha'/'mean_z' tensors; was it written by SoftTaskVector.save?")
+        known = {"kind", "model", "task", "n_layers", "n_heads", "d_head", "hparams", "history"}
+        soft = cls(tensors["alpha"], tensors["mean_z"], meta.get("model", ""), meta.get("task", ""),
+                   meta.get("hparams", {}), meta.get("history", {}),
+                   {k: v for k, v in meta.items() if k not in known})
+        if model is not None:
+            soft.check_compatible(model)
+        return soft
+
+
+@contextmanager
+def _frozen(model) -> Iterator[None]:
+    """Parameters with ``requires_grad=False`` inside the block, restored after."""
+    params = list(model.parameters())
+    before = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in zip(params, before):
+            p.requires_grad_(flag)
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+def soft_loss(model, prompts: Sequence[EncodedPrompt], alpha: Float[Tensor, "layer head"],
+              mean_z: Float[Tensor, "layer head d_head"], batch_size: int = 16) -> float:
+    """Mean cross-entropy of the answer's first token over ``prompts`` with the blend applied."""
+    device = _device(model)
+    hooks = soft_hooks(model, alpha.detach(), mean_z)
+    total = 0.0
+    with torch.inference_mode():
+        for idx, tokens in length_batches(prompts, batch_size):
+            logits = model.run_with_hooks(tokens.to(device), fwd_hooks=hooks, logits_to_keep=1)[:, -1].float()
+            answers = torch.tensor([prompts[i].answer_id for i in idx], device=logits.device)
+            total += float(F.cross_entropy(logits, answers, reduction="sum"))
+    return total / max(1, len(prompts))
+
+
+def fit_soft_task_vector(
+    model,
+    prompts: Sequence[EncodedPrompt],
+    mean_z: Float[Tensor, "layer head d_head"],
+    *,
+    steps: int = 200,
+    lr: float = 0.1,
+    sparsity: float = 0.01,
+    batch_size: int = 16,
+    init: float = 0.1,
+    seed: int = 0,
+    task: str = "",
+    progress: bool = True,
+) -> SoftTaskVector:
+    """Fit one alpha per head on ``prompts`` (zero-shot, encoded) by Adam on CE + ``sparsity * sum alpha``.
+
+    Args:
+        prompts: zero-shot prompts of the task's train split (``answer_id`` is the target).
+        mean_z: each head's mean last-token ``hook_z`` over clean prompts (``HeadMeans.mean_z``).
+        steps: optimiser steps, each on one batch of equal-length prompts (batches cycle in a
+            seeded random order).
+        lr: Adam's learning rate on the logits ``theta`` (``alpha = sigmoid(theta)``).
+        sparsity: weight of the L1 penalty ``sum alpha`` (0: no penalty).
+        init: every alpha's starting value (in (0, 1)).
+    """
+    if not prompts:
+        raise ValueError("fit_soft_task_vector needs at least one prompt")
+    if not 0 < init < 1:
+        raise ValueError(f"init must be in (0, 1), got {init}")
+    info = model_info(model)
+    if tuple(mean_z.shape) != (info.n_layers, info.n_heads, info.d_head):
+        raise VectorMismatch(f"mean_z has shape {tuple(mean_z.shape)}, but {info.name} needs "
+                             f"{(info.n_layers, info.n_heads, info.d_head)} (layer, head, d_head).")
+    device = _device(model)
+    dtype = next(model.parameters()).dtype
+    mean_dev = mean_z.to(device=device, dtype=dtype)
+    batches = [(idx, tokens.to(device), torch.tensor([prompts[i].answer_id for i in idx], device=device))
+               for idx, tokens in length_batches(prompts, batch_size)]
+    rng = random.Random(seed)
+    theta = torch.full((info.n_layers, info.n_heads), float(torch.logit(torch.tensor(init))),
+                       device=device, requires_grad=True)
+    opt = torch.optim.Adam([theta], lr=lr)
+    history: dict[str, list[float]] = {"ce": [], "penalty": [], "n_on": []}
+    order: list[int] = []
+    bar = tqdm(range(steps), desc=f"soft task vector{': ' + task if task else ''}", disable=not progress, leave=False)
+    with _frozen(model), torch.enable_grad():
+        for _ in bar:
+            if not order:
+                order = list(range(len(batches)))
+                rng.shuffle(order)
+            _, tokens, answers = batches[order.pop()]
+            alpha = torch.sigmoid(theta)
+            logits = model.run_with_hooks(tokens, fwd_hooks=soft_hooks(model, alpha, mean_dev), logits_to_keep=1)[:, -1]
+            ce = F.cross_entropy(logits.float(), answers)
+            penalty = sparsity * alpha.sum()
+            opt.zero_grad(set_to_none=True)
+            (ce + penalty).backward()
+            opt.step()
+            history["ce"].append(float(ce.detach()))
+            history["penalty"].append(float(penalty.detach()))
+            history["n_on"].append(int((alpha > ON_THRESHOLD).sum()))
+            bar.set_postfix(ce=f"{history['ce'][-1]:.3f}", on=history["n_on"][-1])
+    hparams = {"steps": steps, "lr": lr, "sparsity": sparsity, "batch_size": batch_size, "init": init,
+               "seed": seed, "n_prompts": len(prompts)}
+    return SoftTaskVector(torch.sigmoid(theta).detach().float().cpu(), mean_z.detach().float().cpu(),
+                          info.name, task, hparams, history)
+
+
+def _ranks(x: Tensor) -> Tensor:
+    """Ranks 0..n-1 of a 1-D tensor, ties sharing their mean rank."""
+    order = x.argsort(stable=True)
+    r = torch.empty(x.numel(), dtype=torch.float64)
+    r[order] = torch.arange(x.numel(), dtype=torch.float64)
+    _, inv = torch.unique(x, return_inverse=True)
+    sums = torch.zeros(int(inv.max()) + 1, dtype=torch.float64).index_add_(0, inv, r)
+    return (sums / torch.bincount(inv).double())[inv]
+
+
+def spearman(x: Tensor, y: Tensor) -> float:
+    """Spearman rank correlation of two equal-size tensors (flattened; NaN pairs dropped).
+
+    >>> spearman(torch.tensor([1., 2., 3., 4.]), torch.tensor([10., 20., 30., 25.]))
+    0.8
+    """
+    x, y = x.flatten().double(), y.flatten().double()
+    ok = ~(x.isnan() | y.isnan())
+    x, y = x[ok], y[ok]
+    if x.numel() < 2:
+        return float("nan")
+    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denom = (rx.norm() * ry.norm())
+    return float((rx @ ry) / denom) if denom > 0 else float("nan")
+
+
+def soft_vs_fv(
+    model,
+    result,
+    *,
+    steps: int = 200,
+    lr: float = 0.1,
+    sparsity: float = 0.01,
+    batch_size: int = 16,
+    init: float = 0.1,
+    n_train: int | None = None,
+    top_k: int | None = None,
+    task=None,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fit a soft task vector on ``result``'s train zero-shot prompts; compare on its test split.
+
+    ``result`` is a :class:`workbench.pipeline.TaskResult` (its means, scan, FV and layer are
+    used).  Conditions, all on the test split's zero-shot prompts unless named otherwise:
+    ``zero_shot``, ``zero_shot_soft``, ``zero_shot_soft_binary`` (alpha rounded at 0.5),
+    ``zero_shot_fv`` (the result's FV at its layer), ``zero_shot_topk_mask`` (the top-k heads by
+    AIE mean-patched, alpha = 1 on them: k = the FV's head count unless ``top_k``) and ``icl``
+    (clean 10-shot, from the result's own evaluation of the same test queries).
+
+    Returns a JSON-able dict (``accuracy`` on the test queries clean ICL gets right, as in the
+    pipeline, and ``accuracy_unfiltered`` on all), plus ``"soft"``: the fitted
+    :class:`SoftTaskVector`.
+    """
+    from .pipeline import encode, zero_shot_prompts
+    from .tasks import load_task
+
+    info = model_info(model)
+    p = result.protocol
+    task = load_task(task or result.task) if not hasattr(task, "split") else task
+    split = task.split(seed=p.seed)
+    train = encode(model, sample_prompts(split, n_train, 0, "zero_shot", "train", seed=p.seed + 8))
+    mean_z = result.means.mean_z
+    soft = fit_soft_task_vector(model, train, mean_z, steps=steps, lr=lr, sparsity=sparsity,
+                                batch_size=batch_size, init=init, seed=seed, task=result.task, progress=progress)
+    soft.meta["train_loss_init"] = soft_loss(model, train, torch.full_like(soft.alpha, init), mean_z, batch_size)
+    soft.meta["train_loss_final"] = soft_loss(model, train, soft.alpha, mean_z, batch_size)
+
+    zero = zero_shot_prompts(model, split)
+    icl = result.accuracy_unfiltered["icl"]
+    if icl.n != len(zero):
+        raise RuntimeError(f"the result's ICL evaluation has {icl.n} test queries, the split gives {len(zero)}: "
+                           "was the result made with another task file or seed?")
+    k = top_k or len(result.fv.heads)
+    top = [(l, h) for l, h, _ in result.scan.top_heads(k)]
+    conditions: dict[str, Hooks | None] = {
+        "zero_shot": None,
+        "zero_shot_soft": soft.hooks(model),
+        "zero_shot_soft_binary": soft.binarized().hooks(model),
+        "zero_shot_fv": add_vector(model, result.fv_layer, result.fv.vector, p.alpha),
+        "zero_shot_topk_mask": mean_ablate_heads(model, top, mean_z),
+    }
+    accs: dict[str, Accuracy] = {name: accuracy(model, zero, hooks)
+                                 for name, hooks in tqdm(conditions.items(), desc="evaluate", disable=not progress, leave=False)}
+    accs["icl"] = icl
+    right = icl.correct
+    aie = torch.nan_to_num(result.scan.aie.float(), nan=0.0)
+    return {
+        "model": info.name,
+        "task": result.task,
+        "accuracy": {name: Accuracy(a.ranks[right]).top1 for name, a in accs.items()},
+        "accuracy_unfiltered": {name: a.top1 for name, a in accs.items()},
+        "n_test": len(zero),
+        "n_test_filtered": int(right.sum()),
+        "n_train": len(train),
+        "n_params": soft.n_params,
+        "n_on": soft.n_on(),
+        "alpha_sum": float(soft.alpha.sum()),
+        "top_k": k,
+        "fv_layer": result.fv_layer,
+        "spearman_alpha_aie": spearman(soft.alpha, aie),
+        "top_soft_heads": [[l, h, a] for l, h, a in soft.top_heads(10)],
+        "top_aie_heads": [[l, h, v] for l, h, v in result.scan.top_heads(k)],
+        "overlap_top_k": len({(l, h) for l, h, _ in soft.top_heads(k)} & set(top)),
+        "train_loss_init": soft.meta["train_loss_init"],
+        "train_loss_final": soft.meta["train_loss_final"],
+        "hparams": soft.hparams,
+        "soft": soft,
+    }
