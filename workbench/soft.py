@@ -40,7 +40,7 @@ from .cache import read_tensors, write_tensors
 from .evaluate import Accuracy, accuracy
 from .forward import Hooks, length_batches
 from .intervene import add_vector, mean_ablate_heads
-from .models import model_info
+from .models import input_device, model_dtype, model_info
 from .prompts import EncodedPrompt, sample_prompts
 from .vectors import VectorMismatch, package_versions
 
@@ -189,14 +189,10 @@ def _frozen(model) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def _device(model):
-    return next(model.parameters()).device
-
-
 def soft_loss(model, prompts: Sequence[EncodedPrompt], alpha: Float[Tensor, "layer head"],
               mean_z: Float[Tensor, "layer head d_head"], batch_size: int = 16) -> float:
     """Mean cross-entropy of the answer's first token over ``prompts`` with the blend applied."""
-    device = _device(model)
+    device = input_device(model)
     hooks = soft_hooks(model, alpha.detach(), mean_z)
     total = 0.0
     with torch.inference_mode():
@@ -212,9 +208,9 @@ def fit_soft_task_vector(
     prompts: Sequence[EncodedPrompt],
     mean_z: Float[Tensor, "layer head d_head"],
     *,
-    steps: int = 200,
+    steps: int = 150,
     lr: float = 0.1,
-    sparsity: float = 0.01,
+    sparsity: float = 0.05,
     batch_size: int = 16,
     init: float = 0.1,
     seed: int = 0,
@@ -240,8 +236,8 @@ def fit_soft_task_vector(
     if tuple(mean_z.shape) != (info.n_layers, info.n_heads, info.d_head):
         raise VectorMismatch(f"mean_z has shape {tuple(mean_z.shape)}, but {info.name} needs "
                              f"{(info.n_layers, info.n_heads, info.d_head)} (layer, head, d_head).")
-    device = _device(model)
-    dtype = next(model.parameters()).dtype
+    device = input_device(model)
+    dtype = model_dtype(model)
     mean_dev = mean_z.to(device=device, dtype=dtype)
     batches = [(idx, tokens.to(device), torch.tensor([prompts[i].answer_id for i in idx], device=device))
                for idx, tokens in length_batches(prompts, batch_size)]
@@ -260,7 +256,7 @@ def fit_soft_task_vector(
             _, tokens, answers = batches[order.pop()]
             alpha = torch.sigmoid(theta)
             logits = model.run_with_hooks(tokens, fwd_hooks=soft_hooks(model, alpha, mean_dev), logits_to_keep=1)[:, -1]
-            ce = F.cross_entropy(logits.float(), answers)
+            ce = F.cross_entropy(logits.float(), answers.to(logits.device))
             penalty = sparsity * alpha.sum()
             opt.zero_grad(set_to_none=True)
             (ce + penalty).backward()
@@ -306,9 +302,9 @@ def soft_vs_fv(
     model,
     result,
     *,
-    steps: int = 200,
+    steps: int = 150,
     lr: float = 0.1,
-    sparsity: float = 0.01,
+    sparsity: float = 0.05,
     batch_size: int = 16,
     init: float = 0.1,
     n_train: int | None = None,
