@@ -27,10 +27,11 @@ from .intervene import add_vector, replace_last_state
 from .models import model_info
 from .prompts import NATURAL_TEMPLATES, EncodedPrompt, encode_prompts, sample_prompts
 from .scan import HeadScan, scan_heads
-from .tasks import Task, load_task
+from .tasks import Pair, Task, load_task
 from .vectors import FunctionVector, default_top_k, package_versions
 
-__all__ = ["Protocol", "TaskResult", "run_task", "encode", "evaluate_conditions", "task_vector_donors"]
+__all__ = ["Protocol", "TaskResult", "run_task", "encode", "evaluate_conditions", "extraction_queries", "scan_prompts",
+           "task_vector_donors"]
 
 
 @dataclass(frozen=True)
@@ -143,14 +144,8 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
     notes: dict[str, Any] = {"n_pairs": len(task), "split": [len(split.train), len(split.valid), len(split.test)]}
 
     # 1. Which valid queries does clean ICL answer right?  (used for extraction)
-    valid_icl = encode(model, sample_prompts(split, None, p.n_shot, "icl", "valid", seed=p.seed))
-    valid_ok = accuracy(model, valid_icl).correct
-    good_valid = [e.prompt.query for e, ok in zip(valid_icl, valid_ok) if ok]
-    notes["valid_icl_top1"] = float(valid_ok.float().mean())
-    if p.filter_correct and not good_valid:
-        warnings.warn(f"clean ICL answers none of the {len(valid_icl)} valid queries of {task.name}; "
-                      "using all of them unfiltered", stacklevel=2)
-    pool = good_valid if (p.filter_correct and good_valid) else [e.prompt.query for e in valid_icl]
+    pool, valid_top1 = extraction_queries(model, task, p, cache)
+    notes["valid_icl_top1"] = valid_top1
     notes["extraction_queries"] = len(pool)
 
     # 2. Mean head activations over clean prompts.
@@ -162,8 +157,8 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
 
     # 3. Causal indirect effect of every head on shuffled-label prompts.
     def compute_scan():
-        corrupted = encode(model, sample_prompts(split, p.n_scan_prompts, p.n_shot, "shuffled", seed=p.seed + 2, query_pairs=pool))
-        return scan_heads(model, corrupted, means.mean_z, progress=progress, task=task.name).to_tensors()
+        return scan_heads(model, scan_prompts(model, split, pool, p), means.mean_z, progress=progress,
+                          task=task.name).to_tensors()
 
     scan = HeadScan.from_tensors(cache.get_or_compute("scan", {**key, "n": p.n_scan_prompts, "n_means": p.n_mean_prompts}, compute_scan),
                                  model=info.name, task=task.name)
@@ -229,6 +224,30 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
                                                     progress=progress)
     return TaskResult(info.name, task.name, p, means, scan, fv, fv_layer, acc_filtered, acc_all,
                       valid_sweep, test_sweep, notes)
+
+
+def extraction_queries(model, task: Task, p: Protocol, cache: StageCache | None = None) -> tuple[list[Pair], float]:
+    """The valid queries used for extraction, and clean ICL's top-1 on all valid queries.
+
+    With ``p.filter_correct`` (the paper's choice) only queries clean ``n_shot`` ICL answers
+    right are kept; if it answers none, all are used, with a warning.  The ICL ranks are cached.
+    """
+    split = task.split(seed=p.seed)
+    valid_icl = encode(model, sample_prompts(split, None, p.n_shot, "icl", "valid", seed=p.seed))
+    key = {"model": model_info(model).name, "task": _task_digest(task), "seed": p.seed, "n_shot": p.n_shot}
+    ranks = (cache or StageCache()).get_or_compute("valid_filter", key, lambda: {"ranks": accuracy(model, valid_icl).ranks})["ranks"]
+    valid_ok = Accuracy(ranks).correct
+    good = [e.prompt.query for e, ok in zip(valid_icl, valid_ok) if ok]
+    if p.filter_correct and not good:
+        warnings.warn(f"clean ICL answers none of the {len(valid_icl)} valid queries of {task.name}; "
+                      "using all of them unfiltered", stacklevel=2)
+    pool = good if (p.filter_correct and good) else [e.prompt.query for e in valid_icl]
+    return pool, float(valid_ok.float().mean())
+
+
+def scan_prompts(model, split, pool: list[Pair], p: Protocol) -> list[EncodedPrompt]:
+    """The corrupted prompts of the head scan: ``n_shot`` shuffled-label demos, queries from ``pool``."""
+    return encode(model, sample_prompts(split, p.n_scan_prompts, p.n_shot, "shuffled", seed=p.seed + 2, query_pairs=pool))
 
 
 def zero_shot_prompts(model, split) -> list[EncodedPrompt]:

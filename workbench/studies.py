@@ -15,12 +15,13 @@ from .evaluate import LayerSweep, accuracy, head_count_sweep, sweep_layers
 from .intervene import add_vector, mean_ablate_heads, project_out, replace_last_state
 from .models import model_info
 from .activations import last_token_states
-from .pipeline import TaskResult, encode, task_vector_donors
+from .pipeline import TaskResult, encode, extraction_queries, scan_prompts, task_vector_donors
 from .prompts import sample_prompts
-from .scan import HeadScan
+from .scan import HeadScan, attribution_scan
 from .tasks import load_task
 
-__all__ = ["composition", "ablation", "top_k_overlap", "compare_scans", "head_count_curves", "baseline_sweeps"]
+__all__ = ["composition", "ablation", "top_k_overlap", "compare_scans", "attribution_vs_exact", "head_count_curves",
+           "baseline_sweeps"]
 
 
 def composition(model, composed: TaskResult, parts: Sequence[TaskResult], n_shot: int = 10, seed: int = 0) -> dict[str, float]:
@@ -94,6 +95,25 @@ def compare_scans(exact: HeadScan, approx: HeadScan, k: int = 10) -> dict[str, f
     spearman = float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
     return {"spearman": spearman, "top_k_overlap": top_k_overlap(exact, approx, k), "k": k,
             "max_abs_diff": float((a - b).abs().max())}
+
+
+def attribution_vs_exact(model, result: TaskResult, k: int = 10, progress: bool = True) -> tuple[HeadScan, dict[str, float]]:
+    """Attribution patching on the very prompts of ``result``'s exact scan, and how well it agrees.
+
+    Returns the attribution scan and :func:`compare_scans` of the two (rank correlation, top-``k``
+    overlap, largest difference), plus ``exact_top_k_in_approx_top_2k``: how many of the exact
+    top ``k`` a user would still catch by re-scanning the attribution's top ``2k`` exactly.
+    """
+    task = load_task(result.task)
+    p = result.protocol
+    pool, _ = extraction_queries(model, task, p)
+    prompts = scan_prompts(model, task.split(seed=p.seed), pool, p)
+    approx = attribution_scan(model, prompts, result.means.mean_z, progress=progress, task=task.name)
+    stats = compare_scans(result.scan, approx, k)
+    exact_top = {(l, h) for l, h, _ in result.scan.top_heads(k)}
+    approx_top = {(l, h) for l, h, _ in approx.top_heads(2 * k)}
+    stats["exact_top_k_in_approx_top_2k"] = len(exact_top & approx_top) / k
+    return approx, stats
 
 
 def head_count_curves(model, result: TaskResult, counts: Sequence[int] = (0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 40),
