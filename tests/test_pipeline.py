@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from workbench.cli import main
 from workbench.pipeline import Protocol, run_task
@@ -73,3 +74,20 @@ def test_icl_beats_zero_shot_and_fv_lifts_zero_shot(real_model):
     assert acc["icl"].top1 > acc["zero_shot"].top1 + 0.5
     assert acc["zero_shot_fv"].top1 > acc["zero_shot"].top1 + 0.15
     assert acc["shuffled_fv"].top1 > acc["shuffled"].top1 + 0.2
+
+
+def test_attribution_study_uses_the_exact_scans_prompts(tiny, toy_task):
+    """The comparison must score the very prompts of the run's scan: rescanning them exactly
+    reproduces the run's per-prompt effects."""
+    from workbench.pipeline import extraction_queries, scan_prompts
+    from workbench.scan import scan_heads
+    from workbench.studies import attribution_vs_exact
+
+    model = tiny["llama"]
+    result = run_task(model, toy_task, SMALL, progress=False)
+    pool, _ = extraction_queries(model, toy_task, SMALL)
+    again = scan_heads(model, scan_prompts(model, toy_task.split(seed=0), pool, SMALL), result.means.mean_z, progress=False)
+    assert torch.allclose(again.effects, result.scan.effects, atol=1e-6)
+    approx, stats = attribution_vs_exact(model, result, k=3, progress=False, task=toy_task)
+    assert approx.effects.shape == result.scan.effects.shape and approx.meta["method"] == "attribution"
+    assert -1 <= stats["spearman"] <= 1 and 0 <= stats["exact_top_k_in_approx_top_2k"] <= 1

@@ -18,7 +18,7 @@ from .cache import StageCache, write_json
 from .models import model_info
 from .pipeline import Protocol, TaskResult, encode, run_task
 from .prompts import sample_prompts
-from .studies import ablation, baseline_sweeps, composition, head_count_curves
+from .studies import ablation, attribution_vs_exact, baseline_sweeps, composition, head_count_curves
 from .tasks import load_task
 from .views import attention_view
 
@@ -74,6 +74,17 @@ def paper_figures(model, tasks: Sequence[str], out_dir: str | Path = "figures", 
     save(figures.grouped_bars({featured.task: abl}, title=f"{featured.task}: clean ICL accuracy under ablation"), "ablation")
     summary.update(head_count=curves, decoded=decoded, ablation=abl,
                    baseline_sweeps={k: v.to_dict() for k, v in baselines.items()})
+
+    # Attribution patching against the exact scan, on the same prompts.
+    approx, agreement = attribution_vs_exact(model, featured, progress=progress)
+    H = model_info(model).n_heads
+    labels = [f"L{i // H}H{i % H}" for i in range(featured.scan.aie.numel())]
+    save(figures.scatter_figure(featured.scan.aie.flatten().tolist(), approx.aie.flatten().tolist(), labels,
+                                "exact AIE (activation patching)", "attribution estimate",
+                                f"{featured.task}: attribution patching vs the exact scan "
+                                f"(Spearman {agreement['spearman']:.2f}, top-10 overlap {agreement['top_k_overlap']:.0%})"),
+         "attribution")
+    summary["attribution"] = agreement
 
     if composition_tasks:
         comp = {}

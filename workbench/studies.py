@@ -18,7 +18,7 @@ from .activations import last_token_states
 from .pipeline import TaskResult, encode, extraction_queries, scan_prompts, task_vector_donors
 from .prompts import sample_prompts
 from .scan import HeadScan, attribution_scan
-from .tasks import load_task
+from .tasks import Task, load_task
 
 __all__ = ["composition", "ablation", "top_k_overlap", "compare_scans", "attribution_vs_exact", "head_count_curves",
            "baseline_sweeps"]
@@ -97,14 +97,16 @@ def compare_scans(exact: HeadScan, approx: HeadScan, k: int = 10) -> dict[str, f
             "max_abs_diff": float((a - b).abs().max())}
 
 
-def attribution_vs_exact(model, result: TaskResult, k: int = 10, progress: bool = True) -> tuple[HeadScan, dict[str, float]]:
+def attribution_vs_exact(model, result: TaskResult, k: int = 10, progress: bool = True,
+                         task: Task | None = None) -> tuple[HeadScan, dict[str, float]]:
     """Attribution patching on the very prompts of ``result``'s exact scan, and how well it agrees.
 
     Returns the attribution scan and :func:`compare_scans` of the two (rank correlation, top-``k``
     overlap, largest difference), plus ``exact_top_k_in_approx_top_2k``: how many of the exact
     top ``k`` a user would still catch by re-scanning the attribution's top ``2k`` exactly.
+    ``task`` is needed only when the run's task is not a built-in one.
     """
-    task = load_task(result.task)
+    task = task or load_task(result.task)
     p = result.protocol
     pool, _ = extraction_queries(model, task, p)
     prompts = scan_prompts(model, task.split(seed=p.seed), pool, p)
