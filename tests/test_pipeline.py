@@ -91,3 +91,28 @@ def test_attribution_study_uses_the_exact_scans_prompts(tiny, toy_task):
     approx, stats = attribution_vs_exact(model, result, k=3, progress=False, task=toy_task)
     assert approx.effects.shape == result.scan.effects.shape and approx.meta["method"] == "attribution"
     assert -1 <= stats["spearman"] <= 1 and 0 <= stats["exact_top_k_in_approx_top_2k"] <= 1
+
+
+def test_diagnose_command_grid_matches_a_direct_evaluation(tmp_path, capsys):
+    """`workbench diagnose` writes the layer x alpha grid; one cell re-measured directly agrees."""
+    from workbench.evaluate import accuracy
+    from workbench.intervene import add_vector
+    from workbench.models import load_model
+    from workbench.pipeline import encode
+    from workbench.prompts import sample_prompts
+    from workbench.tasks import load_task
+    from workbench.vectors import FunctionVector
+
+    rc = main(["diagnose", "--model", "tiny-llama", "--task", "capitalize", "--alphas", "1", "4",
+               "--n-mean-prompts", "4", "--n-scan-prompts", "2", "--out", str(tmp_path), "--formats", "html"])
+    assert rc == 0 and "task-vector ceiling" in capsys.readouterr().out
+    diag = json.loads((tmp_path / "tiny-llama_injection_capitalize.json").read_text())
+    assert len(diag["zero_shot"]) == 2 and len(diag["zero_shot"][0]) == 2 == len(diag["task_vector"])
+    assert all(r > 0 for r in diag["norm_ratio"]) and (tmp_path / "tiny-llama_injection_capitalize.html").exists()
+    # re-measure alpha 4 at layer 1 from the saved FV of the same (cached) run
+    model = load_model("tiny-llama", verbose=False)
+    from workbench.pipeline import Protocol, run_task
+    fv = run_task(model, "capitalize", Protocol(n_mean_prompts=4, n_scan_prompts=2), progress=False).fv
+    zero = encode(model, sample_prompts(load_task("capitalize").split(0), None, 0, "zero_shot", "test"))
+    assert isinstance(fv, FunctionVector)
+    assert accuracy(model, zero, add_vector(model, 1, fv.vector, 4.0)).top1 == diag["zero_shot"][1][1]

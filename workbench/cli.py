@@ -116,6 +116,30 @@ def cmd_figures(args) -> int:
     return 0
 
 
+def cmd_diagnose(args) -> int:
+    from . import figures
+    from .cache import write_json
+    from .models import model_info
+    from .pipeline import Protocol, run_task
+    from .studies import injection_diagnostics
+    from .tasks import load_task
+
+    task = load_task(args.task)
+    model = _load(args)
+    result = run_task(model, task, Protocol(seed=args.seed, top_k=args.top_k, n_mean_prompts=args.n_mean_prompts,
+                                            n_scan_prompts=args.n_scan_prompts))
+    diag = injection_diagnostics(model, result, alphas=args.alphas, seed=args.seed)
+    name = f"{model_info(model).name}_injection_{task.name}"
+    write_json(Path(args.out) / f"{name}.json", diag)
+    paths = figures.export(figures.injection_figure(diag), name, args.out, args.formats)
+    best = max((acc, diag["alphas"][a], layer) for a, row in enumerate(diag["zero_shot"]) for layer, acc in enumerate(row))
+    print(f"zero-shot without FV {diag['baseline_zero_shot']:.0%}; best with FV {best[0]:.0%} "
+          f"(alpha {best[1]}, layer {best[2]}); task-vector ceiling {max(diag['task_vector']):.0%} "
+          f"(layer {diag['task_vector'].index(max(diag['task_vector']))})")
+    print("wrote", Path(args.out) / f"{name}.json", *paths)
+    return 0
+
+
 def cmd_tasks(args) -> int:
     from .tasks import list_tasks, load_task, tasks_dir
 
@@ -187,6 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     figs.add_argument("--no-composition", action="store_true", help="skip the composed-task figure")
     figs.add_argument("--fresh", action="store_true", help="recompute every stage instead of using the cache")
     figs.set_defaults(func=cmd_figures)
+
+    diag = sub.add_parser("diagnose", help="why an FV does or doesn't work zero-shot: layer x scale grid, "
+                                           "task-vector ceiling, FV size against the residual")
+    model_args(diag)
+    diag.add_argument("--task", required=True)
+    diag.add_argument("--top-k", type=int, default=None)
+    diag.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1, 2, 4, 8, 16])
+    diag.add_argument("--n-mean-prompts", type=int, default=100)
+    diag.add_argument("--n-scan-prompts", type=int, default=25)
+    diag.add_argument("--out", default="figures")
+    diag.add_argument("--formats", nargs="+", default=["html", "png"])
+    diag.set_defaults(func=cmd_diagnose)
 
     sub.add_parser("tasks", help="list built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list built-in models").set_defaults(func=cmd_models)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from .evaluate import LayerSweep, accuracy, head_count_sweep, sweep_layers
+from .evaluate import LayerSweep, accuracy, head_count_sweep, layer_sweep, sweep_layers
 from .intervene import add_vector, mean_ablate_heads, project_out, replace_last_state
 from .models import model_info
 from .activations import last_token_states
@@ -21,7 +21,7 @@ from .scan import HeadScan, attribution_scan
 from .tasks import Task, load_task
 
 __all__ = ["composition", "ablation", "top_k_overlap", "compare_scans", "attribution_vs_exact", "head_count_curves",
-           "baseline_sweeps"]
+           "baseline_sweeps", "injection_diagnostics"]
 
 
 def composition(model, composed: TaskResult, parts: Sequence[TaskResult], n_shot: int = 10, seed: int = 0) -> dict[str, float]:
@@ -148,4 +148,36 @@ def baseline_sweeps(model, result: TaskResult, seed: int = 0,
                                    progress=progress and "mean-state sweep"),
         "task vector": sweep_layers(model, sets, lambda l: replace_last_state(model, l, states[l]),
                                     progress=progress and "task-vector sweep"),
+    }
+
+
+def injection_diagnostics(model, result: TaskResult, alphas: Sequence[float] = (0.5, 1, 2, 4, 8, 16),
+                          seed: int = 0, progress: bool = True) -> dict:
+    """Why does (or doesn't) the FV work zero-shot?  Size against the residual, scale, and a ceiling.
+
+    On the zero-shot test prompts (all test queries, unfiltered), for every layer ``L``:
+
+    - ``norm_ratio[L]``: ``|FV| / mean |resid_L|`` at the last token, how big the FV is beside
+      the stream it is added to;
+    - ``zero_shot[a][L]``: top-1 accuracy with ``alphas[a] * FV`` added after ``L``;
+    - ``task_vector[L]`` / ``mean_state[L]``: the two baselines (:func:`baseline_sweeps`).  The
+      task vector overwrites the whole last-token state with a clean ICL prompt's, so it is a
+      ceiling for any single-position intervention at that layer.
+    """
+    split = load_task(result.task).split(seed)
+    zero = encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
+    n_layers = model_info(model).n_layers
+    resid = last_token_states(model, zero, list(range(n_layers)))  # [layer, prompt, d_model]
+    resid_norm = resid.norm(dim=-1).mean(-1)
+    grid = [layer_sweep(model, result.fv.vector, {"zero_shot": zero}, alpha=a, progress=progress and f"alpha {a}")
+            for a in alphas]
+    base = baseline_sweeps(model, result, seed, progress)
+    return {
+        "model": model_info(model).name, "task": result.task, "n_prompts": len(zero), "fv_layer": result.fv_layer,
+        "heads": [list(h) for h in result.fv.heads], "layers": list(range(n_layers)), "alphas": list(alphas),
+        "fv_norm": result.fv.norm, "resid_norm": resid_norm.tolist(), "norm_ratio": (result.fv.norm / resid_norm).tolist(),
+        "zero_shot": [[a.top1 for a in g.results["zero_shot"]] for g in grid],
+        "baseline_zero_shot": grid[0].baseline["zero_shot"].top1,
+        "task_vector": [a.top1 for a in base["task vector"].results["zero_shot"]],
+        "mean_state": [a.top1 for a in base["mean state"].results["zero_shot"]],
     }
