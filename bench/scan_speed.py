@@ -3,6 +3,7 @@
     python bench/scan_speed.py                          # embedded model, 25 ten-shot prompts, all heads
     python bench/scan_speed.py --reference-prompts 2    # time the reference on a subset, extrapolate
     python bench/scan_speed.py --config gptj --dtype bfloat16 --device cuda   # random GPT-J-6B shape
+    python bench/scan_speed.py --reference-prompts 1 --compare-dtype bfloat16  # how far bf16 moves the AIE
 
 Prints both times, the speed-up, the largest AIE difference (on the prompts both ran), peak
 memory, and the FLOP floor; the last line is ``speedup=<x> max_abs_diff=<y>``.
@@ -95,6 +96,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--peak-tflops", type=float, default=None, help="the machine's peak, for the fraction reached")
+    ap.add_argument("--compare-dtype", default=None, help="also run the fast scan in this dtype (e.g. bfloat16) "
+                    "and report how far it moves the AIE")
     args = ap.parse_args()
 
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
@@ -136,6 +139,21 @@ def main() -> None:
     print(f"FLOP floor {total_min / 1e12:.2f} TFLOP for the scan; the fast scan ran at {total_min / t_fast / 1e12:.3f} TFLOP/s"
           + (f" = {total_min / t_fast / 1e12 / args.peak_tflops:.1%} of the {args.peak_tflops} TFLOP/s peak" if args.peak_tflops else "")
           + f"; the reference does {reference_flops * len(corrupted) / 1e12:.1f} TFLOP")
+    if args.compare_dtype:
+        from workbench.studies import top_k_overlap
+
+        other_dtype = getattr(torch, args.compare_dtype)
+        other = (random_model_from_config(args.config, other_dtype).to(device) if args.config
+                 else load_model(args.model, device, other_dtype, verbose=False))
+        t0 = time.perf_counter()
+        low = scan_heads(other, corrupted, mean_z, batch_size=args.batch_size, progress=False)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t_low = time.perf_counter() - t0
+        shift = float((low.aie - fast.aie).abs().max())
+        print(f"{args.compare_dtype} fast scan: {t_low:.2f} s; AIE moved by at most {shift:.2e} "
+              f"({shift / float(fast.aie.abs().max()):.1%} of the largest |AIE|); top-10 heads shared with "
+              f"{args.dtype}: {top_k_overlap(fast, low, 10):.0%}")
     print(f"speedup={t_ref / t_fast:.1f} max_abs_diff={diff:.2e}")
 
 
