@@ -64,6 +64,8 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "Unknown task 'nope'" in capsys.readouterr().err
     assert main(["run", "--model", "tiny-llama", "--task", "antonym", "--out", str(tmp_path), "--layer", "9"]) == 2
     assert "out of range" in capsys.readouterr().err
+    assert main(["merge", str(tmp_path / "not-a-run")]) == 2
+    assert "no result.json in" in capsys.readouterr().err
 
 
 @pytest.mark.real_model

@@ -75,6 +75,10 @@ CONDITIONS = ["icl", "zero_shot", "zero_shot_fv", "shuffled", "shuffled_fv", "me
 def cmd_merge(args) -> int:
     from .cache import read_json, write_json
 
+    missing = [d for d in args.dirs if not (Path(d) / "result.json").exists()]
+    if missing:
+        print(f"no result.json in {', '.join(missing)}: pass folders written by `workbench run --out`", file=sys.stderr)
+        return 2
     results = [read_json(Path(d) / "result.json") for d in args.dirs]
     if not results:
         print("no result directories given", file=sys.stderr)
