@@ -251,7 +251,7 @@ Instead of picking the top heads by causal effect, learn one weight per head, $\
 at the last token each head's output becomes $(1 - \\alpha_h)\\, z_h + \\alpha_h\\, \\bar z_h$, with
 $\\bar z_h$ its mean over clean ICL prompts. The $L \\times H$ weights are fitted by Adam on zero-shot
 prompts of the train split (cross-entropy of the answer) plus $\\lambda \\sum_h \\alpha_h$, so few heads
-stay on. Small counts here (the means over 20 prompts, the scan over 3); `bench/soft_task_vectors.py`
+stay on. Small counts here (the means over 10 prompts, the scan over 2, 30 steps); `bench/soft_task_vectors.py`
 runs the full comparison with the paper's protocol.
 """),
     ("code", """
@@ -262,7 +262,7 @@ from workbench.activations import mean_head_activations
 from workbench.scan import scan_heads
 from workbench.soft import fit_soft_task_vector, spearman
 
-SOFT_TASK, SOFT_N_MEAN, SOFT_N_SCAN, SOFT_STEPS, SOFT_SPARSITY = "antonym", 20, 3, 40, 0.01
+SOFT_TASK, SOFT_N_MEAN, SOFT_N_SCAN, SOFT_STEPS, SOFT_SPARSITY = "antonym", 10, 2, 30, 0.05
 split = load_task(SOFT_TASK).split(seed=0)
 means = mean_head_activations(model, encode(model, sample_prompts(split, SOFT_N_MEAN, 10, "icl", seed=1)))
 scan = scan_heads(model, encode(model, sample_prompts(split, SOFT_N_SCAN, 10, "shuffled", seed=2)),

@@ -299,7 +299,7 @@ def soft_alpha_figure(soft, scan, top_k: int = 8, title: str | None = None) -> g
                              colorbar=dict(title="alpha", x=1.02), hovertemplate="layer %{y}, head %{x}<br>alpha %{z:.3f}<extra></extra>"),
                   row=1, col=2)
     for l, h in top:
-        fig.add_shape(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5, line=dict(color="#DD8452", width=2),
+        fig.add_shape(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5, line=dict(color="#D9480F", width=3), opacity=1,
                       fillcolor="rgba(0,0,0,0)", row=1, col=2)
     fig.update_xaxes(title_text="AIE", row=1, col=1)
     fig.update_yaxes(title_text="alpha", range=[-0.03, 1.03], row=1, col=1)
@@ -308,5 +308,6 @@ def soft_alpha_figure(soft, scan, top_k: int = 8, title: str | None = None) -> g
     task = getattr(soft, "task", "") or getattr(scan, "task", "")
     n_on = int((alpha > 0.5).sum())
     fig.update_layout(title=title or f"Soft task vector{': ' + task if task else ''} ({n_on} of {L * H} heads with alpha > 0.5)",
-                      width=1000, height=max(420, 260 + 12 * L), legend=dict(x=0.01, y=0.99), **STYLE)
+                      width=1000, height=max(460, 300 + 12 * L),
+                      legend=dict(orientation="h", x=0.0, y=-0.15), **STYLE)
     return fig
