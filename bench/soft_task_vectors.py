@@ -6,7 +6,8 @@ For each task: the pipeline's TaskResult (``run_task`` with the default protocol
 cached), then :func:`workbench.soft.soft_vs_fv` (fit one alpha per head on the train split's
 zero-shot prompts, evaluate on the test split).  Writes ``<out>/<model>/soft_task_vectors.json``
 (one entry per task), each task's vector as ``<out>/<model>/<task>/soft_task_vector.safetensors``,
-and a figure per task (``figures/<model>_soft_<task>.{html,png}``).
+and a figure per task (``figures/<model>_soft_<task>.{html,png}``).  ``--reuse`` evaluates the
+saved vectors again (when fitted with the same hyperparameters) instead of fitting them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from workbench import figures
 from workbench.cache import read_json, write_json
 from workbench.models import DEFAULT_MODEL, load_model, model_info
 from workbench.pipeline import run_task
-from workbench.soft import soft_vs_fv
+from workbench.soft import SoftTaskVector, soft_vs_fv
 
 
 def main(argv=None) -> int:
@@ -36,6 +37,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs", help="folder for <model>/soft_task_vectors.json")
     ap.add_argument("--figures", default="figures", help="folder for the figures ('' for none)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="evaluate a saved vector with the same hyperparameters instead of fitting again")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared CPU)")
     args = ap.parse_args(argv)
     if args.threads:
@@ -49,11 +52,18 @@ def main(argv=None) -> int:
         t0 = time.time()
         result = run_task(model, task)
         t1 = time.time()
+        saved = Path(args.out) / name / task / "soft_task_vector.safetensors"
+        hparams = {"steps": args.steps, "lr": args.lr, "sparsity": args.sparsity, "batch_size": args.batch_size,
+                   "init": args.init, "seed": args.seed}
+        old = SoftTaskVector.load(saved, model) if args.reuse and saved.exists() else None
+        if old is not None and any(old.hparams.get(k) != v for k, v in hparams.items()):
+            old = None  # fitted with other hyperparameters: fit again
         row = soft_vs_fv(model, result, steps=args.steps, lr=args.lr, sparsity=args.sparsity,
-                         batch_size=args.batch_size, init=args.init, seed=args.seed)
+                         batch_size=args.batch_size, init=args.init, seed=args.seed, soft=old)
         soft = row.pop("soft")
+        row["reused_vector"] = old is not None
         row["seconds"] = {"task_result": round(t1 - t0, 1), "fit_and_evaluate": round(time.time() - t1, 1)}
-        soft.save(Path(args.out) / name / task / "soft_task_vector.safetensors")
+        soft.save(saved)
         table[task] = row
         write_json(path, table)  # after every task, so a stopped run keeps what it measured
         acc = row["accuracy"]

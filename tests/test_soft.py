@@ -135,11 +135,13 @@ def test_soft_vs_fv_end_to_end(tiny, toy_task):
     result = run_task(model, toy_task, Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=2), progress=False)
     out = soft_vs_fv(model, result, task=toy_task, steps=3, n_train=16, batch_size=8, progress=False)
     assert set(out["accuracy"]) == {"zero_shot", "zero_shot_soft", "zero_shot_soft_binary", "zero_shot_fv",
-                                    "zero_shot_topk_mask", "icl"}
+                                    "zero_shot_topk_mask", "zero_shot_aie_mask_matched", "icl"}
     assert out["accuracy_unfiltered"]["zero_shot"] == pytest.approx(result.accuracy_unfiltered["zero_shot"].top1)
     assert out["accuracy_unfiltered"]["zero_shot_fv"] == pytest.approx(result.accuracy_unfiltered["zero_shot_fv"].top1)
     assert out["n_params"] == 8 and -1 <= out["spearman_alpha_aie"] <= 1
     assert isinstance(out["soft"], SoftTaskVector) and out["top_k"] == len(result.fv.heads)
+    again = soft_vs_fv(model, result, task=toy_task, n_train=16, batch_size=8, soft=out["soft"], progress=False)
+    assert again["accuracy_unfiltered"] == out["accuracy_unfiltered"] and again["soft"] is out["soft"]
 
 
 def test_soft_alpha_figure():

@@ -311,6 +311,7 @@ def soft_vs_fv(
     top_k: int | None = None,
     task=None,
     seed: int = 0,
+    soft: SoftTaskVector | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Fit a soft task vector on ``result``'s train zero-shot prompts; compare on its test split.
@@ -319,8 +320,10 @@ def soft_vs_fv(
     used).  Conditions, all on the test split's zero-shot prompts unless named otherwise:
     ``zero_shot``, ``zero_shot_soft``, ``zero_shot_soft_binary`` (alpha rounded at 0.5),
     ``zero_shot_fv`` (the result's FV at its layer), ``zero_shot_topk_mask`` (the top-k heads by
-    AIE mean-patched, alpha = 1 on them: k = the FV's head count unless ``top_k``) and ``icl``
-    (clean 10-shot, from the result's own evaluation of the same test queries).
+    AIE mean-patched, alpha = 1 on them: k = the FV's head count unless ``top_k``),
+    ``zero_shot_aie_mask_matched`` (the same with as many heads as the soft vector has on) and
+    ``icl`` (clean 10-shot, from the result's own evaluation of the same test queries).
+    ``soft``: an already fitted vector to evaluate instead of fitting one.
 
     Returns a JSON-able dict (``accuracy`` on the test queries clean ICL gets right, as in the
     pipeline, and ``accuracy_unfiltered`` on all), plus ``"soft"``: the fitted
@@ -335,9 +338,15 @@ def soft_vs_fv(
     split = task.split(seed=p.seed)
     train = encode(model, sample_prompts(split, n_train, 0, "zero_shot", "train", seed=p.seed + 8))
     mean_z = result.means.mean_z
-    soft = fit_soft_task_vector(model, train, mean_z, steps=steps, lr=lr, sparsity=sparsity,
-                                batch_size=batch_size, init=init, seed=seed, task=result.task, progress=progress)
-    soft.meta["train_loss_init"] = soft_loss(model, train, torch.full_like(soft.alpha, init), mean_z, batch_size)
+    if soft is None:
+        soft = fit_soft_task_vector(model, train, mean_z, steps=steps, lr=lr, sparsity=sparsity,
+                                    batch_size=batch_size, init=init, seed=seed, task=result.task, progress=progress)
+    else:
+        soft.check_compatible(model)
+        if not torch.allclose(soft.mean_z, mean_z.float().cpu()):
+            raise VectorMismatch("the given soft task vector blends toward other means than this result's")
+    soft.meta["train_loss_init"] = soft_loss(model, train, torch.full_like(soft.alpha, soft.hparams.get("init", init)),
+                                             mean_z, batch_size)
     soft.meta["train_loss_final"] = soft_loss(model, train, soft.alpha, mean_z, batch_size)
 
     zero = zero_shot_prompts(model, split)
@@ -347,12 +356,14 @@ def soft_vs_fv(
                            "was the result made with another task file or seed?")
     k = top_k or len(result.fv.heads)
     top = [(l, h) for l, h, _ in result.scan.top_heads(k)]
+    matched = [(l, h) for l, h, _ in result.scan.top_heads(max(1, soft.n_on()))]
     conditions: dict[str, Hooks | None] = {
         "zero_shot": None,
         "zero_shot_soft": soft.hooks(model),
         "zero_shot_soft_binary": soft.binarized().hooks(model),
         "zero_shot_fv": add_vector(model, result.fv_layer, result.fv.vector, p.alpha),
         "zero_shot_topk_mask": mean_ablate_heads(model, top, mean_z),
+        "zero_shot_aie_mask_matched": mean_ablate_heads(model, matched, mean_z),
     }
     accs: dict[str, Accuracy] = {name: accuracy(model, zero, hooks)
                                  for name, hooks in tqdm(conditions.items(), desc="evaluate", disable=not progress, leave=False)}
