@@ -12,7 +12,8 @@ per set, then measured on the file's held-out ``test`` prompts in two ways:
   than negative words.
 
 Both also with the direction projected out after every layer (each layer's own direction), the
-other way round: does removing it lower the score?  Writes ``runs/<model>/steering.json``
+other way round: does removing it lower the score?  Twice: to zero along the direction
+(``projected``), and to the midpoint of the two sets' means (``projected_centered``).  Writes ``runs/<model>/steering.json``
 (atomically) and ``figures/<model>_steering_<contrast>.{html,png}``.
 
     nice -n 10 python bench/steering_effect.py --model smollm2-135m
@@ -32,11 +33,11 @@ from workbench.models import load_model, model_info
 from workbench.steering import SteeringVector, encode_texts, load_contrast, logit_gap, word_hits
 
 
-def generation_scores(model, sv, contrast, layer, alpha, max_new_tokens, project=False):
+def generation_scores(model, sv, contrast, layer, alpha, max_new_tokens, project=False, centered=False):
     pos, neg = contrast.score_words["positive"], contrast.score_words["negative"]
     texts, diffs = [], []
     for p in contrast.test:
-        text = sv.generate(model, p, layer, alpha, max_new_tokens, project=project)
+        text = sv.generate(model, p, layer, alpha, max_new_tokens, project=project, centered=centered)
         texts.append(text)
         diffs.append(word_hits(text, pos) - word_hits(text, neg))
     return {"mean_word_diff": sum(diffs) / len(diffs), "share_positive": sum(d > 0 for d in diffs) / len(diffs),
@@ -66,13 +67,15 @@ def measure(model, name, args):
         print(f"  {name} logit gap, layer {l:2d}: " + " ".join(f"{a:+g}:{g:+.2f}" for a, g in zip(args.alphas, row)),
               flush=True)
     projected = float(logit_gap(model, enc, pos, neg, sv.project_out_hooks(model)).mean())
-    print(f"  {name} logit gap: no intervention {base:+.3f}, projected out {projected:+.3f}", flush=True)
+    centered = float(logit_gap(model, enc, pos, neg, sv.project_out_hooks(model, centered=True)).mean())
+    print(f"  {name} logit gap: no intervention {base:+.3f}, projected out {projected:+.3f}, "
+          f"projected to the midpoint {centered:+.3f}", flush=True)
     out = {
         "label": f"{c.name}: {sv.label}", "chat": c.chat, "n_positive": sv.n_positive, "n_negative": sv.n_negative,
         "n_test": len(c.test), "layers": layers, "alphas": list(args.alphas),
         "vector_norm": [float(sv.norms[l]) for l in layers], "resid_norm": resid.tolist(),
         "logit_gap": {"layers": layers, "alphas": list(args.alphas), "score": grid, "baseline": base,
-                      "projected": projected, "metric": "log p(positive words) - log p(negative words), next token"},
+                      "projected": projected, "projected_centered": centered, "metric": "log p(positive words) - log p(negative words), next token"},
     }
     if args.gen_layers and args.max_new_tokens > 0:
         g_layers = [l for l in args.gen_layers if l < n_layers]
@@ -89,11 +92,12 @@ def measure(model, name, args):
                       flush=True)
             gen.append(row)
         proj = generation_scores(model, sv, c, None, 0.0, args.max_new_tokens, project=True)
-        examples["projected out"] = proj["texts"]
-        print(f"  {name} generation: none {plain['mean_word_diff']:+.2f}, projected out {proj['mean_word_diff']:+.2f}",
-              flush=True)
+        cent = generation_scores(model, sv, c, None, 0.0, args.max_new_tokens, project=True, centered=True)
+        examples["projected out"], examples["projected to the midpoint"] = proj["texts"], cent["texts"]
+        print(f"  {name} generation: none {plain['mean_word_diff']:+.2f}, projected out {proj['mean_word_diff']:+.2f}, "
+              f"to the midpoint {cent['mean_word_diff']:+.2f} | {proj['texts'][0]!r} | {cent['texts'][0]!r}", flush=True)
         out["generation"] = {"layers": g_layers, "alphas": list(args.gen_alphas), "score": gen,
-                             "baseline": plain["mean_word_diff"], "projected": proj["mean_word_diff"],
+                             "baseline": plain["mean_word_diff"], "projected": proj["mean_word_diff"], "projected_centered": cent["mean_word_diff"],
                              "share_positive_none": plain["share_positive"], "share_positive_projected": proj["share_positive"],
                              "max_new_tokens": args.max_new_tokens,
                              "metric": "positive minus negative score words per generation", "examples": examples}
@@ -120,6 +124,13 @@ def main(argv=None):
     result = {"model": name, "command": "python bench/steering_effect.py " + " ".join(argv or __import__("sys").argv[1:]),
               "contrasts": {}}
     out = Path(args.out or f"runs/{name}/steering.json")
+    if out.exists():  # keep the contrasts an earlier run measured (this run's replace theirs)
+        from workbench.cache import read_json
+
+        old = read_json(out)
+        if old.get("model") == name:
+            result["contrasts"] = {k: v for k, v in old.get("contrasts", {}).items() if k not in args.contrasts}
+            result["earlier_commands"] = old.get("earlier_commands", []) + [old.get("command")]
     for c in args.contrasts:
         result["contrasts"][c] = measure(model, c, args)
         result["seconds"] = round(time.time() - t0)

@@ -42,6 +42,7 @@ def test_vector_is_difference_of_mean_residuals(tiny, arch):
     assert sv.directions.shape == (model_info(model).n_layers, model_info(model).d_model)
     assert (sv.n_positive, sv.n_negative) == (4, 3)
     torch.testing.assert_close(sv.directions, mean_pos - mean_neg, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(sv.centers, (mean_pos + mean_neg) / 2, atol=1e-4, rtol=1e-4)
 
 
 def test_encode_texts_puts_bos_first_once(llama):
@@ -93,7 +94,8 @@ def test_add_hooks_at_last_position_only(llama, sv):
 
 
 @pytest.mark.parametrize("from_position", [None, 2])
-def test_project_out_removes_component(llama, sv, from_position):
+@pytest.mark.parametrize("centered", [False, True])
+def test_project_out_removes_component(llama, sv, from_position, centered):
     enc = encode_texts(llama, ["a longer text to project", "another one here!"])
     got = {}
 
@@ -102,12 +104,13 @@ def test_project_out_removes_component(llama, sv, from_position):
         return resid
 
     L = model_info(llama).n_layers
-    hooks = sv.project_out_hooks(llama, from_position=from_position)
+    hooks = sv.project_out_hooks(llama, from_position=from_position, centered=centered)
     last_token_logits(llama, enc, hooks + [(f"blocks.{l}.hook_resid_post", grab) for l in range(L)], batch_size=1)
     for l in range(L):
         u = sv.directions[l] / sv.directions[l].norm()
         span = got[l][:, -1:] if from_position is None else got[l][:, from_position:]
-        assert (span @ u).abs().max() < 1e-4
+        target = float(sv.centers[l] @ u) if centered else 0.0  # centered: the midpoint's component
+        assert (span @ u - target).abs().max() < 1e-4
     # without the hooks the component is there
     last_token_logits(llama, enc, [(f"blocks.{l}.hook_resid_post", grab) for l in range(L)], batch_size=1)
     assert (got[0][:, -1] @ (sv.directions[0] / sv.directions[0].norm())).abs().max() > 1e-3
@@ -138,6 +141,7 @@ def test_save_load_round_trip_and_mismatch(tmp_path, llama, tiny, sv):
     back = SteeringVector.load(path, model=llama)
     torch.testing.assert_close(back.directions, sv.directions)
     assert (back.model, back.positive, back.n_positive, back.chat) == (sv.model, sv.positive, 4, False)
+    torch.testing.assert_close(back.centers, sv.centers)
     with pytest.raises(VectorMismatch, match="not on"):
         SteeringVector.load(path, model=tiny["gpt2"])  # same shape, another model
     other = SteeringVector(torch.zeros(2, 32), sv.model)

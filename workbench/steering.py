@@ -208,7 +208,9 @@ def logit_gap(model, prompts: Sequence[EncodedPrompt], positive_words: Sequence[
 class SteeringVector:
     """Per-layer contrastive directions ``[layer, d_model]`` of one model, with their provenance.
 
-    ``directions[L]`` belongs after block ``L`` (``blocks.L.hook_resid_post``).
+    ``directions[L]`` belongs after block ``L`` (``blocks.L.hook_resid_post``).  ``centers[L]``
+    (optional) is the midpoint of the two sets' means, for the *centered* projection, which moves
+    a state to the middle of the two sets along the direction instead of to the origin.
     """
 
     directions: Float[Tensor, "layer d_model"]
@@ -219,6 +221,7 @@ class SteeringVector:
     n_negative: int = 0
     chat: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    centers: Float[Tensor, "layer d_model"] | None = None
 
     # --- building -----------------------------------------------------------------------------------
     @classmethod
@@ -232,7 +235,7 @@ class SteeringVector:
         means = [last_token_states(model, encode_texts(model, texts, chat), layers, batch_size).mean(1)
                  for texts in (positive, negative)]
         return cls(means[0] - means[1], model_info(model).name, positive_label, negative_label,
-                   len(positive), len(negative), chat, dict(meta or {}))
+                   len(positive), len(negative), chat, dict(meta or {}), (means[0] + means[1]) / 2)
 
     @classmethod
     def from_contrast(cls, model, contrast: ContrastSet | str | Path, **kw) -> "SteeringVector":
@@ -311,36 +314,47 @@ class SteeringVector:
         return add_vector(model, layer, self.directions[layer], alpha, from_position)
 
     def project_out_hooks(self, model, layer: int | None = None, layers: Sequence[int] | None = None,
-                          from_position: int | None = None) -> Hooks:
+                          from_position: int | None = None, centered: bool = False) -> Hooks:
         """Hooks removing the steering direction from the residual after each of ``layers`` (all by default).
 
         ``layer``: project out that one layer's direction everywhere (directional ablation);
         ``None``: each layer's own direction at that layer.  At the last position
         (:func:`workbench.intervene.project_out`), or at every position from ``from_position`` on
         (for generation, where earlier generated tokens must stay projected).
+
+        ``centered=False`` sets the component along the direction to 0 (Arditi et al.);
+        ``centered=True`` sets it to that of ``centers`` (the midpoint of the two sets' means),
+        i.e. ``x - ((x - c) . u) u``.  A mean difference is not a direction through the typical
+        state: the plain projection can move a state past the midpoint, toward either side.
         """
         self.check_compatible(model)
+        if centered and self.centers is None:
+            raise ValueError("this steering vector has no centers (made before they were stored?); use centered=False")
         layers = list(range(self.n_layers)) if layers is None else [model_info(model).check_layer(l) for l in layers]
         hooks: Hooks = []
         for l in layers:
-            d = self.directions[l if layer is None else layer]
-            if from_position is None:
+            src = l if layer is None else layer
+            d = self.directions[src]
+            if from_position is None and not centered:
                 hooks += project_out(model, d, [l])
             else:
-                hooks += _project_from(d, l, from_position)
+                hooks += _project_from(d, l, -1 if from_position is None else from_position,
+                                       self.centers[src] if centered else None)
         return hooks
 
     def generate(self, model, prompt: str, layer: int | None = None, alpha: float = 1.0, max_new_tokens: int = 24,
-                 chat: bool | None = None, project: bool = False, stop_at_newline: bool = False) -> str:
+                 chat: bool | None = None, project: bool = False, centered: bool = False,
+                 stop_at_newline: bool = False) -> str:
         """Greedy continuation of ``prompt`` (a raw text; chat-wrapped if ``chat``, default: as the
         vector was built), with ``alpha * directions[layer]`` added from the prompt's last token on
         (:func:`workbench.intervene.generate`), or, with ``project=True``, with the direction
         projected out after every layer (``layer``'s direction; each layer's own if ``None``).
-        ``layer=None`` and ``project=False``: no intervention."""
+        ``centered``: see :meth:`project_out_hooks`.  ``layer=None`` and ``project=False``: no intervention."""
         self.check_compatible(model)
         ids = encode_texts(model, [prompt], self.chat if chat is None else chat)[0].ids
         if project:
-            with model.hooks(fwd_hooks=self.project_out_hooks(model, layer, from_position=len(ids) - 1)):
+            with model.hooks(fwd_hooks=self.project_out_hooks(model, layer, from_position=len(ids) - 1,
+                                                                      centered=centered)):
                 return generate(model, ids, max_new_tokens, stop_at_newline=stop_at_newline)
         if layer is None:
             return generate(model, ids, max_new_tokens, stop_at_newline=stop_at_newline)
@@ -353,7 +367,10 @@ class SteeringVector:
                 "n_positive": self.n_positive, "n_negative": self.n_negative, "chat": self.chat,
                 "n_layers": self.n_layers, "d_model": self.d_model, "versions": package_versions(),
                 "meta": self.meta}
-        return write_tensors(path, {"steering_directions": self.directions.float()}, meta)
+        tensors = {"steering_directions": self.directions.float()}
+        if self.centers is not None:
+            tensors["centers"] = self.centers.float()
+        return write_tensors(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | Path, model=None) -> "SteeringVector":
@@ -364,19 +381,21 @@ class SteeringVector:
                              f"(a single layer's FunctionVector loads with FunctionVector.load)")
         sv = cls(tensors["steering_directions"], meta.get("model", ""), meta.get("positive", "positive"),
                  meta.get("negative", "negative"), int(meta.get("n_positive", 0)), int(meta.get("n_negative", 0)),
-                 bool(meta.get("chat", False)), dict(meta.get("meta", {})))
+                 bool(meta.get("chat", False)), dict(meta.get("meta", {})), tensors.get("centers"))
         if model is not None:
             sv.check_compatible(model)
         return sv
 
 
-def _project_from(direction: Tensor, layer: int, start: int) -> Hooks:
+def _project_from(direction: Tensor, layer: int, start: int, center: Tensor | None = None) -> Hooks:
+    """Remove the component along ``direction`` (relative to ``center``) at positions ``start:``."""
     u = direction.float() / direction.float().norm()
+    offset = float(center.float() @ u) if center is not None else 0.0
 
     def hook(resid, hook):
         uu = u.to(device=resid.device, dtype=resid.dtype)
         x = resid[:, start:]
-        resid[:, start:] = x - (x @ uu)[..., None] * uu
+        resid[:, start:] = x - ((x @ uu) - offset)[..., None] * uu
         return resid
 
     return [(f"blocks.{layer}.hook_resid_post", hook)]
