@@ -10,7 +10,8 @@ from workbench.intervene import mean_ablate_heads
 from workbench.pipeline import Protocol, run_task
 from workbench.prompts import encode_prompts, sample_prompts
 from workbench.scan import HeadScan
-from workbench.soft import SoftTaskVector, fit_soft_task_vector, soft_hooks, soft_loss, soft_vs_fv, spearman
+from workbench.soft import SoftTaskVector, fit_soft_task_vector, soft_hooks, soft_loss, soft_vs_fv
+from workbench.stats import spearman
 from workbench.vectors import VectorMismatch
 
 

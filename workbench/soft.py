@@ -42,10 +42,11 @@ from .forward import Hooks, length_batches
 from .intervene import add_vector, mean_ablate_heads
 from .models import input_device, model_dtype, model_info
 from .prompts import EncodedPrompt, sample_prompts
+from .stats import spearman
 from .vectors import VectorMismatch, package_versions
 
 __all__ = ["SoftTaskVector", "fit_soft_task_vector", "soft_hooks", "soft_loss", "soft_vs_fv",
-           "spearman", "ON_THRESHOLD"]
+           "ON_THRESHOLD"]
 
 ON_THRESHOLD = 0.5  # a head counts as "on" when alpha > this
 
@@ -269,33 +270,6 @@ def fit_soft_task_vector(
                "seed": seed, "n_prompts": len(prompts)}
     return SoftTaskVector(torch.sigmoid(theta).detach().float().cpu(), mean_z.detach().float().cpu(),
                           info.name, task, hparams, history)
-
-
-def _ranks(x: Tensor) -> Tensor:
-    """Ranks 0..n-1 of a 1-D tensor, ties sharing their mean rank."""
-    order = x.argsort(stable=True)
-    r = torch.empty(x.numel(), dtype=torch.float64)
-    r[order] = torch.arange(x.numel(), dtype=torch.float64)
-    _, inv = torch.unique(x, return_inverse=True)
-    sums = torch.zeros(int(inv.max()) + 1, dtype=torch.float64).index_add_(0, inv, r)
-    return (sums / torch.bincount(inv).double())[inv]
-
-
-def spearman(x: Tensor, y: Tensor) -> float:
-    """Spearman rank correlation of two equal-size tensors (flattened; NaN pairs dropped).
-
-    >>> spearman(torch.tensor([1., 2., 3., 4.]), torch.tensor([10., 20., 30., 25.]))
-    0.8
-    """
-    x, y = x.flatten().double(), y.flatten().double()
-    ok = ~(x.isnan() | y.isnan())
-    x, y = x[ok], y[ok]
-    if x.numel() < 2:
-        return float("nan")
-    rx, ry = _ranks(x), _ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = (rx.norm() * ry.norm())
-    return float((rx @ ry) / denom) if denom > 0 else float("nan")
 
 
 def soft_vs_fv(

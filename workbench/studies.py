@@ -18,6 +18,7 @@ from .activations import last_token_states
 from .pipeline import TaskResult, encode, extraction_queries, scan_prompts, task_vector_donors
 from .prompts import sample_prompts
 from .scan import HeadScan, attribution_scan
+from .stats import spearman
 from .tasks import Task, load_task
 
 __all__ = ["composition", "ablation", "top_k_overlap", "compare_scans", "attribution_vs_exact", "head_count_curves",
@@ -86,15 +87,10 @@ def compare_scans(exact: HeadScan, approx: HeadScan, k: int = 10) -> dict[str, f
     spearman: rank correlation of the two AIE maps over all heads; top_k_overlap: shared
     fraction of the top ``k``; max_abs_diff: the largest AIE difference.
     """
-    import torch
-
     a, b = exact.aie.flatten(), approx.aie.flatten()
     ok = ~(a.isnan() | b.isnan())
-    a, b = a[ok], b[ok]
-    ra, rb = a.argsort().argsort().float(), b.argsort().argsort().float()
-    spearman = float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
-    return {"spearman": spearman, "top_k_overlap": top_k_overlap(exact, approx, k), "k": k,
-            "max_abs_diff": float((a - b).abs().max())}
+    return {"spearman": spearman(a, b), "top_k_overlap": top_k_overlap(exact, approx, k), "k": k,
+            "max_abs_diff": float((a[ok] - b[ok]).abs().max())}
 
 
 def attribution_vs_exact(model, result: TaskResult, k: int = 10, progress: bool = True,
