@@ -125,16 +125,24 @@ def cmd_diagnose(args) -> int:
     from .cache import write_json
     from .models import model_info
     from .pipeline import Protocol, run_task
-    from .studies import injection_diagnostics
+    from .cache import read_json
+    from .studies import head_count_grid, injection_diagnostics
     from .tasks import load_task
 
     task = load_task(args.task)
     model = _load(args)
     result = run_task(model, task, Protocol(seed=args.seed, top_k=args.top_k, n_mean_prompts=args.n_mean_prompts,
                                             n_scan_prompts=args.n_scan_prompts))
-    diag = injection_diagnostics(model, result, alphas=args.alphas, seed=args.seed)
     name = f"{model_info(model).name}_injection_{task.name}"
-    write_json(Path(args.out) / f"{name}.json", diag)
+    path = Path(args.out) / f"{name}.json"
+    old = read_json(path) if (args.reuse and path.exists()) else None
+    if old and old.get("alphas") == args.alphas and old.get("heads") == [list(h) for h in result.fv.heads]:
+        diag = old  # the same run's grid and baselines, already measured
+    else:
+        diag = injection_diagnostics(model, result, alphas=args.alphas, seed=args.seed)
+    if args.counts:
+        diag["head_counts"] = head_count_grid(model, result, args.counts, seed=args.seed)
+    write_json(path, diag)
     paths = figures.export(figures.injection_figure(diag), name, args.out, args.formats)
     best = max((acc, diag["alphas"][a], layer) for a, row in enumerate(diag["zero_shot"]) for layer, acc in enumerate(row))
     print(f"zero-shot without FV {diag['baseline_zero_shot']:.0%}; best with FV {best[0]:.0%} "
@@ -222,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--task", required=True)
     diag.add_argument("--top-k", type=int, default=None)
     diag.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1, 2, 4, 8, 16])
+    diag.add_argument("--counts", type=int, nargs="*", default=[], help="also a heads x layer grid with these head counts")
+    diag.add_argument("--reuse", action="store_true", help="keep the alpha grid and baselines of an earlier identical run")
     diag.add_argument("--n-mean-prompts", type=int, default=100)
     diag.add_argument("--n-scan-prompts", type=int, default=25)
     diag.add_argument("--out", default="figures")

@@ -183,52 +183,36 @@ def scatter_figure(x: Sequence[float], y: Sequence[float], labels: Sequence[str]
 
 
 def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Figure:
-    """Zero-shot accuracy by layer and scale of the FV, beside the two baselines and the FV's
-    size relative to the residual stream (from :func:`workbench.studies.injection_diagnostics`)."""
+    """Zero-shot accuracy by layer and scale of the FV (and, if measured, by its number of heads),
+    beside the two baselines and the FV's size relative to the residual stream (from
+    :func:`workbench.studies.injection_diagnostics` and :func:`~workbench.studies.head_count_grid`)."""
     layers, alphas = diag["layers"], diag["alphas"]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.58, 0.42], horizontal_spacing=0.14,
-                        subplot_titles=("zero-shot accuracy, FV x alpha added after layer",
-                                        "ceiling (task vector) and FV size"))
-    fig.add_trace(go.Heatmap(z=diag["zero_shot"], x=layers, y=[str(a) for a in alphas], colorscale="Viridis",
-                             zmin=0, zmax=1, colorbar=dict(title="top-1", x=0.5),
+    grid = diag.get("head_counts")
+    panels = ["zero-shot accuracy, FV x alpha added after layer"]
+    if grid:
+        panels.append("zero-shot accuracy, FV of the top k heads (alpha 1)")
+    panels.append("ceiling (task vector) and FV size")
+    n = len(panels)
+    fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.09, subplot_titles=panels)
+    heat = dict(colorscale="Viridis", zmin=0, zmax=1, colorbar=dict(title="top-1", x=-0.12))
+    fig.add_trace(go.Heatmap(z=diag["zero_shot"], x=layers, y=[str(a) for a in alphas], **heat,
                              hovertemplate="layer %{x}, alpha %{y}<br>top-1 %{z:.0%}<extra></extra>"), 1, 1)
+    fig.update_yaxes(title_text="alpha", row=1, col=1)
+    if grid:
+        fig.add_trace(go.Heatmap(z=grid["zero_shot"], x=grid["layers"], y=[str(k) for k in grid["counts"]], **heat,
+                                 showscale=False, hovertemplate="layer %{x}, top %{y} heads<br>top-1 %{z:.0%}<extra></extra>"), 1, 2)
+        fig.update_yaxes(title_text="heads in the FV", row=1, col=2)
     for key, name, color in (("task_vector", CONDITION_LABELS["task_vector"], COLORS["task_vector"]),
                              ("mean_state", CONDITION_LABELS["mean_state"], COLORS["mean_state"])):
-        fig.add_trace(go.Scatter(x=layers, y=diag[key], name=name, mode="lines+markers", line_color=color), 1, 2)
+        fig.add_trace(go.Scatter(x=layers, y=diag[key], name=name, mode="lines+markers", line_color=color), 1, n)
     fig.add_trace(go.Scatter(x=layers, y=diag["norm_ratio"], name="|FV| / |residual|", mode="lines",
-                             line=dict(color="#DD8452", dash="dot")), 1, 2)
-    fig.update_xaxes(title_text="layer", row=1, col=1)
-    fig.update_yaxes(title_text="alpha", row=1, col=1)
-    fig.update_xaxes(title_text="layer", row=1, col=2)
-    fig.update_yaxes(title_text="top-1 accuracy / norm ratio", rangemode="tozero", row=1, col=2)
-    fig.update_layout(title=title or f"{diag['model']} / {diag['task']}: where and how strongly the FV acts "
-                      f"(n={diag['n_prompts']} zero-shot test prompts)", width=1100, height=440,
-                      legend=dict(x=1.02, y=1), **STYLE)
+                             line=dict(color="#DD8452", dash="dot")), 1, n)
+    fig.update_yaxes(title_text="top-1 accuracy / norm ratio", rangemode="tozero", row=1, col=n)
+    fig.update_xaxes(title_text="layer")
+    fig.update_layout(title=title or f"{diag['model']} / {diag['task']}: where, how strongly and with how many heads "
+                      f"the FV acts (n={diag['n_prompts']} zero-shot test prompts)", width=420 * n + 160, height=440,
+                      legend=dict(orientation="h", y=-0.2), **STYLE)
     return fig
-
-
-def steering_figure(result: Mapping[str, Any], title: str | None = None) -> go.Figure:
-    """A steering vector's effect against its scale alpha, one line per layer it is added after.
-
-    ``result``: ``layers``, ``alphas``, ``score`` (``[layer][alpha]``), optional ``projected``
-    (the score with the direction projected out, drawn as a dashed line), ``metric`` (axis label)
-    and ``label``; e.g. one entry of ``runs/<model>/steering.json`` (``bench/steering_effect.py``).
-    """
-    fig = go.Figure()
-    for layer, row in zip(result["layers"], result["score"]):
-        fig.add_trace(go.Scatter(x=list(result["alphas"]), y=list(row), mode="lines+markers", name=f"layer {layer}"))
-    if result.get("projected") is not None:
-        a = result["alphas"]
-        fig.add_trace(go.Scatter(x=[min(a), max(a)], y=[result["projected"]] * 2, mode="lines",
-                                 name="direction projected out", line=dict(color="#333", dash="dash", width=1)))
-    fig.add_vline(x=0, line=dict(color="#BBBBBB", width=1))
-    fig.update_layout(title=title or f"Steering with {result.get('label', 'a contrastive vector')}",
-                      xaxis_title="alpha (multiple of the mean difference, added after the layer)",
-                      yaxis_title=result.get("metric", "score"), width=760, height=440, **STYLE)
-    return fig
-
-
-__all__.append("steering_figure")
 
 
 def _browser() -> str | None:

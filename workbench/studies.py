@@ -19,10 +19,12 @@ from .pipeline import TaskResult, encode, extraction_queries, scan_prompts, task
 from .prompts import sample_prompts
 from .scan import HeadScan, attribution_scan
 from .stats import spearman
+from tqdm.auto import tqdm
+
 from .tasks import Task, load_task
 
 __all__ = ["composition", "ablation", "top_k_overlap", "compare_scans", "attribution_vs_exact", "head_count_curves",
-           "baseline_sweeps", "injection_diagnostics"]
+           "baseline_sweeps", "injection_diagnostics", "head_count_grid"]
 
 
 def composition(model, composed: TaskResult, parts: Sequence[TaskResult], n_shot: int = 10, seed: int = 0) -> dict[str, float]:
@@ -177,3 +179,17 @@ def injection_diagnostics(model, result: TaskResult, alphas: Sequence[float] = (
         "task_vector": [a.top1 for a in base["task vector"].results["zero_shot"]],
         "mean_state": [a.top1 for a in base["mean state"].results["zero_shot"]],
     }
+
+
+def head_count_grid(model, result: TaskResult, counts: Sequence[int], layers: Sequence[int] | None = None,
+                    seed: int = 0, progress: bool = True) -> dict:
+    """Zero-shot test accuracy (unfiltered) with the FV of the top ``k`` heads added after layer
+    ``L``, for every ``k`` in ``counts`` and ``L`` in ``layers``: does the task need more heads?"""
+    split = load_task(result.task).split(seed)
+    zero = encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
+    info = model_info(model)
+    layers = list(range(info.n_layers)) if layers is None else list(layers)
+    counts = [k for k in counts if 0 < k <= info.n_total_heads]
+    by_layer = [head_count_sweep(model, result.means, result.scan, layer, zero, counts, progress=False)
+                for layer in tqdm(layers, desc="head counts x layers", disable=not progress, leave=False)]
+    return {"counts": counts, "layers": layers, "zero_shot": [[by_layer[i][k].top1 for i in range(len(layers))] for k in counts]}
