@@ -41,3 +41,9 @@ def test_figures_notebook(tmp_path):
 def test_exploration_notebook_on_embedded_model(tmp_path):
     text = run("01_exploration.ipynb", 'MODEL = "smollm2-135m"\nTASK = "capitalize"\nN_MEAN = 20\nN_SCAN = 3', tmp_path)
     assert "HeadScan(smollm2-135m on capitalize" in text
+
+
+@pytest.mark.real_model
+def test_beyond_the_paper_notebook_on_embedded_model(tmp_path):
+    text = run("04_beyond_the_paper.ipynb", None, tmp_path)
+    assert "SoftTaskVector(" in text and "'spearman'" in text
