@@ -260,7 +260,8 @@ from workbench.prompts import sample_prompts
 from workbench.pipeline import encode
 from workbench.activations import mean_head_activations
 from workbench.scan import scan_heads
-from workbench.soft import fit_soft_task_vector, spearman
+from workbench.soft import fit_soft_task_vector
+from workbench.stats import spearman
 
 SOFT_TASK, SOFT_N_MEAN, SOFT_N_SCAN, SOFT_STEPS, SOFT_SPARSITY = "antonym", 10, 2, 30, 0.05
 split = load_task(SOFT_TASK).split(seed=0)
@@ -284,7 +285,27 @@ print(f"Spearman(alpha, AIE):      {spearman(soft.alpha, scan.aie):+.2f}")
 figures.soft_alpha_figure(soft, scan)
 """),
 ]
-ATTRIBUTION = []   # attribution patching against the exact scan
+ATTRIBUTION = [    # attribution patching against the exact scan
+    ("md", """
+## Attribution patching: the head scan from one backward pass
+
+The exact scan patches each head in turn. Attribution patching estimates every head's effect at
+once, to first order: $\\Delta P \\approx \\nabla_{z_h} P \\cdot (\\bar z_h - z_h)$ at the last token, one
+forward and one backward pass per prompt. Same prompts and means as the scan above; how well do
+the two rankings agree?
+"""),
+    ("code", """
+from workbench.studies import compare_scans
+
+scan_prompts_ = encode(model, sample_prompts(split, SOFT_N_SCAN, 10, "shuffled", seed=2))  # the scan's prompts
+approx = scan_heads(model, scan_prompts_, means.mean_z, task=SOFT_TASK, method="attribution")
+print(compare_scans(scan, approx, k=10))
+H = model_info(model).n_heads
+figures.scatter_figure(scan.aie.flatten().tolist(), approx.aie.flatten().tolist(),
+                       [f"L{i // H}H{i % H}" for i in range(scan.aie.numel())],
+                       "exact AIE", "attribution estimate", "attribution patching vs the exact scan")
+"""),
+]
 STEERING = [       # contrastive steering vectors (workbench.steering)
     ("md", """
 ## Contrastive steering vectors
