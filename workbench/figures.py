@@ -188,30 +188,37 @@ def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Fi
     :func:`workbench.studies.injection_diagnostics` and :func:`~workbench.studies.head_count_grid`)."""
     layers, alphas = diag["layers"], diag["alphas"]
     grid = diag.get("head_counts")
-    panels = ["zero-shot accuracy, FV x alpha added after layer"]
+    panels = ["alpha x FV added after a layer"]
     if grid:
-        panels.append("zero-shot accuracy, FV of the top k heads (alpha 1)")
-    panels.append("ceiling (task vector) and FV size")
+        panels.append("FV of the top k heads (alpha 1)")
+    panels.append("task-vector ceiling and FV size")
     n = len(panels)
-    fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.09, subplot_titles=panels)
-    heat = dict(colorscale="Viridis", zmin=0, zmax=1, colorbar=dict(title="top-1", x=-0.12))
+    specs = [[{}] * (n - 1) + [{"secondary_y": True}]]
+    fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.08, subplot_titles=panels, specs=specs)
+    heat = dict(colorscale="Viridis", zmin=0, zmax=1,
+                colorbar=dict(title="zero-shot top-1", orientation="h", x=0.15, y=-0.45, len=0.3, thickness=12))
     fig.add_trace(go.Heatmap(z=diag["zero_shot"], x=layers, y=[str(a) for a in alphas], **heat,
                              hovertemplate="layer %{x}, alpha %{y}<br>top-1 %{z:.0%}<extra></extra>"), 1, 1)
-    fig.update_yaxes(title_text="alpha", row=1, col=1)
+    fig.update_yaxes(title_text="alpha", type="category", row=1, col=1)
     if grid:
         fig.add_trace(go.Heatmap(z=grid["zero_shot"], x=grid["layers"], y=[str(k) for k in grid["counts"]], **heat,
                                  showscale=False, hovertemplate="layer %{x}, top %{y} heads<br>top-1 %{z:.0%}<extra></extra>"), 1, 2)
-        fig.update_yaxes(title_text="heads in the FV", row=1, col=2)
+        fig.update_xaxes(range=[min(layers) - 0.5, max(layers) + 0.5], row=1, col=2)
+        fig.update_yaxes(title_text="heads in the FV", type="category", row=1, col=2)
     for key, name, color in (("task_vector", CONDITION_LABELS["task_vector"], COLORS["task_vector"]),
                              ("mean_state", CONDITION_LABELS["mean_state"], COLORS["mean_state"])):
         fig.add_trace(go.Scatter(x=layers, y=diag[key], name=name, mode="lines+markers", line_color=color), 1, n)
-    fig.add_trace(go.Scatter(x=layers, y=diag["norm_ratio"], name="|FV| / |residual|", mode="lines",
-                             line=dict(color="#DD8452", dash="dot")), 1, n)
-    fig.update_yaxes(title_text="top-1 accuracy / norm ratio", rangemode="tozero", row=1, col=n)
+    best_fv = [max(col) for col in zip(*diag["zero_shot"])]
+    fig.add_trace(go.Scatter(x=layers, y=best_fv, name="zero-shot + FV (best alpha)", mode="lines+markers",
+                             line_color=COLORS["zero_shot_fv"]), 1, n)
+    fig.add_trace(go.Scatter(x=layers, y=diag["norm_ratio"], name="|FV| / |residual| (right axis, log)", mode="lines",
+                             line=dict(color="#999999", dash="dot")), 1, n, secondary_y=True)
+    fig.update_yaxes(title_text="top-1 accuracy", range=[0, 1.02], row=1, col=n, secondary_y=False)
+    fig.update_yaxes(title_text="|FV| / |residual|", type="log", dtick=1, row=1, col=n, secondary_y=True)
     fig.update_xaxes(title_text="layer")
     fig.update_layout(title=title or f"{diag['model']} / {diag['task']}: where, how strongly and with how many heads "
-                      f"the FV acts (n={diag['n_prompts']} zero-shot test prompts)", width=420 * n + 160, height=440,
-                      legend=dict(orientation="h", y=-0.2), **STYLE)
+                      f"the FV acts (n={diag['n_prompts']} zero-shot test prompts)", width=430 * n + 120, height=480,
+                      legend=dict(orientation="h", x=0.45, y=-0.3), margin=dict(b=150), **STYLE)
     return fig
 
 
