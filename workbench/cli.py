@@ -126,7 +126,7 @@ def cmd_diagnose(args) -> int:
     from .models import model_info
     from .pipeline import Protocol, run_task
     from .cache import read_json
-    from .studies import head_count_grid, injection_diagnostics
+    from .studies import head_count_grid, injection_diagnostics, state_tests
     from .tasks import load_task
 
     task = load_task(args.task)
@@ -142,6 +142,8 @@ def cmd_diagnose(args) -> int:
         diag = injection_diagnostics(model, result, alphas=args.alphas, seed=args.seed)
     if args.counts:
         diag["head_counts"] = head_count_grid(model, result, args.counts, args.count_layers, seed=args.seed)
+    if args.state_tests is not None:
+        diag["state_tests"] = state_tests(model, result, args.state_tests or None, seed=args.seed)
     write_json(path, diag)
     paths = figures.export(figures.injection_figure(diag), name, args.out, args.formats)
     best = max((acc, diag["alphas"][a], layer) for a, row in enumerate(diag["zero_shot"]) for layer, acc in enumerate(row))
@@ -232,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1, 2, 4, 8, 16])
     diag.add_argument("--counts", type=int, nargs="*", default=[], help="also a heads x layer grid with these head counts")
     diag.add_argument("--count-layers", type=int, nargs="*", default=None, help="layers of that grid (default: all)")
+    diag.add_argument("--state-tests", type=int, nargs="*", default=None, metavar="LAYER",
+                      help="also replace the last state by the mean ICL state, and add mean ICL - mean zero-shot "
+                           "(at these layers; none given: all)")
     diag.add_argument("--reuse", action="store_true", help="keep the alpha grid and baselines of an earlier identical run")
     diag.add_argument("--n-mean-prompts", type=int, default=100)
     diag.add_argument("--n-scan-prompts", type=int, default=25)

@@ -208,6 +208,12 @@ def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Fi
     for key, name, color in (("task_vector", CONDITION_LABELS["task_vector"], COLORS["task_vector"]),
                              ("mean_state", CONDITION_LABELS["mean_state"], COLORS["mean_state"])):
         fig.add_trace(go.Scatter(x=layers, y=diag[key], name=name, mode="lines+markers", line_color=color), 1, n)
+    tests = diag.get("state_tests")
+    if tests:
+        for key, name, color in (("replace_mean_icl", "zero-shot, state replaced by mean ICL state", "#64B5CD"),
+                                 ("add_icl_minus_zero", "zero-shot + (mean ICL - mean zero-shot state)", "#937860")):
+            fig.add_trace(go.Scatter(x=tests["layers"], y=tests[key], name=name, mode="lines+markers",
+                                     line=dict(color=color, dash="dash")), 1, n)
     best_fv = [max(col) for col in zip(*diag["zero_shot"])]
     fig.add_trace(go.Scatter(x=layers, y=best_fv, name="zero-shot + FV (best alpha)", mode="lines+markers",
                              line_color=COLORS["zero_shot_fv"]), 1, n)

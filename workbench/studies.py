@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from .tasks import Task, load_task
 
 __all__ = ["composition", "ablation", "top_k_overlap", "compare_scans", "attribution_vs_exact", "head_count_curves",
-           "baseline_sweeps", "injection_diagnostics", "head_count_grid"]
+           "baseline_sweeps", "injection_diagnostics", "head_count_grid", "state_tests"]
 
 
 def composition(model, composed: TaskResult, parts: Sequence[TaskResult], n_shot: int = 10, seed: int = 0) -> dict[str, float]:
@@ -193,3 +193,29 @@ def head_count_grid(model, result: TaskResult, counts: Sequence[int], layers: Se
     by_layer = [head_count_sweep(model, result.means, result.scan, layer, zero, counts, progress=False)
                 for layer in tqdm(layers, desc="head counts x layers", disable=not progress, leave=False)]
     return {"counts": counts, "layers": layers, "zero_shot": [[by_layer[i][k].top1 for i in range(len(layers))] for k in counts]}
+
+
+def state_tests(model, result: TaskResult, layers: Sequence[int] | None = None, seed: int = 0,
+                progress: bool = True) -> dict:
+    """Add or replace?  Zero-shot test accuracy (unfiltered) at each layer with the last state
+
+    - ``replace_mean_icl``: overwritten by the MEAN clean ICL last state (Hendel's task vector
+      uses one ICL prompt's state per query; this uses their mean, the same for every query);
+    - ``add_icl_minus_zero``: shifted by ``mean ICL state - mean zero-shot state`` (the two
+      prompt sets' difference, i.e. a contrastive steering vector between ICL and zero-shot).
+
+    If replacing works where adding the FV (or the mean state) does not, the zero-shot prompt's
+    own state is what resists, not a lack of task information in the added vector.
+    """
+    split = load_task(result.task).split(seed)
+    zero = encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
+    layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
+    donors = task_vector_donors(model, split, len(zero), result.protocol)
+    icl_mean = last_token_states(model, donors, layers).mean(1)  # [layer, d_model]
+    zero_mean = last_token_states(model, zero, layers).mean(1)
+    out: dict = {"layers": layers, "replace_mean_icl": [], "add_icl_minus_zero": []}
+    for i, layer in enumerate(tqdm(layers, desc="state tests", disable=not progress, leave=False)):
+        same = icl_mean[i].expand(len(zero), -1)
+        out["replace_mean_icl"].append(accuracy(model, zero, replace_last_state(model, layer, same)).top1)
+        out["add_icl_minus_zero"].append(accuracy(model, zero, add_vector(model, layer, icl_mean[i] - zero_mean[i])).top1)
+    return out
