@@ -120,3 +120,18 @@ def test_diagnose_command_grid_matches_a_direct_evaluation(tmp_path, capsys):
     zero = encode(model, sample_prompts(load_task("capitalize").split(0), None, 0, "zero_shot", "test"))
     assert isinstance(fv, FunctionVector)
     assert accuracy(model, zero, add_vector(model, 1, fv.vector, 4.0)).top1 == diag["zero_shot"][1][1]
+
+
+def test_compare_two_runs(tmp_path, toy_task, capsys):
+    task_file = tmp_path / "toy.json"
+    task_file.write_text(json.dumps([{"input": p.input, "output": p.output} for p in toy_task.pairs]))
+    common = ["--model", "tiny-llama", "--task", str(task_file), "--layer", "1", "--n-mean-prompts", "4",
+              "--n-scan-prompts", "2"]
+    for seed in (0, 1):
+        assert main(["run", *common, "--seed", str(seed), "--out", str(tmp_path / f"s{seed}")]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "s0"), str(tmp_path / "s0"), "--k", "3"]) == 0
+    assert "top-3 overlap 100%, Spearman of the AIE maps 1.00" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "s0"), str(tmp_path / "s1"), "--k", "3"]) == 0
+    assert "seed 0) vs toy (seed 1)" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "s0"), str(tmp_path / "nope")]) == 2

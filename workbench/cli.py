@@ -120,6 +120,32 @@ def cmd_figures(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    import torch
+
+    from .cache import read_json
+    from .scan import HeadScan
+    from .studies import compare_scans
+
+    runs = []
+    for d in (args.a, args.b):
+        if not (Path(d) / "result.json").exists():
+            print(f"no result.json in {d}: pass folders written by `workbench run --out`", file=sys.stderr)
+            return 2
+        runs.append(read_json(Path(d) / "result.json"))
+    a, b = runs
+    if (a["model"], a["n_layers"], a["n_heads"]) != (b["model"], b["n_layers"], b["n_heads"]):
+        print(f"{args.a} and {args.b} come from different models ({a['model']}, {b['model']})", file=sys.stderr)
+        return 2
+    scans = [HeadScan(torch.tensor(r["aie"])[None], model=r["model"], task=r["task"]) for r in runs]
+    stats = compare_scans(*scans, k=args.k)
+    print(f"{a['task']} (seed {a['protocol']['seed']}) vs {b['task']} (seed {b['protocol']['seed']}): "
+          f"top-{args.k} overlap {stats['top_k_overlap']:.0%}, Spearman of the AIE maps {stats['spearman']:.2f}, "
+          f"FV layers {a['fv_layer']} / {b['fv_layer']}, zero-shot + FV {a['accuracy']['zero_shot_fv']:.0%} / "
+          f"{b['accuracy']['zero_shot_fv']:.0%}")
+    return 0
+
+
 def cmd_diagnose(args) -> int:
     from . import figures
     from .cache import write_json
@@ -243,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--out", default="figures")
     diag.add_argument("--formats", nargs="+", default=["html", "png"])
     diag.set_defaults(func=cmd_diagnose)
+
+    cmp = sub.add_parser("compare", help="how far two runs' head scans agree (e.g. two seeds)")
+    cmp.add_argument("a")
+    cmp.add_argument("b")
+    cmp.add_argument("--k", type=int, default=10)
+    cmp.set_defaults(func=cmd_compare)
 
     sub.add_parser("tasks", help="list built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list built-in models").set_defaults(func=cmd_models)
