@@ -105,7 +105,7 @@ def test_diagnose_command_grid_matches_a_direct_evaluation(tmp_path, capsys):
     from workbench.tasks import load_task
     from workbench.vectors import FunctionVector
 
-    rc = main(["diagnose", "--model", "tiny-llama", "--task", "capitalize", "--alphas", "1", "4", "--counts", "2", "8", "--state-tests", "1",
+    rc = main(["diagnose", "--model", "tiny-llama", "--task", "capitalize", "--alphas", "1", "4", "--counts", "2", "8", "--state-tests", "1", "--centered",
                "--n-mean-prompts", "4", "--n-scan-prompts", "2", "--out", str(tmp_path), "--formats", "html"])
     assert rc == 0 and "task-vector ceiling" in capsys.readouterr().out
     diag = json.loads((tmp_path / "tiny-llama_injection_capitalize.json").read_text())
@@ -113,6 +113,7 @@ def test_diagnose_command_grid_matches_a_direct_evaluation(tmp_path, capsys):
     assert all(r > 0 for r in diag["norm_ratio"]) and (tmp_path / "tiny-llama_injection_capitalize.html").exists()
     assert diag["head_counts"]["counts"] == [2, 8] and len(diag["head_counts"]["zero_shot"][0]) == 2
     assert diag["state_tests"]["layers"] == [1] and 0 <= diag["state_tests"]["replace_mean_icl"][0] <= 1
+    assert diag["head_counts_centered"]["centered"] and diag["head_counts_centered"]["counts"] == [2, 8]
     # re-measure alpha 4 at layer 1 from the saved FV of the same (cached) run
     model = load_model("tiny-llama", verbose=False)
     from workbench.pipeline import Protocol, run_task

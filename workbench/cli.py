@@ -167,8 +167,15 @@ def cmd_diagnose(args) -> int:
     else:
         diag = injection_diagnostics(model, result, alphas=args.alphas, seed=args.seed)
     if args.counts:
-        diag["head_counts"] = head_count_grid(model, result, args.counts, args.count_layers, seed=args.seed)
-    if args.state_tests is not None:
+        def measured(grid):  # reused only when asked for and the same grid
+            return old is not None and grid and grid["counts"] == args.counts and grid["layers"] == (args.count_layers or diag["layers"])
+
+        if not measured(diag.get("head_counts")):
+            diag["head_counts"] = head_count_grid(model, result, args.counts, args.count_layers, seed=args.seed)
+        if args.centered and not measured(diag.get("head_counts_centered")):
+            diag["head_counts_centered"] = head_count_grid(model, result, args.counts, args.count_layers,
+                                                           seed=args.seed, centered=True)
+    if args.state_tests is not None and not (old and "state_tests" in diag):
         diag["state_tests"] = state_tests(model, result, args.state_tests or None, seed=args.seed)
     write_json(path, diag)
     paths = figures.export(figures.injection_figure(diag), name, args.out, args.formats)
@@ -259,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--top-k", type=int, default=None)
     diag.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1, 2, 4, 8, 16])
     diag.add_argument("--counts", type=int, nargs="*", default=[], help="also a heads x layer grid with these head counts")
+    diag.add_argument("--centered", action="store_true",
+                      help="also that grid with each head's zero-shot mean output subtracted")
     diag.add_argument("--count-layers", type=int, nargs="*", default=None, help="layers of that grid (default: all)")
     diag.add_argument("--state-tests", type=int, nargs="*", default=None, metavar="LAYER",
                       help="also replace the last state by the mean ICL state, and add mean ICL - mean zero-shot "

@@ -201,7 +201,13 @@ def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Fi
                              hovertemplate="layer %{x}, alpha %{y}<br>top-1 %{z:.0%}<extra></extra>"), 1, 1)
     fig.update_yaxes(title_text="alpha", type="category", row=1, col=1)
     if grid:
-        fig.add_trace(go.Heatmap(z=grid["zero_shot"], x=grid["layers"], y=[str(k) for k in grid["counts"]], **heat,
+        centered = diag.get("head_counts_centered")
+        rows = [str(k) for k in grid["counts"]]
+        z = list(grid["zero_shot"])
+        if centered:
+            rows += [f"{k} centred" for k in centered["counts"]]
+            z += centered["zero_shot"]
+        fig.add_trace(go.Heatmap(z=z, x=grid["layers"], y=rows, **heat,
                                  showscale=False, hovertemplate="layer %{x}, top %{y} heads<br>top-1 %{z:.0%}<extra></extra>"), 1, 2)
         fig.update_xaxes(range=[min(layers) - 0.5, max(layers) + 0.5], row=1, col=2)
         fig.update_yaxes(title_text="heads in the FV", type="category", row=1, col=2)

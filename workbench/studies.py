@@ -14,7 +14,7 @@ from typing import Sequence
 from .evaluate import LayerSweep, accuracy, head_count_sweep, layer_sweep, sweep_layers
 from .intervene import add_vector, mean_ablate_heads, project_out, replace_last_state
 from .models import model_info
-from .activations import last_token_states
+from .activations import HeadMeans, last_token_states, mean_head_activations
 from .pipeline import TaskResult, encode, extraction_queries, scan_prompts, task_vector_donors
 from .prompts import sample_prompts
 from .scan import HeadScan, attribution_scan
@@ -182,17 +182,28 @@ def injection_diagnostics(model, result: TaskResult, alphas: Sequence[float] = (
 
 
 def head_count_grid(model, result: TaskResult, counts: Sequence[int], layers: Sequence[int] | None = None,
-                    seed: int = 0, progress: bool = True) -> dict:
+                    seed: int = 0, centered: bool = False, progress: bool = True) -> dict:
     """Zero-shot test accuracy (unfiltered) with the FV of the top ``k`` heads added after layer
-    ``L``, for every ``k`` in ``counts`` and ``L`` in ``layers``: does the task need more heads?"""
+    ``L``, for every ``k`` in ``counts`` and ``L`` in ``layers``: does the task need more heads?
+
+    ``centered=True`` subtracts from each head's clean mean output its mean output on zero-shot
+    prompts (train queries): ``FV_c = sum_h (mean_out_icl[h] - mean_out_zero[h])``, which keeps
+    what ICL changes in a head's output and drops what the head writes on any prompt.
+    """
     split = load_task(result.task).split(seed)
     zero = encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
     info = model_info(model)
     layers = list(range(info.n_layers)) if layers is None else list(layers)
     counts = [k for k in counts if 0 < k <= info.n_total_heads]
-    by_layer = [head_count_sweep(model, result.means, result.scan, layer, zero, counts, progress=False)
+    means = result.means
+    if centered:
+        base = mean_head_activations(model, encode(model, sample_prompts(split, None, 0, "zero_shot", "train")),
+                                     progress=False)
+        means = HeadMeans(means.mean_z, means.mean_out - base.mean_out, means.mean_resid, means.n_prompts)
+    by_layer = [head_count_sweep(model, means, result.scan, layer, zero, counts, progress=False)
                 for layer in tqdm(layers, desc="head counts x layers", disable=not progress, leave=False)]
-    return {"counts": counts, "layers": layers, "zero_shot": [[by_layer[i][k].top1 for i in range(len(layers))] for k in counts]}
+    return {"counts": counts, "layers": layers, "centered": centered,
+            "zero_shot": [[by_layer[i][k].top1 for i in range(len(layers))] for k in counts]}
 
 
 def state_tests(model, result: TaskResult, layers: Sequence[int] | None = None, seed: int = 0,
