@@ -136,3 +136,18 @@ def test_compare_two_runs(tmp_path, toy_task, capsys):
     assert main(["compare", str(tmp_path / "s0"), str(tmp_path / "s1"), "--k", "3"]) == 0
     assert "seed 0) vs toy (seed 1)" in capsys.readouterr().out
     assert main(["compare", str(tmp_path / "s0"), str(tmp_path / "nope")]) == 2
+
+
+def test_centered_fv_subtracts_each_heads_zero_shot_output(tiny, toy_task):
+    from dataclasses import replace
+
+    from workbench.pipeline import zero_shot_head_means
+
+    model = tiny["llama"]
+    plain = run_task(model, toy_task, replace(SMALL, layer=1), progress=False)
+    centered = run_task(model, toy_task, replace(SMALL, layer=1, center=True), progress=False)
+    zero = zero_shot_head_means(model, toy_task.split(seed=0), progress=False)
+    assert centered.fv.heads == plain.fv.heads
+    expected = plain.fv.vector - sum(zero.mean_out[l, h] for l, h in plain.fv.heads)
+    torch.testing.assert_close(centered.fv.vector, expected, atol=1e-5, rtol=0)
+    assert (centered.fv.vector - plain.fv.vector).norm() > 1e-3

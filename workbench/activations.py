@@ -91,6 +91,11 @@ class HeadMeans:
         L, H, dh = self.mean_z.shape
         return f"HeadMeans({L} layers x {H} heads, d_head {dh}, over {self.n_prompts} prompts)"
 
+    def centered(self, baseline: "HeadMeans") -> "HeadMeans":
+        """These means with ``baseline``'s head outputs subtracted (``mean_out - baseline.mean_out``):
+        what these prompts change in each head's output, without what it writes on any prompt."""
+        return HeadMeans(self.mean_z, self.mean_out - baseline.mean_out, self.mean_resid, self.n_prompts)
+
     def to_tensors(self) -> dict[str, Tensor]:
         return {"mean_z": self.mean_z, "mean_out": self.mean_out, "mean_resid": self.mean_resid,
                 "n_prompts": torch.tensor(self.n_prompts)}

@@ -34,7 +34,7 @@ def cmd_run(args) -> int:
     protocol = Protocol(seed=args.seed, layer=args.layer, top_k=args.top_k, sweep_layers=args.sweep_layers,
                         n_mean_prompts=args.n_mean_prompts, n_scan_prompts=args.n_scan_prompts,
                         layer_rule=args.layer_rule, filter_correct=not args.no_filter,
-                        natural_text=args.natural_text, portability=args.portability)
+                        natural_text=args.natural_text, portability=args.portability, center=args.center)
     result = run_task(model, task, protocol)
     result.save(args.out)
     print(result)
@@ -231,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sweep-layers", action="store_true", help="also report the test-split layer sweep")
     run.add_argument("--n-mean-prompts", type=int, default=100)
     run.add_argument("--n-scan-prompts", type=int, default=25)
+    run.add_argument("--center", action="store_true",
+                     help="FV terms: each head's clean mean output minus its zero-shot mean output (needed on Gemma 3)")
     run.add_argument("--no-filter", action="store_true", help="do not restrict extraction to queries ICL gets right")
     run.add_argument("--natural-text", action="store_true", help="also score greedy generations from natural-text templates")
     run.add_argument("--portability", action="store_true", help="also score zero-shot prompts in 20 other formats")

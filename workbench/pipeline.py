@@ -31,7 +31,7 @@ from .tasks import Pair, Task, load_task
 from .vectors import FunctionVector, default_top_k, package_versions
 
 __all__ = ["Protocol", "TaskResult", "run_task", "encode", "evaluate_conditions", "extraction_queries", "scan_prompts",
-           "task_vector_donors"]
+           "task_vector_donors", "zero_shot_head_means"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class Protocol:
     portability: bool = False  # also score zero-shot prompts in other formats
     n_extra_queries: int = 20  # test queries used by the two evaluations above
     alpha: float = 1.0
+    center: bool = False  # subtract each head's mean output on zero-shot prompts from the FV's terms
     filter_correct: bool = True  # use only queries clean ICL answers right (paper)
     seed: int = 0
 
@@ -163,13 +164,20 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
     scan = HeadScan.from_tensors(cache.get_or_compute("scan", {**key, "n": p.n_scan_prompts, "n_means": p.n_mean_prompts}, compute_scan),
                                  model=info.name, task=task.name)
 
-    # 4. The function vector.
+    # 4. The function vector (optionally centred on the heads' zero-shot outputs).
     k = p.top_k or default_top_k(info.n_total_heads)
     heads = [(l, h) for l, h, _ in scan.top_heads(k)]
-    fv = FunctionVector.from_heads(means, heads, info.name, task.name,
+    fv_means = means
+    if p.center:
+        zero = HeadMeans.from_tensors(cache.get_or_compute(
+            "zero_shot_means", {**key, "filter": None}, lambda: zero_shot_head_means(model, split, progress).to_tensors()))
+        fv_means = means.centered(zero)
+    fv = FunctionVector.from_heads(fv_means, heads, info.name, task.name,
                                    meta={"protocol": p.to_dict(), "n_mean_prompts": means.n_prompts, "n_scan_prompts": scan.n_prompts})
 
     fv_key = {**key, "n_means": p.n_mean_prompts, "n_scan": p.n_scan_prompts, "heads": heads}
+    if p.center:
+        fv_key["center"] = True
 
     # 5. The layer: given, the paper's third of the depth, or the best on the valid split.
     valid_sweep = None
@@ -248,6 +256,13 @@ def extraction_queries(model, task: Task, p: Protocol, cache: StageCache | None 
 def scan_prompts(model, split, pool: list[Pair], p: Protocol) -> list[EncodedPrompt]:
     """The corrupted prompts of the head scan: ``n_shot`` shuffled-label demos, queries from ``pool``."""
     return encode(model, sample_prompts(split, p.n_scan_prompts, p.n_shot, "shuffled", seed=p.seed + 2, query_pairs=pool))
+
+
+def zero_shot_head_means(model, split, progress: bool = True) -> HeadMeans:
+    """Each head's mean last-token output over the zero-shot prompts of the train queries: the
+    baseline that ``Protocol(center=True)`` subtracts from the FV's terms."""
+    return mean_head_activations(model, encode(model, sample_prompts(split, None, 0, "zero_shot", "train")),
+                                 progress=progress)
 
 
 def zero_shot_prompts(model, split) -> list[EncodedPrompt]:

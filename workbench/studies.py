@@ -14,8 +14,8 @@ from typing import Sequence
 from .evaluate import LayerSweep, accuracy, head_count_sweep, layer_sweep, sweep_layers
 from .intervene import add_vector, mean_ablate_heads, project_out, replace_last_state
 from .models import model_info
-from .activations import HeadMeans, last_token_states, mean_head_activations
-from .pipeline import TaskResult, encode, extraction_queries, scan_prompts, task_vector_donors
+from .activations import last_token_states
+from .pipeline import TaskResult, encode, extraction_queries, scan_prompts, task_vector_donors, zero_shot_head_means
 from .prompts import sample_prompts
 from .scan import HeadScan, attribution_scan
 from .stats import spearman
@@ -197,9 +197,7 @@ def head_count_grid(model, result: TaskResult, counts: Sequence[int], layers: Se
     counts = [k for k in counts if 0 < k <= info.n_total_heads]
     means = result.means
     if centered:
-        base = mean_head_activations(model, encode(model, sample_prompts(split, None, 0, "zero_shot", "train")),
-                                     progress=False)
-        means = HeadMeans(means.mean_z, means.mean_out - base.mean_out, means.mean_resid, means.n_prompts)
+        means = means.centered(zero_shot_head_means(model, split, progress=False))
     by_layer = [head_count_sweep(model, means, result.scan, layer, zero, counts, progress=False)
                 for layer in tqdm(layers, desc="head counts x layers", disable=not progress, leave=False)]
     return {"counts": counts, "layers": layers, "centered": centered,
