@@ -81,8 +81,8 @@ def paper_figures(model, tasks: Sequence[str], out_dir: str | Path = "figures", 
     labels = [f"L{i // H}H{i % H}" for i in range(featured.scan.aie.numel())]
     save(figures.scatter_figure(featured.scan.aie.flatten().tolist(), approx.aie.flatten().tolist(), labels,
                                 "exact AIE (activation patching)", "attribution estimate",
-                                f"{featured.task}: attribution patching vs the exact scan "
-                                f"(Spearman {agreement['spearman']:.2f}, top-10 overlap {agreement['top_k_overlap']:.0%})"),
+                                f"{featured.task}: attribution patching vs the exact scan<br><sup>Spearman "
+                                f"{agreement['spearman']:.2f}, top-10 overlap {agreement['top_k_overlap']:.0%}</sup>"),
          "attribution")
     summary["attribution"] = agreement
 
