@@ -196,7 +196,7 @@ def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Fi
     specs = [[{}] * (n - 1) + [{"secondary_y": True}]]
     fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.08, subplot_titles=panels, specs=specs)
     heat = dict(colorscale="Viridis", zmin=0, zmax=1,
-                colorbar=dict(title="zero-shot top-1", orientation="h", x=0.15, y=-0.45, len=0.3, thickness=12))
+                colorbar=dict(title="zero-shot top-1", orientation="h", x=0.15, y=-0.42, len=0.3, thickness=12))
     fig.add_trace(go.Heatmap(z=diag["zero_shot"], x=layers, y=[str(a) for a in alphas], **heat,
                              hovertemplate="layer %{x}, alpha %{y}<br>top-1 %{z:.0%}<extra></extra>"), 1, 1)
     fig.update_yaxes(title_text="alpha", type="category", row=1, col=1)
@@ -210,7 +210,7 @@ def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Fi
         fig.add_trace(go.Heatmap(z=z, x=grid["layers"], y=rows, **heat,
                                  showscale=False, hovertemplate="layer %{x}, top %{y} heads<br>top-1 %{z:.0%}<extra></extra>"), 1, 2)
         fig.update_xaxes(range=[min(layers) - 0.5, max(layers) + 0.5], row=1, col=2)
-        fig.update_yaxes(title_text="heads in the FV", type="category", row=1, col=2)
+        fig.update_yaxes(type="category", row=1, col=2)  # tick labels say "k" or "k centred" heads
     for key, name, color in (("task_vector", CONDITION_LABELS["task_vector"], COLORS["task_vector"]),
                              ("mean_state", CONDITION_LABELS["mean_state"], COLORS["mean_state"])):
         fig.add_trace(go.Scatter(x=layers, y=diag[key], name=name, mode="lines+markers", line_color=color), 1, n)
@@ -229,8 +229,8 @@ def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Fi
     fig.update_yaxes(title_text="|FV| / |residual|", type="log", dtick=1, row=1, col=n, secondary_y=True)
     fig.update_xaxes(title_text="layer")
     fig.update_layout(title=title or f"{diag['model']} / {diag['task']}: where, how strongly and with how many heads "
-                      f"the FV acts (n={diag['n_prompts']} zero-shot test prompts)", width=430 * n + 120, height=480,
-                      legend=dict(orientation="h", x=0.45, y=-0.3), margin=dict(b=150), **STYLE)
+                      f"the FV acts (n={diag['n_prompts']} zero-shot test prompts)", width=430 * n + 420, height=480,
+                      legend=dict(x=1.06, y=1, font=dict(size=11)), margin=dict(b=150), **STYLE)
     return fig
 
 
