@@ -25,7 +25,7 @@ from plotly.subplots import make_subplots
 from .cache import atomic_path
 
 __all__ = ["aie_heatmap", "aie_grid", "layer_sweep_figure", "head_count_figure", "accuracy_comparison",
-           "decoded_figure", "grouped_bars", "scatter_figure", "soft_alpha_figure", "injection_figure", "export", "CONDITION_LABELS", "STYLE"]
+           "decoded_figure", "grouped_bars", "scatter_figure", "soft_alpha_figure", "injection_figure", "steering_figure", "export", "CONDITION_LABELS", "STYLE"]
 
 STYLE = dict(template="simple_white", font=dict(family="Helvetica, Arial, sans-serif", size=13))
 COLORS = {"icl": "#4C72B0", "zero_shot": "#BBBBBB", "zero_shot_fv": "#DD8452", "shuffled": "#8C8C8C",
@@ -231,6 +231,27 @@ def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Fi
     fig.update_layout(title=title or f"{diag['model']} / {diag['task']}: where, how strongly and with how many heads "
                       f"the FV acts (n={diag['n_prompts']} zero-shot test prompts)", width=430 * n + 420, height=480,
                       legend=dict(x=1.06, y=1, font=dict(size=11)), margin=dict(b=150), **STYLE)
+    return fig
+
+
+def steering_figure(result: Mapping[str, Any], title: str | None = None) -> go.Figure:
+    """A steering vector's effect against its scale alpha, one line per layer it is added after.
+
+    ``result``: ``layers``, ``alphas``, ``score`` (``[layer][alpha]``), optional ``projected``
+    (the score with the direction projected out, drawn as a dashed line), ``metric`` (axis label)
+    and ``label``; e.g. one entry of ``runs/<model>/steering.json`` (``bench/steering_effect.py``).
+    """
+    fig = go.Figure()
+    for layer, row in zip(result["layers"], result["score"]):
+        fig.add_trace(go.Scatter(x=list(result["alphas"]), y=list(row), mode="lines+markers", name=f"layer {layer}"))
+    if result.get("projected") is not None:
+        a = result["alphas"]
+        fig.add_trace(go.Scatter(x=[min(a), max(a)], y=[result["projected"]] * 2, mode="lines",
+                                 name="direction projected out", line=dict(color="#333", dash="dash", width=1)))
+    fig.add_vline(x=0, line=dict(color="#BBBBBB", width=1))
+    fig.update_layout(title=title or f"Steering with {result.get('label', 'a contrastive vector')}",
+                      xaxis_title="alpha (multiple of the mean difference, added after the layer)",
+                      yaxis_title=result.get("metric", "score"), width=760, height=440, **STYLE)
     return fig
 
 
