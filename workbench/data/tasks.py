@@ -15,12 +15,15 @@ The split follows the paper: 70 % train (demonstrations), 9 % valid (queries for
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from ..base.files import read_json_document
 
 __all__ = [
     "Pair",
@@ -76,6 +79,23 @@ class Task:
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    @property
+    def digest(self) -> str:
+        """A hash of the pairs (not the name): the task's identity in caches and results."""
+        blob = json.dumps([[p.input, p.output] for p in self.pairs]).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_json(self) -> dict:
+        """``{"name", "source", "pairs": [{"input", "output"}, ...]}``: what :meth:`from_json` reads."""
+        return {"name": self.name, "source": self.source,
+                "pairs": [{"input": p.input, "output": p.output} for p in self.pairs]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Task":
+        """The task :meth:`to_json` wrote (validated again)."""
+        return cls(name=data["name"], pairs=tuple(_validate(data["pairs"], data.get("source", "<saved>"))),
+                   source=data.get("source", "<saved>"))
 
     def __repr__(self) -> str:
         ex = ", ".join(f"{p.input!r}->{p.output!r}" for p in self.pairs[:3])
@@ -142,14 +162,7 @@ def load_task(name_or_path: str | os.PathLike) -> Task:
                 f"{tasks_dir()} and no such file. Built-in tasks: {known}. "
                 "Or pass the path of a JSON file holding a list of {\"input\": ..., \"output\": ...}."
             )
-    if not path.exists():
-        raise TaskError(f"Task file {path} does not exist.")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise TaskError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).") from e
-    except UnicodeDecodeError as e:
-        raise TaskError(f"{path}: not UTF-8 text ({e}).") from e
+    raw = read_json_document(path, TaskError)
     pairs = _validate(raw, str(path))
     return Task(name=path.stem, pairs=tuple(pairs), source=str(path))
 

@@ -1,4 +1,4 @@
-"""Load a hooked model, and the facts about it the rest of the workbench needs.
+"""Load a hooked model.
 
 One entry point, :func:`load_model`, takes
 
@@ -10,8 +10,7 @@ One entry point, :func:`load_model`, takes
 and returns a TransformerLens 4 ``TransformerBridge`` with the usual hook names
 (``blocks.L.attn.hook_z``, ``blocks.L.hook_resid_post``, ``blocks.L.attn.hook_pattern``).
 
-:func:`model_info` gives the model's shape in one place (layers, heads, d_head, whether a
-post-attention norm sits between a head and the residual stream, the BOS token to prepend).
+The facts about a loaded model (shape, norms, identity) are read by :mod:`workbench.core.model`.
 """
 
 from __future__ import annotations
@@ -23,30 +22,16 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from .cache import atomic_path, default_cache_dir
+from ..base.files import atomic_path, default_cache_dir
+from .model import ModelLoadError, bridge_from_hf, model_info
+from .tiny import TINY_CONFIGS, tiny_model
 
-__all__ = [
-    "BUILTIN_MODELS",
-    "DEFAULT_MODEL",
-    "BuiltinModel",
-    "ModelInfo",
-    "ModelLoadError",
-    "load_model",
-    "model_info",
-    "input_device",
-    "model_dtype",
-    "bridge_from_hf",
-]
-
-
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says what to install or pass instead."""
+__all__ = ["BUILTIN_MODELS", "DEFAULT_MODEL", "BuiltinModel", "ModelLoadError", "load_model"]
 
 
 @dataclass(frozen=True)
@@ -106,113 +91,6 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
 DEFAULT_MODEL = "smollm2-135m"
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """The facts about a loaded model that the scan, vectors and evaluation rely on."""
-
-    name: str
-    architecture: str
-    n_layers: int
-    n_heads: int
-    n_kv_heads: int
-    d_head: int
-    d_model: int
-    d_vocab: int
-    post_attn_norm: bool  # Gemma-style RMSNorm on the attention output before the residual
-    attn_out_bias: bool  # the output projection has a bias (counted once per layer, not per head)
-    bos_id: int | None  # prepended to every prompt (None: nothing prepended)
-
-    @property
-    def n_total_heads(self) -> int:
-        return self.n_layers * self.n_heads
-
-    def check_layer(self, layer: int) -> int:
-        """Return ``layer`` if it exists, else raise a clear error (negative counts from the end)."""
-        if not -self.n_layers <= layer < self.n_layers:
-            raise IndexError(
-                f"layer {layer} is out of range: {self.name} has {self.n_layers} layers (0..{self.n_layers - 1})."
-            )
-        return layer % self.n_layers
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def model_info(model) -> ModelInfo:
-    """Read (once, then cached on the model) the :class:`ModelInfo` of a bridge."""
-    cached = getattr(model, "_workbench_info", None)
-    if cached is not None:
-        return cached
-    cfg = model.cfg
-    hf = model.original_model
-    hf_cfg = hf.config
-    layer0 = _decoder_layers(hf)[0]
-    post_norm = hasattr(layer0, "pre_feedforward_layernorm") and hasattr(layer0, "post_attention_layernorm")
-    o_proj = _attn_out_proj(layer0)
-    bias = getattr(o_proj, "bias", None) is not None
-    prepend = getattr(model, "_workbench_prepend_bos", True)
-    tok = model.tokenizer
-    bos = tok.bos_token_id if (prepend and tok is not None) else None
-    info = ModelInfo(
-        name=str(getattr(model, "_workbench_name", None) or cfg.model_name),
-        architecture=str((hf_cfg.architectures or [type(hf).__name__])[0]),
-        n_layers=int(cfg.n_layers),
-        n_heads=int(cfg.n_heads),
-        n_kv_heads=int(getattr(cfg, "n_key_value_heads", None) or cfg.n_heads),
-        d_head=int(cfg.d_head),
-        d_model=int(cfg.d_model),
-        d_vocab=int(cfg.d_vocab),
-        post_attn_norm=bool(post_norm),
-        attn_out_bias=bool(bias),
-        bos_id=None if bos is None else int(bos),
-    )
-    model._workbench_info = info
-    return info
-
-
-def input_device(model) -> torch.device:
-    """Where a model's input ids go: the token embedding's device (differs from other weights
-    when a ``device_map`` spreads the layers over several GPUs)."""
-    return next(model.original_model.get_input_embeddings().parameters()).device
-
-
-def model_dtype(model) -> torch.dtype:
-    """The dtype of the model's weights (the embedding's)."""
-    return next(model.original_model.get_input_embeddings().parameters()).dtype
-
-
-def _decoder_layers(hf_model) -> list:
-    for path in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
-        obj = hf_model
-        try:
-            for part in path.split("."):
-                obj = getattr(obj, part)
-            return list(obj)
-        except AttributeError:
-            continue
-    raise ModelLoadError(f"cannot find the decoder layers of {type(hf_model).__name__}")
-
-
-def _attn_out_proj(layer):
-    attn = getattr(layer, "self_attn", None) or getattr(layer, "attn", None) or getattr(layer, "attention")
-    for name in ("o_proj", "c_proj", "out_proj", "dense"):
-        if hasattr(attn, name):
-            return getattr(attn, name)
-    raise ModelLoadError(f"cannot find the attention output projection in {type(attn).__name__}")
-
-
-def bridge_from_hf(hf_model, tokenizer, name: str, prepend_bos: bool = True):
-    """Wrap an in-memory Hugging Face causal LM in a TransformerBridge (no network)."""
-    from transformer_lens.model_bridge import TransformerBridge
-
-    hf_model.eval()
-    bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
-    bridge.eval()
-    bridge._workbench_name = name
-    bridge._workbench_prepend_bos = prepend_bos
-    return bridge
-
-
 def load_model(
     name_or_path: str = DEFAULT_MODEL,
     device: str | torch.device = "cpu",
@@ -241,12 +119,10 @@ def load_model(
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     start = time.perf_counter()
     if str(name_or_path).startswith("tiny-"):  # random 2-layer models for tests and teaching
-        from .tiny import TINY_CONFIGS, tiny_model
-
         arch = str(name_or_path)[len("tiny-"):]
         if arch not in TINY_CONFIGS:
             raise ModelLoadError(f"unknown tiny model {name_or_path!r}; choose from {['tiny-' + a for a in TINY_CONFIGS]}")
-        bridge = tiny_model(arch)
+        bridge = tiny_model(arch, dtype=dtype)
     elif name_or_path in BUILTIN_MODELS:
         spec = BUILTIN_MODELS[name_or_path]
         folder = _dequantized_folder(spec, Path(cache_dir) if cache_dir else default_cache_dir() / "models", verbose)

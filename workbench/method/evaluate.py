@@ -15,14 +15,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .activations import HeadMeans
-from .forward import HookFactory, Hooks, answer_ranks, last_token_logits
-from .intervene import add_vector, generate
-from .models import model_info
-from .prompts import (PORTABILITY_FORMATS, EncodedPrompt, Prompt, encode_prompts, natural_prompt,
-                      with_format)
-from .scan import HeadScan
-from .tasks import Pair
+from ..core.forward import HookFactory, Hooks, answer_ranks, last_token_logits
+from ..core.heads import HeadMeans
+from ..core.hooks import add_vector, generate
+from ..core.model import model_info
+from ..core.scan import HeadScan
+from ..data.prompts import (PORTABILITY_FORMATS, EncodedPrompt, Prompt, encode_prompts, natural_prompt,
+                            with_format)
+from ..data.tasks import Pair
 from .vectors import FunctionVector
 
 __all__ = ["Accuracy", "accuracy", "sweep_layers", "layer_sweep", "LayerSweep", "head_count_sweep",
@@ -138,7 +138,7 @@ def head_count_sweep(model, means: HeadMeans, scan: HeadScan, layer: int,
     ranked = [(l, h) for l, h, _ in scan.top_heads(max(counts))]
     out = {}
     for k in tqdm(counts, desc="head counts", disable=not progress, leave=False):
-        fv = FunctionVector.from_heads(means, ranked[:k], model=model_info(model).name)
+        fv = FunctionVector.from_heads(means, ranked[:k], model=model)
         out[k] = accuracy(model, prompts, add_vector(model, layer, fv.vector, alpha) if k else None)
     return out
 

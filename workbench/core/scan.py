@@ -22,21 +22,50 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .models import input_device, model_dtype, model_info
-from .prompts import EncodedPrompt
+from ..data.prompts import EncodedPrompt
+from .model import hook_name, input_device, model_dtype, model_info
 
-__all__ = ["HeadScan", "scan_heads", "attribution_scan", "universal_ranking", "auto_variant_batch", "PatchDidNothing"]
+__all__ = ["HeadScan", "scan_heads", "attribution_scan", "top_heads", "universal_map", "auto_variant_batch",
+           "PatchDidNothing"]
 
 
 class PatchDidNothing(RuntimeError):
     """A patching hook never fired or left its target unchanged: the scan would be all zeros."""
+
+
+def top_heads(scores: Float[Tensor, "layer head"], k: int = 10) -> list[tuple[int, int, float]]:
+    """The ``k`` heads with the largest score (NaN never chosen), as ``(layer, head, score)``.
+
+    >>> top_heads(torch.tensor([[0.1, 0.5], [float("nan"), 0.3]]), 2)
+    [(0, 1, 0.5), (1, 1, 0.3...)]
+    """
+    if k < 0:
+        raise ValueError(f"k must be 0 or more, got {k}")
+    flat = torch.nan_to_num(scores.float(), nan=-float("inf")).flatten()
+    order = flat.argsort(descending=True, stable=True)[:k]
+    H = scores.shape[1]
+    return [(int(i) // H, int(i) % H, float(flat[i])) for i in order]
+
+
+def universal_map(aies: Sequence[Float[Tensor, "layer head"]]) -> Float[Tensor, "layer head"]:
+    """The AIE averaged over tasks, each task weighted equally: the paper's universal FV heads.
+
+    >>> universal_map([torch.ones(2, 2), torch.zeros(2, 2)]).tolist()
+    [[0.5, 0.5], [0.5, 0.5]]
+    """
+    aies = list(aies)
+    if not aies:
+        raise ValueError("universal_map needs at least one AIE map")
+    if len({tuple(a.shape) for a in aies}) > 1:
+        raise ValueError(f"AIE maps of different shapes {sorted({tuple(a.shape) for a in aies})}: one model at a time")
+    return torch.stack([a.float() for a in aies]).mean(0)
 
 
 @dataclass
@@ -70,11 +99,8 @@ class HeadScan:
         return self.effects.shape[0]
 
     def top_heads(self, k: int = 10) -> list[tuple[int, int, float]]:
-        """The ``k`` heads with the largest AIE, as ``(layer, head, aie)``."""
-        aie = torch.nan_to_num(self.aie, nan=-float("inf"))
-        flat = aie.flatten().argsort(descending=True)[:k]
-        H = aie.shape[1]
-        return [(int(i) // H, int(i) % H, float(aie.flatten()[i])) for i in flat]
+        """The ``k`` heads with the largest AIE, as ``(layer, head, aie)`` (:func:`top_heads`)."""
+        return top_heads(self.aie, k)
 
     def __repr__(self) -> str:
         P, L, H = self.effects.shape
@@ -96,14 +122,6 @@ class HeadScan:
     @classmethod
     def from_tensors(cls, t: dict[str, Tensor], **kw) -> "HeadScan":
         return cls(t["effects"], **kw)
-
-
-def universal_ranking(scans: Iterable[HeadScan]) -> Float[Tensor, "layer head"]:
-    """The AIE averaged over tasks (each task weighted equally): the paper's universal heads."""
-    aies = [s.aie for s in scans]
-    if not aies:
-        raise ValueError("universal_ranking needs at least one scan")
-    return torch.stack(aies).mean(0)
 
 
 def auto_variant_batch(model, n_tokens: int, budget_bytes: int | None = None) -> int:
@@ -179,7 +197,7 @@ def attribution_scan(
 
     One forward and one backward per prompt give every head's estimate (a first-order Taylor
     expansion of the exact patch).  Good where the effect is small and smooth; compare with the
-    exact scan before trusting a ranking (:func:`workbench.studies.compare_scans`).
+    exact scan before trusting a ranking (:func:`workbench.studies.agreement.compare_scans`).
     """
     info = model_info(model)
     device = input_device(model)
@@ -198,7 +216,7 @@ def attribution_scan(
 
         with torch.enable_grad():
             logits = model.run_with_hooks(torch.tensor([prompt.ids], device=device),
-                                          fwd_hooks=[(f"blocks.{l}.attn.hook_z", grab) for l in range(info.n_layers)],
+                                          fwd_hooks=[(hook_name("z", l), grab) for l in range(info.n_layers)],
                                           logits_to_keep=1)
             metric = logits[0, -1].float().softmax(-1)[prompt.answer_id]
             layers = sorted(zs)
@@ -257,7 +275,7 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
                 z[0, pos_t, hd_t] = target
                 return z
 
-            hooks = [(f"blocks.{l}.attn.hook_z", patch) for l in by_layer]
+            hooks = [(hook_name("z", l), patch) for l in by_layer]
             logits = model.run_with_hooks(
                 tokens, fwd_hooks=hooks, attention_mask=mask, position_ids=positions, logits_to_keep=v + 1
             )[0]  # [v + 1, d_vocab]: the unpatched last token, then the variants

@@ -23,9 +23,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from ..data.prompts import EncodedPrompt
 from .forward import last_token_logits
-from .models import model_info
-from .prompts import EncodedPrompt
+from .model import hook_name, model_info
 
 __all__ = ["HeadMeans", "head_to_residual", "post_norm_gain", "mean_head_activations", "last_token_states"]
 
@@ -134,9 +134,9 @@ def mean_head_activations(
     hooks = []
     for layer in range(L):
         hooks += [
-            (f"blocks.{layer}.attn.hook_z", grab_z),
-            (f"blocks.{layer}.attn.hook_out", grab_attn_out),
-            (f"blocks.{layer}.hook_resid_post", grab_resid),
+            (hook_name("z", layer), grab_z),
+            (hook_name("attn_out", layer), grab_attn_out),
+            (hook_name("resid_post", layer), grab_resid),
         ]
     last_token_logits(model, prompts, hooks, batch_size=batch_size, progress=progress and "mean activations")
     n = len(prompts)
@@ -157,7 +157,7 @@ def last_token_states(model, prompts: Sequence[EncodedPrompt], layers: Sequence[
             states[row[hook.layer()], list(idx)] = resid[:, -1].float().cpu()
             return resid
 
-        return [(f"blocks.{layer}.hook_resid_post", store) for layer in layers]
+        return [(hook_name("resid_post", layer), store) for layer in layers]
 
     last_token_logits(model, prompts, factory, batch_size=batch_size)
     return states

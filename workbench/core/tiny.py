@@ -18,7 +18,7 @@ import string
 
 import torch
 
-from .models import bridge_from_hf, model_info
+from .model import bridge_from_hf, model_info
 
 __all__ = ["tiny_tokenizer", "tiny_model", "random_model", "TINY_CONFIGS"]
 
@@ -95,8 +95,8 @@ def random_model(config, tokenizer=None, name: str | None = None, seed: int = 0,
     return bridge
 
 
-def tiny_model(arch: str = "llama", seed: int = 0, **config_overrides):
+def tiny_model(arch: str = "llama", seed: int = 0, dtype: torch.dtype = torch.float32, **config_overrides):
     """A 2-layer, 4-head random model of the given family, with :func:`tiny_tokenizer`."""
     tok = tiny_tokenizer()
     cfg = _tiny_config(arch, vocab_size=len(tok), **config_overrides)
-    return random_model(cfg, tok, name=f"tiny-{arch}", seed=seed)
+    return random_model(cfg, tok, name=f"tiny-{arch}", seed=seed, dtype=dtype)

@@ -1,21 +1,16 @@
-"""Atomic writes and a small content-addressed cache for computed stages.
+"""Atomic writes: everything the workbench writes to disk goes through here.
 
-Everything the workbench writes to disk goes through here, so nothing already computed is lost
-to an interrupted run: a file is written to a temporary name in the same folder and then moved
-over the target with ``os.replace`` (atomic on POSIX and Windows).
+Nothing already computed is lost to an interrupted run: a file is written to a temporary name in
+the same folder and then moved over the target with ``os.replace`` (atomic on POSIX and Windows).
 
-A *stage cache* stores one result per key, where the key is a hash of everything the result
-depends on (model, task, protocol counts, seed, code version).  Rerunning with the same
-arguments finds the stored result; changing any argument gives a new key.
-
->>> key = stage_key("mean_z", model="m", task="antonym", n_prompts=100)
->>> len(key)
-16
+>>> import tempfile
+>>> path = write_json(Path(tempfile.mkdtemp()) / "a.json", {"x": 1})
+>>> read_json(path)
+{'x': 1}
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -30,15 +25,11 @@ __all__ = [
     "atomic_path",
     "write_json",
     "read_json",
+    "read_json_document",
     "write_tensors",
     "read_tensors",
-    "stage_key",
-    "StageCache",
     "default_cache_dir",
 ]
-
-CACHE_VERSION = 1  # bump when a cached stage's meaning changes
-
 
 def default_cache_dir() -> Path:
     """The user cache folder: ``$WORKBENCH_CACHE`` or ``~/.cache/fv-workbench``."""
@@ -83,7 +74,29 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file the workbench wrote (see :func:`read_json_document` for user files)."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_json_document(path: str | os.PathLike, error: type[Exception] = ValueError) -> Any:
+    """Read a user's JSON file; every way it can be unreadable raises ``error`` naming the file.
+
+    >>> read_json_document("/no/such/file.json")
+    Traceback (most recent call last):
+    ...
+    ValueError: /no/such/file.json does not exist.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{path} is a folder; pass a JSON file.")
+    if not path.exists():
+        raise error(f"{path} does not exist.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).") from None
+    except UnicodeDecodeError as e:
+        raise error(f"{path}: not UTF-8 text ({e}).") from None
 
 
 def write_tensors(
@@ -105,39 +118,3 @@ def read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
         raw = f.metadata() or {}
     metadata = json.loads(raw.get("json", "{}"))
     return load_file(str(path)), metadata
-
-
-def stage_key(stage: str, **parts: Any) -> str:
-    """A short stable hash of a stage name and the JSON of everything it depends on."""
-    blob = json.dumps({"stage": stage, "v": CACHE_VERSION, **parts}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-class StageCache:
-    """Results of expensive stages, one safetensors file per key, under ``root``.
-
-    >>> import tempfile, torch
-    >>> cache = StageCache(tempfile.mkdtemp())
-    >>> t = cache.get_or_compute("demo", {"x": 1}, lambda: {"a": torch.ones(2)})
-    >>> cache.get_or_compute("demo", {"x": 1}, lambda: 1 / 0)["a"].tolist()  # cached: no call
-    [1.0, 1.0]
-    """
-
-    def __init__(self, root: str | os.PathLike | None = None, enabled: bool = True):
-        if root is None:
-            root = os.environ.get("WORKBENCH_STAGE_CACHE") or default_cache_dir() / "stages"
-        self.root = Path(root)
-        self.enabled = enabled
-
-    def path(self, stage: str, parts: dict[str, Any]) -> Path:
-        return self.root / stage / f"{stage_key(stage, **parts)}.safetensors"
-
-    def get_or_compute(self, stage: str, parts: dict[str, Any], compute) -> dict[str, torch.Tensor]:
-        """Return the stored tensors for ``(stage, parts)``, computing and storing them if absent."""
-        path = self.path(stage, parts)
-        if self.enabled and path.exists():
-            return read_tensors(path)[0]
-        tensors = compute()
-        if self.enabled:
-            write_tensors(path, tensors, {"stage": stage, **parts})
-        return tensors

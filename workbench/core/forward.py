@@ -20,8 +20,8 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .models import input_device
-from .prompts import EncodedPrompt
+from ..data.prompts import EncodedPrompt
+from .model import input_device
 
 __all__ = ["Hooks", "HookFactory", "length_batches", "last_token_logits", "answer_ranks"]
 

@@ -1,0 +1,169 @@
+"""A tiny Llama trained to do in-context learning partly, for tests of the "filtered" code path.
+
+Random-weight tiny models answer almost no clean 10-shot prompt right, so the filter (keep only the
+valid queries that ICL gets right) falls back to "all" and its real branch goes untested.  This
+model is trained for a few hundred Adam steps on ``Q: x\\nA: y`` prompts that mix two tasks over
+the same synthetic words, capitalize (``bako3 -> Bako3``) and copy (``bako3 -> bako3``); the
+demonstrations say which, so the query's answer needs them.  The capitalize pairs it returns are
+all held out: training draws its words from a disjoint pool.
+
+Measured on a 2-core CPU (``python tests/trained_tiny.py``): TODO.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+try:
+    from workbench.core.tiny import tiny_tokenizer
+except ImportError:
+    from workbench.tiny import tiny_tokenizer
+
+__all__ = ["trained_copy_model"]
+
+Pair = tuple[str, str]
+
+N_PAIRS = 120  # the returned capitalize task
+N_TRAIN_WORDS = 400  # the disjoint pool that training prompts are drawn from
+SHOTS = (3, 10)  # demonstrations per training prompt, inclusive
+BATCH = 32
+LR = 3e-3
+TASKS: dict[str, Callable[[str], str]] = {"capitalize": str.capitalize, "copy": str}
+
+
+def _words(rng: random.Random, n: int) -> list[str]:
+    """``n`` distinct pronounceable words with a digit, e.g. ``bako3``; any first letter."""
+    words: dict[str, None] = {}  # an ordered set
+    while len(words) < n:
+        syllables = "".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(1, 2)))
+        words[rng.choice(string.ascii_lowercase) + syllables + str(rng.randrange(10))] = None
+    return list(words)
+
+
+def _config(vocab_size: int) -> LlamaConfig:
+    """The shape of ``workbench``'s tiny Llama: 2 layers, 4 heads, 2 KV heads, d_model 64."""
+    cfg = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
+        tie_word_embeddings=True, bos_token_id=0, eos_token_id=1, pad_token_id=2,
+    )
+    cfg.architectures = ["LlamaForCausalLM"]
+    cfg._attn_implementation = "eager"
+    return cfg
+
+
+class _Encoder:
+    """Token ids of prompt pieces, cached: ``Q: x\\nA:``, `` y`` and the ``\\n\\n`` separator.
+
+    The tokenizer's merges never cross these piece boundaries, so joining the pieces' ids gives
+    the ids of the joined text.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerFast) -> None:
+        self.tokenizer = tokenizer
+        self.cache: dict[str, list[int]] = {}
+        self.sep = self("\n\n")
+
+    def __call__(self, text: str) -> list[int]:
+        if text not in self.cache:
+            self.cache[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.cache[text]
+
+    def prompt(self, demos: Sequence[Pair], query: str) -> list[int]:
+        """``[bos]`` + the clean prompt's ids, ending at ``A:``."""
+        ids = [self.tokenizer.bos_token_id]
+        for x, y in demos:
+            ids += self(f"Q: {x}\nA:") + self(f" {y}") + self.sep
+        return ids + self(f"Q: {query}\nA:")
+
+    def answer(self, y: str) -> int:
+        """The first token of ``" " + y``, the one that is scored."""
+        return self(f" {y}")[0]
+
+
+def _right_padded(rows: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows right-padded into one tensor, and the index of each row's last real token."""
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([r + [pad_id] * (width - len(r)) for r in rows])
+    return ids, torch.tensor([len(r) - 1 for r in rows])
+
+
+def _train_batch(enc: _Encoder, words: list[str], rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    """``BATCH`` prompts, each one task shown on 4 to 11 words, as right-padded ids, and targets
+    holding the first answer token after every ``A:`` but the first (-100 elsewhere)."""
+    rows, targets = [], []
+    for _ in range(BATCH):
+        task = TASKS[rng.choice(sorted(TASKS))]
+        ids, target = [enc.tokenizer.bos_token_id], [-100]
+        for i, x in enumerate(rng.sample(words, rng.randint(*SHOTS) + 1)):
+            head, answer = enc(f"Q: {x}\nA:"), enc(f" {task(x)}")
+            ids += head + answer + enc.sep
+            target += [-100] * (len(head) - 1) + [answer[0] if i else -100] + [-100] * (len(answer) + 2)
+        rows.append(ids)
+        targets.append(target)
+    ids, _ = _right_padded(rows, enc.tokenizer.pad_token_id)
+    return ids, _right_padded(targets, -100)[0]
+
+
+@torch.no_grad()
+def _accuracy(
+    model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, pairs: list[Pair], shots: int, seed: int
+) -> float:
+    """Top-1 accuracy of the answer's first token, each pair as the query of a clean prompt whose
+    ``shots`` demonstrations are other pairs."""
+    enc, rng = _Encoder(tokenizer), random.Random(seed)
+    rows, answers = [], []
+    for i, (x, y) in enumerate(pairs):
+        others = pairs[:i] + pairs[i + 1:]
+        rows.append(enc.prompt(rng.sample(others, shots), x))
+        answers.append(enc.answer(y))
+    ids, last = _right_padded(rows, tokenizer.pad_token_id)
+    logits = model(ids).logits[torch.arange(len(rows)), last]
+    return (logits.argmax(-1) == torch.tensor(answers)).float().mean().item()
+
+
+def trained_copy_model(
+    steps: int = 300, seed: int = 0
+) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast, list[Pair]]:
+    """A 2-layer Llama-shaped model trained for ``steps`` Adam steps to do ICL partly.
+
+    Returns ``(hf_model, tokenizer, pairs)``: a float32 CPU ``LlamaForCausalLM`` in eval mode, the
+    tiny tokenizer, and ``N_PAIRS`` capitalize pairs (``bako3 -> Bako3``, distinct inputs), none
+    of whose words were seen in training.  Deterministic in ``seed``; the global RNG is untouched.
+    """
+    tokenizer = tiny_tokenizer()
+    rng = random.Random(seed)
+    words = _words(rng, N_PAIRS + N_TRAIN_WORDS)
+    pairs = [(w, TASKS["capitalize"](w)) for w in words[:N_PAIRS]]
+    train_words = words[N_PAIRS:]
+    enc = _Encoder(tokenizer)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(_config(len(tokenizer))).float()
+        opt = torch.optim.Adam(model.parameters(), lr=LR)
+        model.train()
+        for _ in range(steps):
+            ids, targets = _train_batch(enc, train_words, rng)
+            loss = F.cross_entropy(model(ids).logits.flatten(0, 1), targets.flatten())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval(), tokenizer, pairs
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    model, tokenizer, pairs = trained_copy_model()
+    print(f"trained in {time.perf_counter() - start:.1f} s; {len(pairs)} pairs, e.g. {pairs[0]}")
+    for shots in (10, 0):
+        print(f"{shots:2d}-shot held-out accuracy: {_accuracy(model, tokenizer, pairs, shots, seed=1):.2f}")
+    again, _, _ = trained_copy_model()
+    same = all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+    print(f"deterministic (same seed, identical weights): {same}")

@@ -1,0 +1,212 @@
+"""The facts about a loaded model that the rest of the workbench relies on, read in one place.
+
+- :func:`model_info`: layers, heads, ``d_head``, whether a post-attention norm sits between a
+  head and the residual stream, the BOS token to prepend, the dtype.
+- :func:`hook_name`: the one builder of TransformerLens hook names the workbench uses.
+- :func:`model_id`: the model's identity for caches and saved vectors, made of its CONTENT (a
+  fingerprint of its config and weights) and dtype, never of its display name.
+- :func:`bridge_from_hf`: wrap an in-memory Hugging Face model in a ``TransformerBridge``.
+
+>>> hook_name("z", 3), hook_name("resid_post", 3)
+('blocks.3.attn.hook_z', 'blocks.3.hook_resid_post')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+__all__ = ["ModelInfo", "ModelLoadError", "VectorMismatch", "model_info", "hook_name", "HOOK_SITES", "input_device", "model_dtype",
+           "model_fingerprint", "model_id", "weight_processing", "bridge_from_hf", "decoder_layers"]
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says what to install or pass instead."""
+
+
+class VectorMismatch(ValueError):
+    """A vector (or head tensor) was made on another model, or has another shape, than the one it meets."""
+
+
+# The hook points the workbench reads and writes, by short name (as TransformerLens' get_act_name).
+HOOK_SITES = {
+    "z": "blocks.{layer}.attn.hook_z",  # [batch pos head d_head]: input of the output projection
+    "attn_out": "blocks.{layer}.attn.hook_out",  # [batch pos d_model]: the projection's output
+    "pattern": "blocks.{layer}.attn.hook_pattern",  # [batch head query key]
+    "resid_pre": "blocks.{layer}.hook_resid_pre",  # [batch pos d_model]: before block L
+    "resid_post": "blocks.{layer}.hook_resid_post",  # [batch pos d_model]: after block L
+}
+
+
+def hook_name(site: str, layer: int) -> str:
+    """The TransformerLens hook name of ``site`` (a key of :data:`HOOK_SITES`) in block ``layer``."""
+    try:
+        return HOOK_SITES[site].format(layer=int(layer))
+    except KeyError:
+        raise ValueError(f"unknown hook site {site!r}; use one of {sorted(HOOK_SITES)}") from None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The facts about a loaded model that the scan, vectors and evaluation rely on."""
+
+    name: str
+    architecture: str
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    d_head: int
+    d_model: int
+    d_vocab: int
+    post_attn_norm: bool  # Gemma-style RMSNorm on the attention output before the residual
+    attn_out_bias: bool  # the output projection has a bias (counted once per layer, not per head)
+    bos_id: int | None  # prepended to every prompt (None: nothing prepended)
+    dtype: str = "float32"  # of the weights, e.g. "bfloat16"
+
+    @property
+    def n_total_heads(self) -> int:
+        return self.n_layers * self.n_heads
+
+    def check_layer(self, layer: int) -> int:
+        """Return ``layer`` if it exists, else raise a clear error (negative counts from the end)."""
+        if not -self.n_layers <= layer < self.n_layers:
+            raise IndexError(
+                f"layer {layer} is out of range: {self.name} has {self.n_layers} layers (0..{self.n_layers - 1})."
+            )
+        return layer % self.n_layers
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def model_info(model) -> ModelInfo:
+    """Read (once, then cached on the model) the :class:`ModelInfo` of a bridge."""
+    cached = getattr(model, "_workbench_info", None)
+    if cached is not None:
+        return cached
+    cfg = model.cfg
+    hf = model.original_model
+    hf_cfg = hf.config
+    layer0 = decoder_layers(hf)[0]
+    post_norm = hasattr(layer0, "pre_feedforward_layernorm") and hasattr(layer0, "post_attention_layernorm")
+    o_proj = _attn_out_proj(layer0)
+    bias = getattr(o_proj, "bias", None) is not None
+    prepend = getattr(model, "_workbench_prepend_bos", True)
+    tok = model.tokenizer
+    bos = tok.bos_token_id if (prepend and tok is not None) else None
+    info = ModelInfo(
+        name=str(getattr(model, "_workbench_name", None) or cfg.model_name),
+        architecture=str((hf_cfg.architectures or [type(hf).__name__])[0]),
+        n_layers=int(cfg.n_layers),
+        n_heads=int(cfg.n_heads),
+        n_kv_heads=int(getattr(cfg, "n_key_value_heads", None) or cfg.n_heads),
+        d_head=int(cfg.d_head),
+        d_model=int(cfg.d_model),
+        d_vocab=int(cfg.d_vocab),
+        post_attn_norm=bool(post_norm),
+        attn_out_bias=bool(bias),
+        bos_id=None if bos is None else int(bos),
+        dtype=str(model_dtype(model)).replace("torch.", ""),
+    )
+    model._workbench_info = info
+    return info
+
+
+def input_device(model) -> torch.device:
+    """Where a model's input ids go: the token embedding's device (differs from other weights
+    when a ``device_map`` spreads the layers over several GPUs)."""
+    return next(model.original_model.get_input_embeddings().parameters()).device
+
+
+def model_dtype(model) -> torch.dtype:
+    """The dtype of the model's weights (the embedding's)."""
+    return next(model.original_model.get_input_embeddings().parameters()).dtype
+
+
+_SAMPLE = 1 << 16  # elements hashed per weight tensor (evenly strided) in a fingerprint
+
+
+def model_fingerprint(model) -> str:
+    """A hash of the model's config and weights: two models share it only if they share content.
+
+    The config enters without its file path, version and dtype fields; each weight tensor enters
+    with its name and shape, and its values rounded to bfloat16 (all of them up to 65 536
+    elements, an evenly strided sample of them beyond), so the same weights held in float32 or
+    bfloat16 share a fingerprint (:func:`model_id` adds the dtype).  Weights on the ``meta`` device (offloaded to disk by
+    accelerate) enter by name and shape only.  Computed once per model object: change the
+    weights in place afterwards and the fingerprint is stale.
+    """
+    cached = model.__dict__.get("_workbench_fingerprint")
+    if cached is not None:
+        return cached
+    hf = model.original_model
+    config = {k: v for k, v in hf.config.to_dict().items()
+              if not k.startswith("_") and k not in ("transformers_version", "dtype", "torch_dtype")}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    with torch.no_grad():
+        for name, param in hf.named_parameters():
+            digest.update(f"{name}{tuple(param.shape)}".encode())
+            if param.device.type == "meta":
+                continue
+            flat = param.detach().reshape(-1)
+            if flat.numel() > _SAMPLE:
+                flat = flat[:: -(-flat.numel() // _SAMPLE)]
+            digest.update(flat.to(torch.bfloat16).contiguous().cpu().view(torch.uint8).numpy().tobytes())
+    model._workbench_fingerprint = digest.hexdigest()[:20]
+    return model._workbench_fingerprint
+
+
+def weight_processing(model) -> str:
+    """What TransformerLens did to the weights: ``"none"``, or ``"processed"`` (``fold_ln`` and the
+    like, via ``process_weights``/compatibility mode), which changes what a hook site holds."""
+    return "processed" if getattr(model, "_weights_processed", False) else "none"
+
+
+def model_id(model) -> str:
+    """The model's identity in caches and saved vectors: ``<fingerprint>-<dtype>[-processed]``.
+
+    >>> from workbench.core.tiny import tiny_model
+    >>> a, b = tiny_model("llama", seed=0), tiny_model("llama", seed=1)
+    >>> model_info(a).name == model_info(b).name, model_id(a) == model_id(b)
+    (True, False)
+    """
+    processing = weight_processing(model)
+    suffix = "" if processing == "none" else f"-{processing}"
+    return f"{model_fingerprint(model)}-{model_info(model).dtype}{suffix}"
+
+
+def decoder_layers(hf_model) -> list:
+    """The decoder blocks of a Hugging Face causal LM, wherever its architecture keeps them."""
+    for path in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
+        obj = hf_model
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+            return list(obj)
+        except AttributeError:
+            continue
+    raise ModelLoadError(f"cannot find the decoder layers of {type(hf_model).__name__}")
+
+
+def _attn_out_proj(layer):
+    attn = getattr(layer, "self_attn", None) or getattr(layer, "attn", None) or getattr(layer, "attention")
+    for name in ("o_proj", "c_proj", "out_proj", "dense"):
+        if hasattr(attn, name):
+            return getattr(attn, name)
+    raise ModelLoadError(f"cannot find the attention output projection in {type(attn).__name__}")
+
+
+def bridge_from_hf(hf_model, tokenizer, name: str, prepend_bos: bool = True):
+    """Wrap an in-memory Hugging Face causal LM in a TransformerBridge (no network)."""
+    from transformer_lens.model_bridge import TransformerBridge
+
+    hf_model.eval()
+    bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
+    bridge.eval()
+    bridge._workbench_name = name
+    bridge._workbench_prepend_bos = prepend_bos
+    return bridge

@@ -1,0 +1,228 @@
+"""One task end to end, following the paper's protocol, with every expensive stage cached.
+
+    filter valid queries -> mean head activations -> head scan -> FV (top-k heads)
+        -> choose the layer (sweep on valid) -> evaluate on test -> TaskResult
+
+:func:`run_task` reads top to bottom: one small function per stage, and one cache helper
+(:class:`Stages`) that keys every stage by the model's identity (weights fingerprint and dtype),
+the task's content and the protocol.  The prompts of every stage come from the run's
+:class:`~workbench.method.protocol.PromptSets`.  The CLI, the notebooks, the figures and the
+benchmarks call :func:`run_task`; nothing else strings these stages together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ..base.stage_cache import StageCache
+from ..core.heads import HeadMeans, last_token_states, mean_head_activations
+from ..core.hooks import add_vector, replace_last_state
+from ..core.model import model_id, model_info
+from ..core.scan import HeadScan, scan_heads
+from ..data.prompts import NATURAL_TEMPLATES, PAPER_FORMAT
+from ..data.tasks import Pair, Task, load_task
+from .evaluate import Accuracy, LayerSweep, accuracy, layer_sweep, natural_text_accuracy, portability_accuracy
+from .protocol import PromptSets, Protocol, ProtocolError
+from .result import TaskResult
+from .vectors import FunctionVector, default_top_k, vector_provenance
+
+__all__ = ["run_task", "Stages", "evaluate_conditions", "zero_shot_head_means", "CONDITIONS"]
+
+CONDITIONS = ("icl", "zero_shot", "zero_shot_fv", "shuffled", "shuffled_fv", "mean_state", "task_vector")
+
+
+class Stages:
+    """The one cache helper: a stage's tensors under a key of everything it depends on."""
+
+    def __init__(self, model, task: Task, protocol: Protocol, cache: StageCache, progress: bool):
+        self.model, self.task, self.protocol, self.cache, self.progress = model, task, protocol, cache, progress
+        self.key = {"model": model_id(model), "task": task.digest, "seed": protocol.seed,
+                    "n_shot": protocol.n_shot, "filter": protocol.filter_correct}
+
+    def cached(self, stage: str, parts: dict[str, Any], compute: Callable[[], dict[str, torch.Tensor]]):
+        return self.cache.get_or_compute(stage, {**self.key, **parts}, compute)
+
+
+def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: StageCache | None = None,
+             progress: bool = True) -> TaskResult:
+    """Run the function-vector protocol for one task on one model."""
+    task = task if isinstance(task, Task) else load_task(task)
+    info = model_info(model)
+    if protocol.layer is not None:
+        info.check_layer(protocol.layer)  # fail before any expensive stage
+    top_k = protocol.top_k or default_top_k(info.n_total_heads)
+    if top_k > info.n_total_heads:
+        raise ProtocolError(f"top_k {top_k} is more than the {info.n_total_heads} heads of {info.name}")
+    stages = Stages(model, task, protocol, cache or StageCache(), progress)
+
+    extraction, valid_top1 = filter_extraction_queries(stages)
+    sets = PromptSets(task, protocol, model, extraction)
+    means = mean_activations(stages, sets)
+    scan = head_scan(stages, sets, means)
+    fv = function_vector(stages, sets, means, scan, top_k)
+    fv.layer, valid_sweep = choose_layer(stages, sets, fv)
+    ranks = evaluation(stages, sets, fv, means)
+    test_sweep = test_layer_sweep(stages, sets, fv) if protocol.sweep_layers else None
+
+    split = sets.split
+    icl_right = ranks["icl"].correct
+    notes: dict[str, Any] = {"n_pairs": len(task), "split": [len(split.train), len(split.valid), len(split.test)],
+                             "valid_icl_top1": valid_top1, "extraction_queries": len(extraction),
+                             "test_queries": int(icl_right.numel()), "test_queries_filtered": int(icl_right.sum())}
+    notes.update(generation_extras(stages, sets, fv, icl_right))
+    return TaskResult(info.name, model_id(model), task, protocol, extraction, means, scan, fv, fv.layer, ranks,
+                      valid_sweep, test_sweep, notes)
+
+
+def filter_extraction_queries(stages: Stages) -> tuple[list[Pair], float]:
+    """The valid queries used for extraction, and clean ICL's top-1 on all valid queries.
+
+    With ``protocol.filter_correct`` (the paper's choice) only queries clean ``n_shot`` ICL
+    answers right are kept; if it answers none, all are used, with a warning.
+    """
+    sets = PromptSets(stages.task, stages.protocol, stages.model)
+    valid_icl = sets["valid_icl"]
+    ranks = stages.cached("valid_filter", {"filter": None},
+                          lambda: {"ranks": accuracy(stages.model, valid_icl).ranks})["ranks"]
+    valid_ok = Accuracy(ranks).correct
+    good = [e.prompt.query for e, ok in zip(valid_icl, valid_ok) if ok]
+    if stages.protocol.filter_correct and not good:
+        import warnings
+
+        warnings.warn(f"clean ICL answers none of the {len(valid_icl)} valid queries of {stages.task.name}; "
+                      "using all of them unfiltered", stacklevel=3)
+    pool = good if (stages.protocol.filter_correct and good) else [e.prompt.query for e in valid_icl]
+    return pool, float(valid_ok.float().mean())
+
+
+def mean_activations(stages: Stages, sets: PromptSets) -> HeadMeans:
+    """Each head's mean last-token output over the clean ``means`` prompts."""
+    p = stages.protocol
+    return HeadMeans.from_tensors(stages.cached(
+        "means", {"n": p.n_mean_prompts},
+        lambda: mean_head_activations(stages.model, sets["means"], progress=stages.progress).to_tensors()))
+
+
+def head_scan(stages: Stages, sets: PromptSets, means: HeadMeans) -> HeadScan:
+    """The causal indirect effect of every head on the corrupted ``scan`` prompts."""
+    p = stages.protocol
+    tensors = stages.cached(
+        "scan", {"n": p.n_scan_prompts, "n_means": p.n_mean_prompts},
+        lambda: scan_heads(stages.model, sets["scan"], means.mean_z, progress=stages.progress).to_tensors())
+    return HeadScan.from_tensors(tensors, model=model_info(stages.model).name, task=stages.task.name)
+
+
+def zero_shot_head_means(model, sets: PromptSets, progress: bool = True) -> HeadMeans:
+    """Each head's mean last-token output over the zero-shot train prompts: the baseline that
+    ``Protocol(center=True)`` subtracts from the FV's terms."""
+    return mean_head_activations(model, sets["train_zero_shot"], progress=progress)
+
+
+def function_vector(stages: Stages, sets: PromptSets, means: HeadMeans, scan: HeadScan, top_k: int) -> FunctionVector:
+    """The sum of the top-``top_k`` heads' mean outputs (centred on their zero-shot outputs if asked)."""
+    p = stages.protocol
+    heads = [(l, h) for l, h, _ in scan.top_heads(top_k)]
+    if p.center:
+        zero = HeadMeans.from_tensors(stages.cached(
+            "zero_shot_means", {"filter": None},
+            lambda: zero_shot_head_means(stages.model, sets, stages.progress).to_tensors()))
+        means = means.centered(zero)
+    provenance = vector_provenance(
+        stages.model, "resid_post", "add", "last token of the prompt, and every generated token", p.alpha,
+        prompt_format=asdict(PAPER_FORMAT), seed=p.seed, protocol=p.to_dict(), task=stages.task.name,
+        task_digest=stages.task.digest)
+    return FunctionVector.from_heads(means, heads, stages.model, stages.task.name, provenance=provenance,
+                                     meta={"protocol": p.to_dict(), "n_mean_prompts": means.n_prompts,
+                                           "n_scan_prompts": scan.n_prompts})
+
+
+def _fv_key(stages: Stages, fv: FunctionVector) -> dict[str, Any]:
+    p = stages.protocol
+    key = {"n_means": p.n_mean_prompts, "n_scan": p.n_scan_prompts, "heads": fv.heads, "alpha": p.alpha}
+    return {**key, "center": True} if p.center else key
+
+
+def choose_layer(stages: Stages, sets: PromptSets, fv: FunctionVector) -> tuple[int, LayerSweep | None]:
+    """The layer to add the FV after: given, the paper's third of the depth, or the best on valid."""
+    p = stages.protocol
+    info = model_info(stages.model)
+    if p.layer is not None:
+        return info.check_layer(p.layer), None
+    if p.layer_rule == "third":
+        return info.n_layers // 3, None
+    sweep = LayerSweep.from_tensors(stages.cached("valid_sweep", _fv_key(stages, fv), lambda: layer_sweep(
+        stages.model, fv.vector, {"zero_shot": sets["valid_zero_shot"], "shuffled": sets["valid_shuffled"]},
+        alpha=p.alpha, progress=stages.progress).to_tensors()))
+    return sweep.best_layer(), sweep
+
+
+def evaluation(stages: Stages, sets: PromptSets, fv: FunctionVector, means: HeadMeans) -> dict[str, Accuracy]:
+    """Every test query under each condition (:func:`evaluate_conditions`), cached."""
+    def compute():
+        accs = evaluate_conditions(stages.model, sets, fv, fv.layer, means, stages.protocol.alpha, stages.progress)
+        return {name: a.ranks for name, a in accs.items()}
+
+    ranks = stages.cached("evaluation", {**_fv_key(stages, fv), "layer": fv.layer}, compute)
+    return {name: Accuracy(ranks[name]) for name in CONDITIONS}
+
+
+def test_layer_sweep(stages: Stages, sets: PromptSets, fv: FunctionVector) -> LayerSweep:
+    """The FV added after every layer, on the test split (reported, never used to choose)."""
+    return LayerSweep.from_tensors(stages.cached("test_sweep", _fv_key(stages, fv), lambda: layer_sweep(
+        stages.model, fv.vector, {"zero_shot": sets["test_zero_shot"], "shuffled": sets["test_sweep_shuffled"]},
+        alpha=stages.protocol.alpha, progress=stages.progress).to_tensors()))
+
+
+def evaluate_conditions(model, sets: PromptSets, fv: FunctionVector, layer: int, means: HeadMeans,
+                        alpha: float = 1.0, progress: bool = True) -> dict[str, Accuracy]:
+    """Every test query under each condition (unfiltered; rows align with the test split).
+
+    icl: clean prompts.  zero_shot(+fv), shuffled(+fv): without/with the FV added after ``layer``.
+    mean_state: zero-shot + the mean last-token residual of clean prompts at ``layer``.
+    task_vector: zero-shot with its last state at ``layer`` replaced by that of a clean ICL
+    prompt (Hendel et al.); the ICL prompt's query is a train pair, not the test query.
+    """
+    icl, zero, shuffled = sets["test_icl"], sets["test_zero_shot"], sets["test_shuffled"]
+    if not (len(icl) == len(zero) == len(shuffled)):
+        raise RuntimeError("test prompts dropped unevenly; check the task's answers tokenize")
+    fv_hooks = add_vector(model, layer, fv.vector, alpha)
+    states = last_token_states(model, sets["donors"], [layer])[0]
+    conditions = {
+        "icl": (icl, None),
+        "zero_shot": (zero, None),
+        "zero_shot_fv": (zero, fv_hooks),
+        "shuffled": (shuffled, None),
+        "shuffled_fv": (shuffled, fv_hooks),
+        "mean_state": (zero, add_vector(model, layer, means.mean_resid[layer], 1.0)),
+        "task_vector": (zero, replace_last_state(model, layer, states)),
+    }
+    return {name: accuracy(model, prompts, hooks)
+            for name, (prompts, hooks) in tqdm(conditions.items(), desc="evaluate", disable=not progress, leave=False)}
+
+
+def generation_extras(stages: Stages, sets: PromptSets, fv: FunctionVector, icl_right: torch.Tensor) -> dict:
+    """The optional natural-text and portability evaluations, on test queries clean ICL gets right
+    (all of them with ``filter_correct=False``), at most ``n_extra_queries``."""
+    p, model = stages.protocol, stages.model
+    if not (p.natural_text or p.portability):
+        return {}
+    extra = [e.prompt for e, ok in zip(sets["test_zero_shot"], icl_right) if ok or not p.filter_correct]
+    extra = extra[: p.n_extra_queries]
+    pairs = [prompt.query for prompt in extra]
+    notes: dict[str, Any] = {}
+    if p.natural_text:
+        kind = "place" if stages.task.name.startswith(("country-", "landmark-")) else "word"
+        templates = NATURAL_TEMPLATES[kind]
+        notes["natural_text"] = {
+            "queries": len(pairs),
+            "plain": natural_text_accuracy(model, pairs, templates, None, None, progress=stages.progress),
+            "fv": natural_text_accuracy(model, pairs, templates, fv.vector, fv.layer, p.alpha, progress=stages.progress),
+        }
+    if p.portability:
+        notes["portability"] = portability_accuracy(model, extra, fv.vector, fv.layer, seed=p.seed, alpha=p.alpha,
+                                                    progress=stages.progress)
+    return notes

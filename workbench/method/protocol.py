@@ -1,0 +1,195 @@
+"""The protocol of a run and the prompt sets it owns: every set named once, every seed by one rule.
+
+A run of the paper's protocol draws about ten prompt sets from one task split (clean prompts for
+the means, corrupted ones for the scan, valid and test sets for the layer choice and the
+evaluation, donors for Hendel's task vector, ...).  Each is declared ONCE in :data:`PROMPT_SETS`:
+its kind of prompt, where its queries come from, how many prompts, and its seed offset.  The seed
+of every set is ``protocol.seed + offset``; nothing else in the package draws a run's prompts.
+
+:class:`PromptSets` builds them for one model (encoded, cached).  The pipeline, the studies and
+the figures ask a :class:`~workbench.method.result.TaskResult` for its sets, so a study always
+sees the run's own split, seed and queries.
+
+>>> from workbench.data.tasks import Task
+>>> task = Task.from_pairs("toy", [(f"w{i}", f"W{i}") for i in range(100)])
+>>> sets = PromptSets(task, Protocol(n_shot=2, seed=3))
+>>> sets.seed("test_icl"), len(sets.text("test_icl")), sets.text("test_zero_shot")[0].text
+(8, 21, 'Q: w52\\nA:')
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
+from typing import Any, Sequence
+
+from ..core.model import model_info
+from ..data.prompts import EncodedPrompt, Prompt, PromptKind, encode_prompts, sample_prompts
+from ..data.tasks import Pair, Task, TaskSplit
+
+__all__ = ["Protocol", "ProtocolError", "PromptSetSpec", "PROMPT_SETS", "PromptSets", "encode"]
+
+
+class ProtocolError(ValueError):
+    """A protocol setting that cannot work (e.g. zero scan prompts); the message names it."""
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The counts and choices of one run (defaults: the paper's).
+
+    >>> Protocol(n_scan_prompts=0)
+    Traceback (most recent call last):
+    ...
+    workbench.method.protocol.ProtocolError: n_scan_prompts must be at least 1, got 0
+    """
+
+    n_shot: int = 10
+    n_mean_prompts: int = 100
+    n_scan_prompts: int = 25
+    top_k: int | None = None  # None: default_top_k(model)
+    layer: int | None = None  # None: chosen by `layer_rule`
+    layer_rule: str = "sweep"  # "sweep": best on valid; "third": the paper's n_layers // 3
+    sweep_layers: bool = False  # also report the full test-split layer sweep
+    natural_text: bool = False  # also score greedy generations from natural-text templates
+    portability: bool = False  # also score zero-shot prompts in other formats
+    n_extra_queries: int = 20  # test queries used by the two evaluations above
+    alpha: float = 1.0
+    center: bool = False  # subtract each head's mean output on zero-shot prompts from the FV's terms
+    filter_correct: bool = True  # use only queries clean ICL answers right (paper)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, least in (("n_shot", 1), ("n_mean_prompts", 1), ("n_scan_prompts", 1), ("n_extra_queries", 0)):
+            if getattr(self, name) < least:
+                raise ProtocolError(f"{name} must be at least {least}, got {getattr(self, name)}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ProtocolError(f"top_k must be at least 1 (or None for the default), got {self.top_k}")
+        if self.layer_rule not in ("sweep", "third"):
+            raise ProtocolError(f"layer_rule must be 'sweep' or 'third', got {self.layer_rule!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Protocol":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class PromptSetSpec:
+    """One named prompt set of a run.
+
+    kind: ``icl`` | ``shuffled`` | ``zero_shot``.  queries: ``train`` | ``valid`` | ``test`` |
+    ``extraction`` (the valid queries kept by the filter).  count: ``None`` (every query once, in
+    the split's order), a number, a :class:`Protocol` field, or ``"test_zero_shot"`` (as many
+    as the encoded zero-shot test prompts).  offset: the set's seed is ``protocol.seed + offset``.
+    """
+
+    kind: PromptKind
+    queries: str
+    count: int | str | None
+    offset: int
+    purpose: str
+
+
+PROMPT_SETS: dict[str, PromptSetSpec] = {
+    "valid_icl": PromptSetSpec("icl", "valid", None, 0, "clean prompts of every valid query: the extraction filter"),
+    "means": PromptSetSpec("icl", "extraction", "n_mean_prompts", 1, "clean prompts whose head outputs are averaged"),
+    "scan": PromptSetSpec("shuffled", "extraction", "n_scan_prompts", 2, "corrupted prompts of the head scan"),
+    "valid_zero_shot": PromptSetSpec("zero_shot", "valid", None, 0, "the layer choice (zero-shot)"),
+    "valid_shuffled": PromptSetSpec("shuffled", "valid", None, 3, "the layer choice (shuffled labels)"),
+    "test_sweep_shuffled": PromptSetSpec("shuffled", "test", None, 4, "the reported test-split layer sweep"),
+    "test_icl": PromptSetSpec("icl", "test", None, 5, "clean ICL on every test query; defines the filter"),
+    "test_zero_shot": PromptSetSpec("zero_shot", "test", None, 0, "every test query alone"),
+    "test_shuffled": PromptSetSpec("shuffled", "test", None, 6, "every test query after shuffled labels"),
+    "donors": PromptSetSpec("icl", "train", "test_zero_shot", 7,
+                            "clean prompts about train queries, one per test query: Hendel's task vectors"),
+    "train_zero_shot": PromptSetSpec("zero_shot", "train", None, 8,
+                                     "zero-shot train prompts: the centring baseline, soft-vector training"),
+    "attention_example": PromptSetSpec("icl", "test", 1, 0, "the clean prompt the attention views show"),
+    "screen_icl": PromptSetSpec("icl", "test", None, 0, "the quick ICL screen of `workbench icl`"),
+    "screen_zero_shot": PromptSetSpec("zero_shot", "test", None, 0, "the quick ICL screen (zero-shot)"),
+    "screen_shuffled": PromptSetSpec("shuffled", "test", None, 0, "the quick ICL screen (shuffled labels)"),
+}
+
+
+def encode(model, prompts: Sequence[Prompt]) -> list[EncodedPrompt]:
+    """Encode prompts for ``model``, warning about (and dropping) answers that cannot be scored."""
+    enc, skipped = encode_prompts(model.tokenizer, prompts, model_info(model).bos_id)
+    if skipped:
+        warnings.warn(f"{len(skipped)} of {len(prompts)} prompts dropped: {skipped[0][1]}", stacklevel=2)
+    return enc
+
+
+class PromptSets:
+    """The prompt sets of one run (task, protocol, extraction queries), built on demand.
+
+    ``text(name)`` gives the prompts as text; ``sets[name]`` (with a model) gives them encoded,
+    each set built once.  ``extraction``: the valid queries kept by the filter (needed by the
+    ``means`` and ``scan`` sets; the pipeline finds them from ``valid_icl``).
+    """
+
+    def __init__(self, task: Task, protocol: Protocol, model=None, extraction: Sequence[Pair] | None = None):
+        self.task = task
+        self.protocol = protocol
+        self.model = model
+        self.extraction = None if extraction is None else list(extraction)
+        self._encoded: dict[tuple[str, int | None], list[EncodedPrompt]] = {}
+
+    def __repr__(self) -> str:
+        return (f"PromptSets({self.task.name!r}, seed {self.protocol.seed}, {self.split}, "
+                f"{'?' if self.extraction is None else len(self.extraction)} extraction queries)")
+
+    @cached_property
+    def split(self) -> TaskSplit:
+        return self.task.split(seed=self.protocol.seed)
+
+    @staticmethod
+    def spec(name: str) -> PromptSetSpec:
+        try:
+            return PROMPT_SETS[name]
+        except KeyError:
+            raise KeyError(f"no prompt set {name!r}; the sets are {sorted(PROMPT_SETS)}") from None
+
+    def seed(self, name: str) -> int:
+        """The seed of set ``name``: ``protocol.seed + PROMPT_SETS[name].offset``."""
+        return self.protocol.seed + self.spec(name).offset
+
+    def _count(self, spec: PromptSetSpec) -> int | None:
+        if spec.count is None or isinstance(spec.count, int):
+            return spec.count
+        if spec.count in PROMPT_SETS:
+            return len(self[spec.count])
+        return int(getattr(self.protocol, spec.count))
+
+    def _queries(self, name: str, spec: PromptSetSpec) -> Sequence[Pair] | None:
+        if spec.queries != "extraction":
+            return None
+        if self.extraction is None:
+            raise ValueError(f"the prompt set {name!r} draws from the extraction queries, which are not known "
+                             "here: take the sets from a TaskResult (result.prompt_sets(model))")
+        return self.extraction
+
+    def text(self, name: str, n: int | None = None) -> list[Prompt]:
+        """Set ``name`` as text prompts (``n`` overrides its count)."""
+        spec = self.spec(name)
+        count = n if n is not None else self._count(spec)
+        queries = "valid" if spec.queries == "extraction" else spec.queries
+        n_shot = 0 if spec.kind == "zero_shot" else self.protocol.n_shot
+        return sample_prompts(self.split, count, n_shot, spec.kind, queries, seed=self.seed(name),
+                              query_pairs=self._queries(name, spec))
+
+    def encoded(self, name: str, n: int | None = None) -> list[EncodedPrompt]:
+        """Set ``name`` encoded for the model (answers that cannot be scored dropped, with a warning)."""
+        if self.model is None:
+            raise ValueError("these prompt sets have no model to encode for: PromptSets(task, protocol, model)")
+        key = (name, n)
+        if key not in self._encoded:
+            self._encoded[key] = encode(self.model, self.text(name, n))
+        return self._encoded[key]
+
+    def __getitem__(self, name: str) -> list[EncodedPrompt]:
+        return self.encoded(name)
