@@ -10,11 +10,12 @@ own FV, the sum of its parts' FVs, each part alone) and ``figures/<model>_compos
 import argparse
 import json
 
-from workbench import figures
-from workbench.cache import write_json
-from workbench.models import load_model, model_info
-from workbench.pipeline import run_task
-from workbench.report import COMPOSED_TASKS
+from workbench.show import figures
+from workbench.base.files import write_json
+from workbench.core.loading import load_model
+from workbench.core.model import model_info
+from workbench.method.pipeline import run_task
+from workbench.show.report import COMPOSED_TASKS
 from workbench.studies import composition
 
 

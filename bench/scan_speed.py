@@ -21,19 +21,20 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the oracle lives with the tests
 from reference import reference_scan  # noqa: E402
 
-from workbench.activations import mean_head_activations  # noqa: E402
-from workbench.models import load_model, model_info  # noqa: E402
-from workbench.pipeline import encode  # noqa: E402
-from workbench.prompts import sample_prompts  # noqa: E402
-from workbench.scan import scan_heads  # noqa: E402
-from workbench.tasks import load_task  # noqa: E402
+from workbench.core.heads import mean_head_activations  # noqa: E402
+from workbench.core.loading import load_model  # noqa: E402
+from workbench.core.model import model_info  # noqa: E402
+from workbench.method.protocol import encode  # noqa: E402
+from workbench.data.prompts import sample_prompts  # noqa: E402
+from workbench.core.scan import scan_heads  # noqa: E402
+from workbench.data.tasks import load_task  # noqa: E402
 
 
 def random_model_from_config(name: str, dtype: torch.dtype):
     """A real-size model with random weights (speed does not depend on the values)."""
     from transformers import GPTJConfig, LlamaConfig
 
-    from workbench.tiny import random_model
+    from workbench.core.tiny import random_model
 
     if name == "gptj":
         cfg = GPTJConfig()  # GPT-J 6B's shape: 28 layers x 16 heads, d_model 4096

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import torch
 
-from workbench import figures
-from workbench.cache import read_json, write_json
-from workbench.models import DEFAULT_MODEL, load_model, model_info
-from workbench.pipeline import run_task
-from workbench.soft import SoftTaskVector, soft_vs_fv
+from workbench.show import figures
+from workbench.base.files import read_json, write_json
+from workbench.core.loading import DEFAULT_MODEL, load_model
+from workbench.core.model import model_info
+from workbench.method.pipeline import run_task
+from workbench.beyond.soft import SoftTaskVector, soft_vs_fv
 
 
 def main(argv=None) -> int:

@@ -27,10 +27,12 @@ from pathlib import Path
 
 import torch
 
-from workbench import figures
-from workbench.cache import write_json
-from workbench.models import load_model, model_info
-from workbench.steering import SteeringVector, encode_texts, load_contrast, logit_gap, word_hits
+from workbench.show import figures
+from workbench.base.files import write_json
+from workbench.core.loading import load_model
+from workbench.core.model import model_info
+from workbench.beyond.steering import SteeringVector, encode_texts, logit_gap, word_hits
+from workbench.data.contrasts import load_contrast
 
 
 def generation_scores(model, sv, contrast, layer, alpha, max_new_tokens, project=False, centered=False):
@@ -55,7 +57,7 @@ def measure(model, name, args):
     pos, neg = c.score_words["positive"], c.score_words["negative"]
     n_layers = model_info(model).n_layers
     layers = [l for l in args.layers if l < n_layers]
-    from workbench.activations import last_token_states
+    from workbench.core.heads import last_token_states
 
     resid = last_token_states(model, enc, layers).norm(dim=-1).mean(1)  # [layer] mean |resid| on test prompts
     base = float(logit_gap(model, enc, pos, neg).mean())
@@ -125,7 +127,7 @@ def main(argv=None):
               "contrasts": {}}
     out = Path(args.out or f"runs/{name}/steering.json")
     if out.exists():  # keep the contrasts an earlier run measured (this run's replace theirs)
-        from workbench.cache import read_json
+        from workbench.base.files import read_json
 
         old = read_json(out)
         if old.get("model") == name:

@@ -43,81 +43,71 @@ N_MEAN = 30              # clean prompts for the mean head activations (paper: 1
 N_SCAN = 6               # shuffled-label prompts for the head scan (paper: 25)
 """),
     ("code", """
-from workbench.models import load_model, model_info
-from workbench.tasks import load_task
-from workbench.prompts import sample_prompts
-from workbench.pipeline import encode
-from workbench.evaluate import accuracy, layer_sweep
-from workbench.activations import mean_head_activations
-from workbench.scan import scan_heads
-from workbench.vectors import FunctionVector, default_top_k
-from workbench.intervene import add_vector, generate
-from workbench.views import attention_view
-from workbench import figures
+import workbench as wb
 
-model = load_model(MODEL)
-info = model_info(model)
+model = wb.load_model(MODEL)
+info = wb.model_info(model)
 info
 """),
     ("md", "## 1. A task, and in-context learning\nDemonstrations come from the train split, queries from valid (extraction) and test (evaluation)."),
     ("code", """
-task = load_task(TASK)
+task = wb.load_task(TASK)
 split = task.split(seed=0)
 print(split)
-print(sample_prompts(split, 1, n_shot=3, kind="icl")[0].text)
+print(wb.sample_prompts(split, 1, n_shot=3, kind="icl")[0].text)
 """),
     ("code", """
-icl = encode(model, sample_prompts(split, None, 10, "icl", "test"))
-zero = encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
-shuffled = encode(model, sample_prompts(split, None, 10, "shuffled", "test", seed=1))
-{"10-shot": accuracy(model, icl), "zero-shot": accuracy(model, zero), "shuffled labels": accuracy(model, shuffled)}
+icl = wb.encode(model, wb.sample_prompts(split, None, 10, "icl", "test"))
+zero = wb.encode(model, wb.sample_prompts(split, None, 0, "zero_shot", "test"))
+shuffled = wb.encode(model, wb.sample_prompts(split, None, 10, "shuffled", "test", seed=1))
+{"10-shot": wb.accuracy(model, icl), "zero-shot": wb.accuracy(model, zero), "shuffled labels": wb.accuracy(model, shuffled)}
 """),
     ("md", "## 2. Which heads carry the task?\nMean head outputs over clean prompts, then each head's causal indirect effect on shuffled-label prompts: patch its last-token output with its clean mean and measure the rise in the answer's probability."),
     ("code", """
-means = mean_head_activations(model, encode(model, sample_prompts(split, N_MEAN, 10, "icl", seed=1)))
-corrupted = encode(model, sample_prompts(split, N_SCAN, 10, "shuffled", seed=2))
-scan = scan_heads(model, corrupted, means.mean_z, task=TASK)
+means = wb.mean_head_activations(model, wb.encode(model, wb.sample_prompts(split, N_MEAN, 10, "icl", seed=1)))
+corrupted = wb.encode(model, wb.sample_prompts(split, N_SCAN, 10, "shuffled", seed=2))
+scan = wb.scan_heads(model, corrupted, means.mean_z, task=TASK)
 scan
 """),
-    ("code", "figures.aie_heatmap(scan, top_k=default_top_k(info.n_total_heads))"),
+    ("code", "wb.figures.aie_heatmap(scan, top_k=wb.default_top_k(info.n_total_heads))"),
     ("md", "What do the top heads look at? ◆ marks the query's last token, ▸ the demonstrations' labels."),
-    ("code", "attention_view(model, icl[0], [(l, h) for l, h, _ in scan.top_heads(3)], 'top heads')"),
+    ("code", "wb.attention_view(model, icl[0], [(l, h) for l, h, _ in scan.top_heads(3)], 'top heads')"),
     ("md", "## 3. The function vector, added to zero-shot prompts"),
     ("code", """
-heads = [(l, h) for l, h, _ in scan.top_heads(default_top_k(info.n_total_heads))]
-fv = FunctionVector.from_heads(means, heads, info.name, TASK)
-sweep = layer_sweep(model, fv.vector, {"zero_shot": zero, "shuffled": shuffled}, layers=range(0, info.n_layers, 3))
-figures.layer_sweep_figure(sweep)
+heads = [(l, h) for l, h, _ in scan.top_heads(wb.default_top_k(info.n_total_heads))]
+fv = wb.FunctionVector.from_heads(means, heads, info.name, TASK)
+sweep = wb.layer_sweep(model, fv.vector, {"zero_shot": zero, "shuffled": shuffled}, layers=range(0, info.n_layers, 3))
+wb.figures.layer_sweep_figure(sweep)
 """),
     ("code", """
 LAYER = sweep.best_layer()
-{"layer": LAYER, "zero-shot + FV": accuracy(model, zero, add_vector(model, LAYER, fv.vector)),
- "shuffled + FV": accuracy(model, shuffled, add_vector(model, LAYER, fv.vector))}
+{"layer": LAYER, "zero-shot + FV": wb.accuracy(model, zero, wb.add_vector(model, LAYER, fv.vector)),
+ "shuffled + FV": wb.accuracy(model, shuffled, wb.add_vector(model, LAYER, fv.vector))}
 """),
     ("md", "Greedy generation with the FV added at every new token:"),
     ("code", """
 for pair in split.test[:3]:
-    ids = encode(model, sample_prompts(split, None, 0, "zero_shot", query_pairs=[pair]))[0].ids
-    print(repr(pair.input), "->", repr(generate(model, ids, 6)), "| with FV:", repr(generate(model, ids, 6, fv.vector, LAYER)))
+    ids = wb.encode(model, wb.sample_prompts(split, None, 0, "zero_shot", query_pairs=[pair]))[0].ids
+    print(repr(pair.input), "->", repr(wb.generate(model, ids, 6)), "| with FV:", repr(wb.generate(model, ids, 6, fv.vector, LAYER)))
 """),
     ("md", "## 4. Reading the vector: the logit lens"),
     ("code", "figures.decoded_figure(fv.decode(model, k=12))"),
     ("md", "## 5. Composing two vectors\n`first-item-capitalize` = pick the first of three words, then capitalize it. Does the sum of the two simple FVs do it?"),
     ("code", """
 def extract(task_name):
-    sp = load_task(task_name).split(seed=0)
-    m = mean_head_activations(model, encode(model, sample_prompts(sp, N_MEAN, 10, "icl", seed=1)), progress=False)
-    s = scan_heads(model, encode(model, sample_prompts(sp, N_SCAN, 10, "shuffled", seed=2)), m.mean_z, progress=False)
-    return FunctionVector.from_heads(m, [(l, h) for l, h, _ in s.top_heads(len(heads))], info.name, task_name)
+    sp = wb.load_task(task_name).split(seed=0)
+    m = wb.mean_head_activations(model, wb.encode(model, wb.sample_prompts(sp, N_MEAN, 10, "icl", seed=1)), progress=False)
+    s = wb.scan_heads(model, wb.encode(model, wb.sample_prompts(sp, N_SCAN, 10, "shuffled", seed=2)), m.mean_z, progress=False)
+    return wb.FunctionVector.from_heads(m, [(l, h) for l, h, _ in s.top_heads(len(heads))], info.name, task_name)
 
 first = extract("choose-first-of-3")
 composed = first + fv
-target = load_task("first-item-capitalize").split(seed=0)
-zero_c = encode(model, sample_prompts(target, None, 0, "zero_shot", "test"))
-{"zero-shot": accuracy(model, zero_c).top1,
- "+ choose-first FV": accuracy(model, zero_c, add_vector(model, LAYER, first.vector)).top1,
- "+ capitalize FV": accuracy(model, zero_c, add_vector(model, LAYER, fv.vector)).top1,
- "+ their sum": accuracy(model, zero_c, add_vector(model, LAYER, composed.vector)).top1}
+target = wb.load_task("first-item-capitalize").split(seed=0)
+zero_c = wb.encode(model, wb.sample_prompts(target, None, 0, "zero_shot", "test"))
+{"zero-shot": wb.accuracy(model, zero_c).top1,
+ "+ choose-first FV": wb.accuracy(model, zero_c, wb.add_vector(model, LAYER, first.vector)).top1,
+ "+ capitalize FV": wb.accuracy(model, zero_c, wb.add_vector(model, LAYER, fv.vector)).top1,
+ "+ their sum": wb.accuracy(model, zero_c, wb.add_vector(model, LAYER, composed.vector)).top1}
 """),
 ]
 
@@ -137,8 +127,8 @@ editing an activation and returning it. `model.W_O` has shape `[layer, head, d_h
 
 SETUP = ("code", """
 import torch
-from workbench import exercises as ex
-from workbench.tasks import Pair
+import workbench as wb
+ex = wb.exercises
 model = ex.exercise_model()   # 2 layers x 4 heads, random weights
 """)
 
@@ -208,14 +198,12 @@ FRESH = False          # True: recompute every stage instead of reading the cach
 N_MEAN, N_SCAN = 100, 25
 """),
     ("code", """
+import workbench as wb
 from pathlib import Path
 from IPython.display import HTML, Image, display
-from workbench.models import load_model
-from workbench.pipeline import Protocol
-from workbench.report import paper_figures
 
-model = load_model(MODEL)
-written = paper_figures(model, TASKS, OUT, Protocol(n_mean_prompts=N_MEAN, n_scan_prompts=N_SCAN), fresh=FRESH,
+model = wb.load_model(MODEL)
+written = wb.paper_figures(model, TASKS, OUT, wb.Protocol(n_mean_prompts=N_MEAN, n_scan_prompts=N_SCAN), fresh=FRESH,
                         formats=("html", "png"))
 for name, paths in written.items():
     png = [p for p in paths if p.suffix == ".png"]
@@ -238,11 +226,10 @@ contrastive steering vectors (the difference of two prompt sets' mean residuals)
 MODEL = "smollm2-135m"   # the embedded default
 """),
     ("code", """
-from workbench.models import load_model, model_info
-from workbench import figures
+import workbench as wb
 
-model = load_model(MODEL)
-model_info(model)
+model = wb.load_model(MODEL)
+wb.model_info(model)
 """),
 ]
 SOFT = [          # learned soft task vectors (workbench.soft)
@@ -257,34 +244,27 @@ stay on. Small counts here (the means over 10 prompts, the scan over 2, 30 steps
 runs the full comparison with the paper's protocol.
 """),
     ("code", """
-from workbench.tasks import load_task
-from workbench.prompts import sample_prompts
-from workbench.pipeline import encode
-from workbench.activations import mean_head_activations
-from workbench.scan import scan_heads
-from workbench.soft import fit_soft_task_vector
-from workbench.stats import spearman
+import workbench as wb
 
 SOFT_TASK, SOFT_N_MEAN, SOFT_N_SCAN, SOFT_STEPS, SOFT_SPARSITY = "antonym", 10, 2, 30, 0.05
-split = load_task(SOFT_TASK).split(seed=0)
-means = mean_head_activations(model, encode(model, sample_prompts(split, SOFT_N_MEAN, 10, "icl", seed=1)))
-scan = scan_heads(model, encode(model, sample_prompts(split, SOFT_N_SCAN, 10, "shuffled", seed=2)),
+split = wb.load_task(SOFT_TASK).split(seed=0)
+means = wb.mean_head_activations(model, wb.encode(model, wb.sample_prompts(split, SOFT_N_MEAN, 10, "icl", seed=1)))
+scan = wb.scan_heads(model, wb.encode(model, wb.sample_prompts(split, SOFT_N_SCAN, 10, "shuffled", seed=2)),
                   means.mean_z, task=SOFT_TASK)
-train = encode(model, sample_prompts(split, None, 0, "zero_shot", "train"))
-soft = fit_soft_task_vector(model, train, means.mean_z, steps=SOFT_STEPS, sparsity=SOFT_SPARSITY, task=SOFT_TASK)
+train = wb.encode(model, wb.sample_prompts(split, None, 0, "zero_shot", "train"))
+soft = wb.fit_soft_task_vector(model, train, means.mean_z, steps=SOFT_STEPS, sparsity=SOFT_SPARSITY, task=SOFT_TASK)
 soft
 """),
     ("code", """
-from workbench.evaluate import accuracy
-from workbench.intervene import mean_ablate_heads
+import workbench as wb
 
-test = encode(model, sample_prompts(split, None, 0, "zero_shot", "test"))
+test = wb.encode(model, wb.sample_prompts(split, None, 0, "zero_shot", "test"))
 top = [(l, h) for l, h, _ in scan.top_heads(8)]
-print(f"zero-shot:                 {accuracy(model, test).top1:.0%}")
-print(f"zero-shot + soft:          {accuracy(model, test, soft.hooks(model)).top1:.0%}  ({soft.n_on()} heads with alpha > 0.5)")
-print(f"zero-shot + top-8 patched: {accuracy(model, test, mean_ablate_heads(model, top, means.mean_z)).top1:.0%}")
-print(f"Spearman(alpha, AIE):      {spearman(soft.alpha, scan.aie):+.2f}")
-figures.soft_alpha_figure(soft, scan)
+print(f"zero-shot:                 {wb.accuracy(model, test).top1:.0%}")
+print(f"zero-shot + soft:          {wb.accuracy(model, test, soft.hooks(model)).top1:.0%}  ({soft.n_on()} heads with alpha > 0.5)")
+print(f"zero-shot + top-8 patched: {wb.accuracy(model, test, wb.mean_ablate_heads(model, top, means.mean_z)).top1:.0%}")
+print(f"Spearman(alpha, AIE):      {wb.spearman(soft.alpha, scan.aie):+.2f}")
+wb.figures.soft_alpha_figure(soft, scan)
 """),
 ]
 ATTRIBUTION = [    # attribution patching against the exact scan
@@ -297,13 +277,13 @@ forward and one backward pass per prompt. Same prompts and means as the scan abo
 the two rankings agree?
 """),
     ("code", """
-from workbench.studies import compare_scans
+import workbench as wb
 
-scan_prompts_ = encode(model, sample_prompts(split, SOFT_N_SCAN, 10, "shuffled", seed=2))  # the scan's prompts
-approx = scan_heads(model, scan_prompts_, means.mean_z, task=SOFT_TASK, method="attribution")
-print(compare_scans(scan, approx, k=10))
-H = model_info(model).n_heads
-figures.scatter_figure(scan.aie.flatten().tolist(), approx.aie.flatten().tolist(),
+scan_prompts_ = wb.encode(model, wb.sample_prompts(split, SOFT_N_SCAN, 10, "shuffled", seed=2))  # the scan's prompts
+approx = wb.scan_heads(model, scan_prompts_, means.mean_z, task=SOFT_TASK, method="attribution")
+print(wb.compare_scans(scan, approx, k=10))
+H = wb.model_info(model).n_heads
+wb.figures.scatter_figure(scan.aie.flatten().tolist(), approx.aie.flatten().tolist(),
                        [f"L{i // H}H{i % H}" for i in range(scan.aie.numel())],
                        "exact AIE", "attribution estimate", "attribution patching vs the exact scan")
 """),
@@ -322,10 +302,10 @@ positive against 36 negative statements with the same openings (`sycophancy.json
 template, is the other built-in one).
 """),
     ("code", """
-from workbench.steering import SteeringVector, load_contrast, encode_texts, logit_gap
+import workbench as wb
 
-contrast = load_contrast("sentiment")
-sv = SteeringVector.from_contrast(model, contrast)   # one pass per set, all 30 layers
+contrast = wb.load_contrast("sentiment")
+sv = wb.SteeringVector.from_contrast(model, contrast)   # one pass per set, all 30 layers
 sv
 """),
     ("md", """
@@ -335,11 +315,11 @@ next-token log-probability of positive words (" great", " wonderful", ...) minus
 with the vector added at one layer.
 """),
     ("code", """
-test = encode_texts(model, contrast.test)
+test = wb.encode_texts(model, contrast.test)
 pos, neg = contrast.score_words["positive"], contrast.score_words["negative"]
-print(f"no intervention: {logit_gap(model, test, pos, neg).mean():+.2f}")
+print(f"no intervention: {wb.logit_gap(model, test, pos, neg).mean():+.2f}")
 for layer in (6, 15, 24):
-    gaps = [float(logit_gap(model, test, pos, neg, sv.add_hooks(model, layer, a)).mean()) for a in (-4, 4)]
+    gaps = [float(wb.logit_gap(model, test, pos, neg, sv.add_hooks(model, layer, a)).mean()) for a in (-4, 4)]
     print(f"layer {layer:2d}: alpha -4 -> {gaps[0]:+.2f}, alpha +4 -> {gaps[1]:+.2f}")
 """),
     ("md", """
@@ -358,7 +338,7 @@ for prompt in contrast.test[:2]:
     print("   proj mid ", repr(sv.generate(model, prompt, project=True, centered=True, max_new_tokens=N_TOKENS)))
 """),
     ("code", """
-sv.at(LAYER).decode(model, k=8)   # one layer's vector is a FunctionVector: decode, save, add
+sv.at(LAYER).decode(model, k=8)   # one layer's vector is a wb.FunctionVector: decode, save, add
 """),
     ("md", """
 **What a 135M model shows, and what it does not** (`bench/steering_effect.py`,

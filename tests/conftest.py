@@ -13,14 +13,14 @@ sys.path.insert(0, str(Path(__file__).parent))  # for `reference`
 @pytest.fixture(scope="session")
 def tiny():
     """One tiny random model of each architecture family."""
-    from workbench.tiny import tiny_model
+    from workbench.core.tiny import tiny_model
 
     return {arch: tiny_model(arch) for arch in ("llama", "gemma3", "gpt2")}
 
 
 @pytest.fixture(scope="session")
 def toy_task():
-    from workbench.tasks import Task
+    from workbench.data.tasks import Task
 
     words = ["apple", "river", "green", "stone", "cloud", "table", "music", "horse", "light", "paper"]
     return Task.from_pairs("toy-capitalize", [(f"{w}{i}", f"{w.capitalize()}{i}") for i in range(12) for w in words])
@@ -29,7 +29,7 @@ def toy_task():
 @pytest.fixture(scope="session")
 def real_model():
     """The embedded default model (real pretrained weights, offline)."""
-    from workbench.models import DEFAULT_MODEL, load_model
+    from workbench.core.loading import DEFAULT_MODEL, load_model
 
     return load_model(DEFAULT_MODEL)
 

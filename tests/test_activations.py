@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from workbench.activations import head_to_residual, mean_head_activations
-from workbench.models import model_info
-from workbench.prompts import encode_prompts, sample_prompts
+from workbench.core.heads import head_to_residual, mean_head_activations
+from workbench.core.model import model_info
+from workbench.data.prompts import encode_prompts, sample_prompts
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3", "gpt2"])

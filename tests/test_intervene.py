@@ -1,8 +1,8 @@
 import torch
 
-from workbench.forward import last_token_logits
-from workbench.intervene import add_vector, generate, mean_ablate_heads, project_out, replace_last_state
-from workbench.prompts import encode_prompts, sample_prompts
+from workbench.core.forward import last_token_logits
+from workbench.core.hooks import add_vector, generate, mean_ablate_heads, project_out, replace_last_state
+from workbench.data.prompts import encode_prompts, sample_prompts
 
 
 def capture(model, layer):

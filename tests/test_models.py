@@ -3,7 +3,8 @@ import time
 import pytest
 import torch
 
-from workbench.models import BUILTIN_MODELS, ModelLoadError, load_model, model_info
+from workbench.core.loading import BUILTIN_MODELS, load_model
+from workbench.core.model import ModelLoadError, model_info
 
 
 def test_model_info_per_family(tiny):
@@ -59,13 +60,14 @@ def test_device_map_load_scans_like_a_plain_load(tmp_path, toy_task):
     """A model dispatched by accelerate goes through TransformerLens' device_map path and gives
     the same scan as a plain load.  CI has one device, so one layer is offloaded to disk: that
     is what makes accelerate dispatch (hooks that move weights and activations per module)."""
-    from workbench.models import input_device, load_model
-    from workbench.pipeline import encode
-    from workbench.prompts import sample_prompts
-    from workbench.scan import scan_heads
+    from workbench.core.model import input_device
+    from workbench.core.loading import load_model
+    from workbench.method.protocol import encode
+    from workbench.data.prompts import sample_prompts
+    from workbench.core.scan import scan_heads
     from transformers import AutoModelForCausalLM
 
-    from workbench.tiny import _tiny_config, tiny_tokenizer
+    from workbench.core.tiny import _tiny_config, tiny_tokenizer
 
     tok = tiny_tokenizer()
     cfg = _tiny_config("llama", vocab_size=len(tok))

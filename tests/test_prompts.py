@@ -5,9 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.prompts import (PORTABILITY_FORMATS, AnswerTokenError, encode_prompt, icl_prompt, natural_prompt, sample_prompts,
-                               shuffled_prompt, zero_shot_prompt)
-from workbench.tasks import Pair
+from workbench.data.prompts import PORTABILITY_FORMATS, AnswerTokenError, encode_prompt, icl_prompt, natural_prompt, sample_prompts, shuffled_prompt, zero_shot_prompt
+from workbench.data.tasks import Pair
 
 words = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
 

@@ -2,10 +2,10 @@ import pytest
 import torch
 from reference import reference_scan
 
-from workbench.activations import mean_head_activations
-from workbench.models import model_info
-from workbench.prompts import encode_prompts, sample_prompts
-from workbench.scan import PatchDidNothing, scan_heads, universal_ranking
+from workbench.core.heads import mean_head_activations
+from workbench.core.model import model_info
+from workbench.data.prompts import encode_prompts, sample_prompts
+from workbench.core.scan import PatchDidNothing, scan_heads, universal_map
 
 
 def prompts_for(model, task, n_clean=6, n_corrupt=3, n_shot=3):
@@ -39,7 +39,7 @@ def test_subset_and_result_object(tiny, toy_task):
     assert full.aie.shape == (2, 4) and full.sem.shape == (2, 4)
     torch.testing.assert_close(full.sem, full.effects.std(0) / 3 ** 0.5)
     assert "HeadScan" in repr(full) and "<table>" in full._repr_html_()
-    torch.testing.assert_close(universal_ranking([full, full]), full.aie)
+    torch.testing.assert_close(universal_map([full.aie, full.aie]), full.aie)
     assert full.meta["min_patch_change"] > 0
 
 
@@ -68,7 +68,7 @@ def test_bad_inputs(tiny, toy_task):
 
 @pytest.mark.real_model
 def test_fast_scan_matches_reference_on_embedded_model(real_model):
-    from workbench.tasks import load_task
+    from workbench.data.tasks import load_task
 
     task = load_task("antonym")
     clean, corrupt = prompts_for(real_model, task, n_clean=8, n_corrupt=2, n_shot=10)

@@ -3,16 +3,17 @@
 import pytest
 import torch
 
-from workbench import figures
-from workbench.activations import mean_head_activations
-from workbench.forward import last_token_logits
-from workbench.intervene import mean_ablate_heads
-from workbench.pipeline import Protocol, run_task
-from workbench.prompts import encode_prompts, sample_prompts
-from workbench.scan import HeadScan
-from workbench.soft import SoftTaskVector, fit_soft_task_vector, soft_hooks, soft_loss, soft_vs_fv
-from workbench.stats import spearman
-from workbench.vectors import VectorMismatch
+from workbench.show import figures
+from workbench.core.heads import mean_head_activations
+from workbench.core.forward import last_token_logits
+from workbench.core.hooks import mean_ablate_heads
+from workbench.method.protocol import Protocol
+from workbench.method.pipeline import run_task
+from workbench.data.prompts import encode_prompts, sample_prompts
+from workbench.core.scan import HeadScan
+from workbench.beyond.soft import SoftTaskVector, fit_soft_task_vector, soft_hooks, soft_loss, soft_vs_fv
+from workbench.base.stats import spearman
+from workbench.method.vectors import VectorMismatch
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +69,8 @@ def planted(toy_task):
 
     The model has larger random weights (initializer_range 0.3) so logits are far from uniform.
     """
-    from workbench.tasks import Task
-    from workbench.tiny import tiny_model
+    from workbench.data.tasks import Task
+    from workbench.core.tiny import tiny_model
 
     model = tiny_model("llama", initializer_range=0.3)
     task = Task.from_pairs("yes", [(p.input, "Yes") for p in toy_task.pairs])
@@ -134,14 +135,14 @@ def test_top_heads_and_spearman():
 def test_soft_vs_fv_end_to_end(tiny, toy_task):
     model = tiny["llama"]
     result = run_task(model, toy_task, Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=2), progress=False)
-    out = soft_vs_fv(model, result, task=toy_task, steps=3, n_train=16, batch_size=8, progress=False)
+    out = soft_vs_fv(model, result, steps=3, n_train=16, batch_size=8, progress=False)
     assert set(out["accuracy"]) == {"zero_shot", "zero_shot_soft", "zero_shot_soft_binary", "zero_shot_fv",
                                     "zero_shot_topk_mask", "zero_shot_aie_mask_matched", "icl"}
     assert out["accuracy_unfiltered"]["zero_shot"] == pytest.approx(result.accuracy_unfiltered["zero_shot"].top1)
     assert out["accuracy_unfiltered"]["zero_shot_fv"] == pytest.approx(result.accuracy_unfiltered["zero_shot_fv"].top1)
     assert out["n_params"] == 8 and -1 <= out["spearman_alpha_aie"] <= 1
     assert isinstance(out["soft"], SoftTaskVector) and out["top_k"] == len(result.fv.heads)
-    again = soft_vs_fv(model, result, task=toy_task, n_train=16, batch_size=8, soft=out["soft"], progress=False)
+    again = soft_vs_fv(model, result, n_train=16, batch_size=8, soft=out["soft"], progress=False)
     assert again["accuracy_unfiltered"] == out["accuracy_unfiltered"] and again["soft"] is out["soft"]
 
 

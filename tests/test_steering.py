@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
-from workbench.forward import last_token_logits
-from workbench.models import model_info
-from workbench.steering import (ContrastFileError, SteeringVector, encode_texts, list_contrasts, load_contrast,
-                                logit_gap, word_hits)
-from workbench.vectors import FunctionVector, VectorMismatch
+from workbench.core.forward import last_token_logits
+from workbench.core.model import model_info
+from workbench.data.contrasts import ContrastFileError, list_contrasts, load_contrast
+from workbench.beyond.steering import SteeringVector, encode_texts, logit_gap, word_hits
+from workbench.method.vectors import FunctionVector, VectorMismatch
 
 POS = ["I loved it, wonderful.", "Great day", "so happy today", "A lovely, lovely film."]
 NEG = ["I hated it.", "Awful day, truly", "so sad", "A terrible film."]
@@ -205,7 +205,7 @@ def test_word_hits_and_logit_gap(llama, sv):
 
 
 def test_steering_figure_builds():
-    from workbench.figures import steering_figure
+    from workbench.show.figures import steering_figure
 
     rows = {"alphas": [-2, 0, 2], "layers": [3, 6], "score": [[-0.5, 0.0, 0.4], [-0.2, 0.0, 0.9]],
             "projected": 0.1, "metric": "logit gap"}

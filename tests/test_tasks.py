@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.tasks import Pair, Task, TaskError, list_tasks, load_task
+from workbench.data.tasks import Pair, Task, TaskError, list_tasks, load_task
 
 REQUIRED = ["antonym", "synonym", "capitalize", "country-capital", "country-currency", "english-french",
             "english-spanish", "english-german", "present-past", "singular-plural", "next-item", "prev-item",

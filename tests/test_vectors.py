@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from workbench.activations import HeadMeans
-from workbench.vectors import FunctionVector, VectorMismatch, default_top_k
+from workbench.core.heads import HeadMeans
+from workbench.method.vectors import FunctionVector, VectorMismatch, default_top_k
 
 
 def means(L=2, H=4, d_head=16, d_model=64):
@@ -41,7 +41,7 @@ def test_save_load_roundtrip_and_mismatch(tmp_path, tiny):
     back = FunctionVector.load(path, model=model)
     torch.testing.assert_close(back.vector, fv.vector)
     assert back.heads == [(0, 1)] and back.layer == 1 and back.meta["seed"] == 3
-    assert "torch" in back.meta["versions"]
+    assert "torch" in back.provenance["versions"]
     with pytest.raises(VectorMismatch, match="tiny-gemma3"):
         FunctionVector.load(path, model=tiny["gemma3"])  # same d_model, another model
     wide = FunctionVector(torch.randn(32), "tiny-llama", "toy").save(tmp_path / "wide.safetensors")

@@ -2,9 +2,9 @@ import pytest
 import torch
 from browser import chromium, render
 
-from workbench.prompts import encode_prompts, sample_prompts
-from workbench.tasks import load_task
-from workbench.views import AttentionPage, attention_view, head_patterns, label_positions
+from workbench.data.prompts import encode_prompts, sample_prompts
+from workbench.data.tasks import load_task
+from workbench.show.attention import AttentionPage, attention_view, head_patterns, label_positions
 
 
 @pytest.fixture(scope="module")

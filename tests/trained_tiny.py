@@ -24,7 +24,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 try:
     from workbench.core.tiny import tiny_tokenizer
 except ImportError:
-    from workbench.tiny import tiny_tokenizer
+    from workbench.core.tiny import tiny_tokenizer
 
 __all__ = ["trained_copy_model"]
 
@@ -35,7 +35,8 @@ N_TRAIN_WORDS = 400  # the disjoint pool that training prompts are drawn from
 SHOTS = (3, 10)  # demonstrations per training prompt, inclusive
 BATCH = 32
 LR = 3e-3
-TASKS: dict[str, Callable[[str], str]] = {"capitalize": str.capitalize, "copy": str}
+COPY_SHARE = 0.6  # training prompts that copy; the others capitalize
+CAPITALIZE_LETTERS = "abcdefghijklm"
 
 
 def _words(rng: random.Random, n: int) -> list[str]:
@@ -96,20 +97,21 @@ def _right_padded(rows: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor,
 
 
 def _train_batch(enc: _Encoder, words: list[str], rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
-    """``BATCH`` prompts, each one task shown on 4 to 11 words, as right-padded ids, and targets
-    holding the first answer token after every ``A:`` but the first (-100 elsewhere)."""
+    """``BATCH`` prompts of 4 to 11 ``Q: x\nA: y`` blocks, one task each (copy, or capitalize over
+    words starting with ``CAPITALIZE_LETTERS``), as right-padded ids, and targets: every answer
+    token, -100 elsewhere."""
+    capitalizable = [w for w in words if w[0] in CAPITALIZE_LETTERS]
     rows, targets = [], []
     for _ in range(BATCH):
-        task = TASKS[rng.choice(sorted(TASKS))]
+        copy = rng.random() < COPY_SHARE
         ids, target = [enc.tokenizer.bos_token_id], [-100]
-        for i, x in enumerate(rng.sample(words, rng.randint(*SHOTS) + 1)):
-            head, answer = enc(f"Q: {x}\nA:"), enc(f" {task(x)}")
+        for x in rng.sample(words if copy else capitalizable, rng.randint(*SHOTS) + 1):
+            head, answer = enc(f"Q: {x}\nA:"), enc(f" {x if copy else x.capitalize()}")
             ids += head + answer + enc.sep
-            target += [-100] * (len(head) - 1) + [answer[0] if i else -100] + [-100] * (len(answer) + 2)
+            target += [-100] * (len(head) - 1) + answer[:1] + [-100] * (len(answer) + 2)
         rows.append(ids)
         targets.append(target)
-    ids, _ = _right_padded(rows, enc.tokenizer.pad_token_id)
-    return ids, _right_padded(targets, -100)[0]
+    return _right_padded(rows, enc.tokenizer.pad_token_id)[0], _right_padded(targets, -100)[0]
 
 
 @torch.no_grad()
@@ -141,7 +143,7 @@ def trained_copy_model(
     tokenizer = tiny_tokenizer()
     rng = random.Random(seed)
     words = _words(rng, N_PAIRS + N_TRAIN_WORDS)
-    pairs = [(w, TASKS["capitalize"](w)) for w in words[:N_PAIRS]]
+    pairs = [(w, w.capitalize()) for w in words[:N_PAIRS]]
     train_words = words[N_PAIRS:]
     enc = _Encoder(tokenizer)
     with torch.random.fork_rng(devices=[]):

@@ -1,13 +1,15 @@
-"""The ``workbench`` command line.
+"""The ``workbench`` command line: it parses arguments and calls the package, nothing else.
 
     workbench run --model M --task T --out DIR [--seed S] [--layer L] [--top-k K] [--sweep-layers]
     workbench icl --model M --tasks T1 T2 ...     # 10-shot / zero-shot / shuffled accuracy table
     workbench merge DIR1 DIR2 ... [--out FILE]    # one table (and universal AIE) from many runs
     workbench figures --model M --tasks T1 T2 ... --out figures/   # every paper figure
+    workbench diagnose --model M --task T [--counts K ...] [--state-tests]   # why an FV does or doesn't work
+    workbench compare DIR_A DIR_B [--k 10]        # how far two runs' head scans agree (e.g. two seeds)
     workbench tasks | workbench models
 
-``run`` writes ``DIR/function_vector.safetensors`` and ``DIR/result.json``; stages are cached
-(``$WORKBENCH_CACHE``), so rerunning with the same arguments is quick.
+``run`` writes ``DIR/result.json``, ``DIR/function_vector.safetensors`` and ``DIR/tensors.safetensors``;
+stages are cached (``$WORKBENCH_CACHE``), so rerunning with the same arguments is quick.
 """
 
 from __future__ import annotations
@@ -16,104 +18,81 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
 
 
 def _load(args):
-    from .models import load_model
+    from .core.loading import load_model
 
     return load_model(args.model, device=args.device, dtype=args.dtype, device_map=args.device_map)
 
 
+def _protocol(args, **extra):
+    from .method.protocol import Protocol
+
+    return Protocol(seed=args.seed, n_mean_prompts=args.n_mean_prompts, n_scan_prompts=args.n_scan_prompts, **extra)
+
+
 def cmd_run(args) -> int:
-    from .pipeline import Protocol, run_task
-    from .tasks import load_task
+    from .data.tasks import load_task
+    from .method.pipeline import run_task
 
     task = load_task(args.task)  # fail on a bad task before loading the model
-    model = _load(args)
-    protocol = Protocol(seed=args.seed, layer=args.layer, top_k=args.top_k, sweep_layers=args.sweep_layers,
-                        n_mean_prompts=args.n_mean_prompts, n_scan_prompts=args.n_scan_prompts,
-                        layer_rule=args.layer_rule, filter_correct=not args.no_filter,
-                        natural_text=args.natural_text, portability=args.portability, center=args.center)
-    result = run_task(model, task, protocol)
+    protocol = _protocol(args, layer=args.layer, top_k=args.top_k, sweep_layers=args.sweep_layers,
+                         layer_rule=args.layer_rule, filter_correct=not args.no_filter,
+                         natural_text=args.natural_text, portability=args.portability, center=args.center)
+    result = run_task(_load(args), task, protocol)
     result.save(args.out)
     print(result)
-    print(f"wrote {Path(args.out) / 'result.json'} and {Path(args.out) / 'function_vector.safetensors'}")
+    print(f"wrote {', '.join(str(Path(args.out) / name) for name in ('result.json', 'function_vector.safetensors'))}")
     return 0
 
 
 def cmd_icl(args) -> int:
-    from .evaluate import accuracy
-    from .models import model_info
-    from .pipeline import encode
-    from .prompts import sample_prompts
-    from .tasks import load_task
+    from .base.files import write_json
+    from .core.model import model_info
+    from .data.tasks import load_task
+    from .method.protocol import Protocol
+    from .studies.paper import icl_screen
 
     tasks = [load_task(t) for t in args.tasks]
     model = _load(args)
     rows = []
     for task in tasks:
-        split = task.split(seed=args.seed)
-        accs = {}
-        for kind, n_shot in (("icl", 10), ("zero_shot", 0), ("shuffled", 10)):
-            prompts = encode(model, sample_prompts(split, None, n_shot, kind, "test", seed=args.seed))
-            accs[kind] = accuracy(model, prompts).top1
-        n = len(prompts)  # test queries whose answer token can be scored
-        rows.append({"task": task.name, **accs, "n": n})
-        print(f"{task.name:<24} 10-shot {accs['icl']:6.1%}   zero-shot {accs['zero_shot']:6.1%}   "
-              f"shuffled {accs['shuffled']:6.1%}   (n={n})", flush=True)
+        row = icl_screen(model, task, Protocol(seed=args.seed))
+        rows.append(row)
+        print(f"{task.name:<24} 10-shot {row['icl']:6.1%}   zero-shot {row['zero_shot']:6.1%}   "
+              f"shuffled {row['shuffled']:6.1%}   (n={row['n']})", flush=True)
     if args.out:
-        from .cache import write_json
-
         write_json(args.out, {"model": model_info(model).name, "seed": args.seed, "rows": rows})
     return 0
 
 
-CONDITIONS = ["icl", "zero_shot", "zero_shot_fv", "shuffled", "shuffled_fv", "mean_state", "task_vector"]
-
-
 def cmd_merge(args) -> int:
-    from .cache import read_json, write_json
+    from .base.files import write_json
+    from .method.result import TaskResult
+    from .studies.agreement import merge_results
 
-    missing = [d for d in args.dirs if not (Path(d) / "result.json").exists()]
-    if missing:
-        print(f"no result.json in {', '.join(missing)}: pass folders written by `workbench run --out`", file=sys.stderr)
-        return 2
-    results = [read_json(Path(d) / "result.json") for d in args.dirs]
-    if not results:
-        print("no result directories given", file=sys.stderr)
-        return 2
-    models = {r["model"] for r in results}
-    if len(models) > 1:
-        print(f"results come from different models {sorted(models)}; merge one model at a time", file=sys.stderr)
-        return 2
-    key = "accuracy_unfiltered" if args.unfiltered else "accuracy"
-    header = "| task | layer | " + " | ".join(CONDITIONS) + " |"
-    lines = [header, "|" + "---|" * (len(CONDITIONS) + 2)]
-    for r in results:
-        lines.append(f"| {r['task']} | {r['fv_layer']} | " + " | ".join(f"{100 * r[key][c]:.0f}" for c in CONDITIONS) + " |")
-    mean = {c: sum(r[key][c] for r in results) / len(results) for c in CONDITIONS}
-    lines.append("| **mean** | | " + " | ".join(f"**{100 * mean[c]:.0f}**" for c in CONDITIONS) + " |")
-    print("\n".join(lines))
-    import torch
-
-    universal = torch.tensor([r["aie"] for r in results]).mean(0)
+    merged = merge_results([TaskResult.load(d) for d in args.dirs], unfiltered=args.unfiltered)
+    print("\n".join(merged.markdown()))
     if args.out:
-        write_json(args.out, {"model": models.pop(), "tasks": [r["task"] for r in results], "mean": mean,
-                              "key": key, "universal_aie": universal.tolist(), "table": lines})
+        write_json(args.out, merged.to_json())
     return 0
 
 
 def cmd_figures(args) -> int:
-    from .pipeline import Protocol
-    from .report import paper_figures
-    from .tasks import load_task
+    from .data.tasks import load_task
+    from .show.report import paper_figures
 
-    for t in args.tasks:
-        load_task(t)
-    model = _load(args)
-    protocol = Protocol(seed=args.seed, n_mean_prompts=args.n_mean_prompts, n_scan_prompts=args.n_scan_prompts)
-    written = paper_figures(model, args.tasks, args.out, protocol, formats=args.formats,
+    tasks = [load_task(t) for t in args.tasks]
+    written = paper_figures(_load(args), tasks, args.out, _protocol(args), formats=args.formats,
                             composition_tasks=not args.no_composition, fresh=args.fresh)
     for key, paths in written.items():
         print(f"{key:<22} " + "  ".join(str(p) for p in paths))
@@ -121,74 +100,45 @@ def cmd_figures(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    import torch
+    from .method.result import TaskResult
+    from .studies.agreement import compare_runs
 
-    from .cache import read_json
-    from .scan import HeadScan
-    from .studies import compare_scans
-
-    runs = []
-    for d in (args.a, args.b):
-        if not (Path(d) / "result.json").exists():
-            print(f"no result.json in {d}: pass folders written by `workbench run --out`", file=sys.stderr)
-            return 2
-        runs.append(read_json(Path(d) / "result.json"))
-    a, b = runs
-    if (a["model"], a["n_layers"], a["n_heads"]) != (b["model"], b["n_layers"], b["n_heads"]):
-        print(f"{args.a} and {args.b} come from different models ({a['model']}, {b['model']})", file=sys.stderr)
-        return 2
-    scans = [HeadScan(torch.tensor(r["aie"])[None], model=r["model"], task=r["task"]) for r in runs]
-    stats = compare_scans(*scans, k=args.k)
-    print(f"{a['task']} (seed {a['protocol']['seed']}) vs {b['task']} (seed {b['protocol']['seed']}): "
-          f"top-{args.k} overlap {stats['top_k_overlap']:.0%}, Spearman of the AIE maps {stats['spearman']:.2f}, "
-          f"FV layers {a['fv_layer']} / {b['fv_layer']}, zero-shot + FV {a['accuracy']['zero_shot_fv']:.0%} / "
-          f"{b['accuracy']['zero_shot_fv']:.0%}")
+    s = compare_runs(TaskResult.load(args.a), TaskResult.load(args.b), k=args.k)
+    print(f"{s['tasks'][0]} (seed {s['seeds'][0]}) vs {s['tasks'][1]} (seed {s['seeds'][1]}): "
+          f"top-{args.k} overlap {s['top_k_overlap']:.0%}, Spearman of the AIE maps {s['spearman']:.2f}, "
+          f"FV layers {s['fv_layers'][0]} / {s['fv_layers'][1]}, zero-shot + FV {s['zero_shot_fv'][0]:.0%} / "
+          f"{s['zero_shot_fv'][1]:.0%}")
     return 0
 
 
 def cmd_diagnose(args) -> int:
-    from . import figures
-    from .cache import write_json
-    from .models import model_info
-    from .pipeline import Protocol, run_task
-    from .cache import read_json
-    from .studies import head_count_grid, injection_diagnostics, state_tests
-    from .tasks import load_task
+    from .base.files import read_json, write_json
+    from .data.tasks import load_task
+    from .method.pipeline import run_task
+    from .show import figures
+    from .studies.diagnose import diagnose_run
 
     task = load_task(args.task)
     model = _load(args)
-    result = run_task(model, task, Protocol(seed=args.seed, top_k=args.top_k, n_mean_prompts=args.n_mean_prompts,
-                                            n_scan_prompts=args.n_scan_prompts))
-    name = f"{model_info(model).name}_injection_{task.name}"
+    result = run_task(model, task, _protocol(args, top_k=args.top_k))
+    name = f"{result.model}_injection_{task.name}"
     path = Path(args.out) / f"{name}.json"
-    old = read_json(path) if (args.reuse and path.exists()) else None
-    if old and old.get("alphas") == args.alphas and old.get("heads") == [list(h) for h in result.fv.heads]:
-        diag = old  # the same run's grid and baselines, already measured
-    else:
-        diag = injection_diagnostics(model, result, alphas=args.alphas, seed=args.seed)
-    if args.counts:
-        def measured(grid):  # reused only when asked for and the same grid
-            return old is not None and grid and grid["counts"] == args.counts and grid["layers"] == (args.count_layers or diag["layers"])
-
-        if not measured(diag.get("head_counts")):
-            diag["head_counts"] = head_count_grid(model, result, args.counts, args.count_layers, seed=args.seed)
-        if args.centered and not measured(diag.get("head_counts_centered")):
-            diag["head_counts_centered"] = head_count_grid(model, result, args.counts, args.count_layers,
-                                                           seed=args.seed, centered=True)
-    if args.state_tests is not None and not (old and "state_tests" in diag):
-        diag["state_tests"] = state_tests(model, result, args.state_tests or None, seed=args.seed)
+    previous = read_json(path) if (args.reuse and path.exists()) else None
+    diag = diagnose_run(model, result, args.alphas, args.counts, args.count_layers, args.centered, args.state_tests,
+                    previous)
     write_json(path, diag)
     paths = figures.export(figures.injection_figure(diag), name, args.out, args.formats)
-    best = max((acc, diag["alphas"][a], layer) for a, row in enumerate(diag["zero_shot"]) for layer, acc in enumerate(row))
+    best = max((acc, diag["alphas"][a], layer) for a, row in enumerate(diag["zero_shot"])
+               for layer, acc in enumerate(row))
+    tv = diag["task_vector"]
     print(f"zero-shot without FV {diag['baseline_zero_shot']:.0%}; best with FV {best[0]:.0%} "
-          f"(alpha {best[1]}, layer {best[2]}); task-vector ceiling {max(diag['task_vector']):.0%} "
-          f"(layer {diag['task_vector'].index(max(diag['task_vector']))})")
-    print("wrote", Path(args.out) / f"{name}.json", *paths)
+          f"(alpha {best[1]}, layer {best[2]}); task-vector ceiling {max(tv):.0%} (layer {tv.index(max(tv))})")
+    print("wrote", path, *paths)
     return 0
 
 
 def cmd_tasks(args) -> int:
-    from .tasks import list_tasks, load_task, tasks_dir
+    from .data.tasks import list_tasks, load_task, tasks_dir
 
     print(f"built-in tasks in {tasks_dir()}:")
     for name in list_tasks():
@@ -198,7 +148,7 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .models import BUILTIN_MODELS, DEFAULT_MODEL
+    from .core.loading import BUILTIN_MODELS, DEFAULT_MODEL
 
     for name, spec in BUILTIN_MODELS.items():
         star = " (default)" if name == DEFAULT_MODEL else ""
@@ -208,7 +158,7 @@ def cmd_models(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .models import DEFAULT_MODEL
+    from .core.loading import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(prog="workbench", description="Find, study and use function vectors.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -227,10 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="output folder")
     run.add_argument("--layer", type=int, default=None, help="add the FV after this block (default: best on valid)")
     run.add_argument("--layer-rule", default="sweep", choices=["sweep", "third"])
-    run.add_argument("--top-k", type=int, default=None, help="heads in the FV (default: by model size)")
+    run.add_argument("--top-k", type=positive_int, default=None, help="heads in the FV (default: by model size)")
     run.add_argument("--sweep-layers", action="store_true", help="also report the test-split layer sweep")
-    run.add_argument("--n-mean-prompts", type=int, default=100)
-    run.add_argument("--n-scan-prompts", type=int, default=25)
+    run.add_argument("--n-mean-prompts", type=positive_int, default=100)
+    run.add_argument("--n-scan-prompts", type=positive_int, default=25)
     run.add_argument("--center", action="store_true",
                      help="FV terms: each head's clean mean output minus its zero-shot mean output (needed on Gemma 3)")
     run.add_argument("--no-filter", action="store_true", help="do not restrict extraction to queries ICL gets right")
@@ -255,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     figs.add_argument("--tasks", nargs="+", default=["antonym", "capitalize", "present-past", "country-capital"])
     figs.add_argument("--out", default="figures")
     figs.add_argument("--formats", nargs="+", default=["html", "png", "pdf"])
-    figs.add_argument("--n-mean-prompts", type=int, default=100)
-    figs.add_argument("--n-scan-prompts", type=int, default=25)
+    figs.add_argument("--n-mean-prompts", type=positive_int, default=100)
+    figs.add_argument("--n-scan-prompts", type=positive_int, default=25)
     figs.add_argument("--no-composition", action="store_true", help="skip the composed-task figure")
     figs.add_argument("--fresh", action="store_true", help="recompute every stage instead of using the cache")
     figs.set_defaults(func=cmd_figures)
@@ -265,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "task-vector ceiling, FV size against the residual")
     model_args(diag)
     diag.add_argument("--task", required=True)
-    diag.add_argument("--top-k", type=int, default=None)
+    diag.add_argument("--top-k", type=positive_int, default=None)
     diag.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1, 2, 4, 8, 16])
     diag.add_argument("--counts", type=int, nargs="*", default=[], help="also a heads x layer grid with these head counts")
     diag.add_argument("--centered", action="store_true",
@@ -275,8 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also replace the last state by the mean ICL state, and add mean ICL - mean zero-shot "
                            "(at these layers; none given: all)")
     diag.add_argument("--reuse", action="store_true", help="keep the alpha grid and baselines of an earlier identical run")
-    diag.add_argument("--n-mean-prompts", type=int, default=100)
-    diag.add_argument("--n-scan-prompts", type=int, default=25)
+    diag.add_argument("--n-mean-prompts", type=positive_int, default=100)
+    diag.add_argument("--n-scan-prompts", type=positive_int, default=25)
     diag.add_argument("--out", default="figures")
     diag.add_argument("--formats", nargs="+", default=["html", "png"])
     diag.set_defaults(func=cmd_diagnose)
@@ -284,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="how far two runs' head scans agree (e.g. two seeds)")
     cmp.add_argument("a")
     cmp.add_argument("b")
-    cmp.add_argument("--k", type=int, default=10)
+    cmp.add_argument("--k", type=positive_int, default=10)
     cmp.set_defaults(func=cmd_compare)
 
     sub.add_parser("tasks", help="list built-in tasks").set_defaults(func=cmd_tasks)
@@ -294,12 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .models import ModelLoadError
-    from .tasks import TaskError
+    from .core.model import ModelLoadError, VectorMismatch
+    from .data.contrasts import ContrastFileError
+    from .data.tasks import TaskError
+    from .method.protocol import ProtocolError
+    from .method.result import ResultFileError, ResultMismatch
 
     try:
         return args.func(args)
-    except (TaskError, ModelLoadError, IndexError) as e:
+    except (TaskError, ModelLoadError, IndexError, ProtocolError, ResultFileError, ResultMismatch, VectorMismatch,
+            ContrastFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

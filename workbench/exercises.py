@@ -21,13 +21,13 @@ from typing import Callable
 
 import torch
 
-from .activations import mean_head_activations
-from .intervene import add_vector
-from .models import model_info
-from .prompts import EncodedPrompt, encode_prompts, icl_prompt, sample_prompts
-from .scan import scan_heads
-from .tasks import Pair, Task
-from .vectors import FunctionVector
+from .core.heads import mean_head_activations
+from .core.hooks import add_vector
+from .core.model import hook_name, model_info
+from .core.scan import scan_heads
+from .data.prompts import EncodedPrompt, encode_prompts, icl_prompt, sample_prompts
+from .data.tasks import Pair, Task
+from .method.vectors import FunctionVector
 
 __all__ = ["Check", "exercise_model", "exercise_prompts", "check_icl_prompt", "check_mean_head_activations",
            "check_indirect_effect", "check_function_vector", "check_add_vector"]
@@ -67,7 +67,7 @@ def _call(name: str, fn: Callable, *args):
 @lru_cache(maxsize=1)
 def exercise_model():
     """The tiny random Llama-style model every check runs on (2 layers x 4 heads)."""
-    from .tiny import tiny_model
+    from .core.tiny import tiny_model
 
     return tiny_model("llama", seed=0)
 
@@ -152,7 +152,7 @@ def _all_z(model, prompts):
     for p in prompts:
         _, cache = model.run_with_cache(torch.tensor([p.ids]), names_filter=lambda n: n.endswith("hook_z"))
         for l in range(info.n_layers):
-            z = cache[f"blocks.{l}.attn.hook_z"][0].float()
+            z = cache[hook_name("z", l)][0].float()
             first[l] += z[0] / len(prompts)
             every[l] += z.mean(0) / len(prompts)
     return {"first": first, "all": every}
@@ -204,7 +204,7 @@ def _effect(model, prompt, mean_z, layer, head, all_positions=False, logits=Fals
         return z
 
     base = model(tokens)[0, -1].float()
-    out = model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", patch)])[0, -1].float()
+    out = model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", layer), patch)])[0, -1].float()
     if logits:
         return float(out[prompt.answer_id] - base[prompt.answer_id])
     return float(out.softmax(-1)[prompt.answer_id] - base.softmax(-1)[prompt.answer_id])
@@ -268,12 +268,12 @@ def check_add_vector(fn: Callable[[object, torch.Tensor, torch.Tensor, int], tor
 
         return model.run_with_hooks(tokens, fwd_hooks=[(layer_hook, hook)])
 
-    if torch.allclose(got, variant("blocks.0.hook_resid_pre", "last"), atol=1e-4, rtol=1e-3):
+    if torch.allclose(got, variant(hook_name("resid_pre", 0), "last"), atol=1e-4, rtol=1e-3):
         return _verdict(name, False, "you added it BEFORE block 0 (hook_resid_pre): add it after the block, at blocks.0.hook_resid_post.")
-    if torch.allclose(got, variant("blocks.1.hook_resid_post", "last"), atol=1e-4, rtol=1e-3):
+    if torch.allclose(got, variant(hook_name("resid_post", 1), "last"), atol=1e-4, rtol=1e-3):
         return _verdict(name, False, "you added it one layer too late: use blocks.{layer}.hook_resid_post with the given layer.")
-    if torch.allclose(got, variant("blocks.0.hook_resid_post", "all"), atol=1e-4, rtol=1e-3):
+    if torch.allclose(got, variant(hook_name("resid_post", 0), "all"), atol=1e-4, rtol=1e-3):
         return _verdict(name, False, "you added it at every position: add it at the last token only (resid[:, -1]).")
-    if torch.allclose(got, variant("blocks.0.hook_resid_post", "first"), atol=1e-4, rtol=1e-3):
+    if torch.allclose(got, variant(hook_name("resid_post", 0), "first"), atol=1e-4, rtol=1e-3):
         return _verdict(name, False, "you added it at the first token: the last token (index -1) is where the answer is predicted.")
     return _verdict(name, False, "the logits differ from adding the vector after the given block at the last token.")

@@ -8,8 +8,8 @@ task vector learns instead, for every head ``(l, h)``, how much of its task mean
 
 at ``blocks.l.attn.hook_z`` of the LAST position (and of every generated position, with
 ``from_position``), where ``mean_z`` is each head's mean last-token output over clean ICL
-prompts (:class:`workbench.activations.HeadMeans`).  ``alpha = 1`` on a set of heads is the
-hard mean patch of those heads (:func:`workbench.intervene.mean_ablate_heads`); ``alpha = 0``
+prompts (:class:`workbench.core.heads.HeadMeans`).  ``alpha = 1`` on a set of heads is the
+hard mean patch of those heads (:func:`workbench.core.hooks.mean_ablate_heads`); ``alpha = 0``
 everywhere leaves the model unchanged.
 
 The ``L * H`` logits ``theta`` are fitted with Adam on ZERO-SHOT prompts of the task's train
@@ -27,8 +27,7 @@ from __future__ import annotations
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,14 +35,14 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .cache import read_tensors, write_tensors
-from .evaluate import Accuracy, accuracy
-from .forward import Hooks, length_batches
-from .intervene import add_vector, mean_ablate_heads
-from .models import input_device, model_dtype, model_info
-from .prompts import EncodedPrompt, sample_prompts
-from .stats import spearman
-from .vectors import VectorMismatch, package_versions
+from ..base.stats import spearman
+from ..core.forward import Hooks, last_token_logits, length_batches
+from ..core.hooks import add_vector, blend_heads, mean_ablate_heads
+from ..core.model import ModelInfo, VectorMismatch, input_device, model_dtype, model_info
+from ..core.scan import top_heads
+from ..data.prompts import EncodedPrompt
+from ..method.evaluate import Accuracy, accuracy
+from ..method.vectors import VectorArtifact, vector_provenance
 
 __all__ = ["SoftTaskVector", "fit_soft_task_vector", "soft_hooks", "soft_loss", "soft_vs_fv",
            "ON_THRESHOLD"]
@@ -53,33 +52,12 @@ ON_THRESHOLD = 0.5  # a head counts as "on" when alpha > this
 
 def soft_hooks(model, alpha: Float[Tensor, "layer head"], mean_z: Float[Tensor, "layer head d_head"],
                from_position: int | None = None) -> Hooks:
-    """Hooks blending each head's ``hook_z`` toward its mean: ``z + alpha * (mean_z - z)``.
-
-    Acts on the last position, or on ``from_position`` and every later one.  Out of place, so
-    gradients reach ``alpha`` when it requires them.
-    """
-    info = model_info(model)
-    shape = (info.n_layers, info.n_heads)
-    if tuple(alpha.shape) != shape or tuple(mean_z.shape) != (*shape, info.d_head):
-        raise VectorMismatch(
-            f"alpha {tuple(alpha.shape)} / mean_z {tuple(mean_z.shape)} do not fit {info.name}, which needs "
-            f"{shape} / {(*shape, info.d_head)} (layer, head[, d_head])."
-        )
-    start = -1 if from_position is None else from_position
-
-    def hook(z, hook):
-        l = hook.layer()
-        a = alpha[l].to(device=z.device, dtype=z.dtype)[:, None]  # [head, 1]
-        m = mean_z[l].to(device=z.device, dtype=z.dtype)  # [head, d_head]
-        tail = z[:, start:]
-        blended = tail + a * (m - tail)
-        return torch.cat([z[:, :start], blended], dim=1) if start != 0 else blended
-
-    return [(f"blocks.{l}.attn.hook_z", hook) for l in range(info.n_layers)]
+    """The soft vector's intervention: :func:`workbench.core.hooks.blend_heads`."""
+    return blend_heads(model, alpha, mean_z, from_position)
 
 
 @dataclass
-class SoftTaskVector:
+class SoftTaskVector(VectorArtifact):
     """A learned weight per head for blending its output toward its task mean.
 
     alpha:  ``[layer, head]`` in [0, 1].  mean_z: ``[layer, head, d_head]`` the task means it
@@ -94,6 +72,13 @@ class SoftTaskVector:
     hparams: dict[str, Any] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    allow_other_model: bool = field(default=False, compare=False)
+
+    KIND: ClassVar[str] = "soft_task_vector"
+    TENSOR_NAMES: ClassVar[tuple[str, ...]] = ("alpha", "mean_z")
+    LEGACY_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"kind", "model", "task", "n_layers", "n_heads", "d_head", "hparams", "history"})
 
     @property
     def n_params(self) -> int:
@@ -105,29 +90,19 @@ class SoftTaskVector:
 
     def top_heads(self, k: int = 10) -> list[tuple[int, int, float]]:
         """The ``k`` heads with the largest alpha, as ``(layer, head, alpha)``."""
-        flat = self.alpha.flatten()
-        H = self.alpha.shape[1]
-        return [(int(i) // H, int(i) % H, float(flat[i])) for i in flat.argsort(descending=True, stable=True)[:k]]
+        return top_heads(self.alpha, k)
 
     def binarized(self, threshold: float = ON_THRESHOLD) -> "SoftTaskVector":
         """The same vector with ``alpha`` rounded to 0/1 at ``threshold`` (a hard head mask)."""
         return SoftTaskVector((self.alpha > threshold).float(), self.mean_z, self.model, self.task,
-                              dict(self.hparams), {}, {**self.meta, "binarized_at": threshold})
+                              dict(self.hparams), {}, {**self.meta, "binarized_at": threshold},
+                              dict(self.provenance), self.allow_other_model)
 
-    def check_compatible(self, model) -> None:
-        """Raise :class:`VectorMismatch` unless this vector was fitted on ``model``'s name and shape."""
-        info = model_info(model)
+    def shape_problem(self, info: ModelInfo) -> str | None:
         want = (info.n_layers, info.n_heads, info.d_head)
         if tuple(self.mean_z.shape) != want:
-            raise VectorMismatch(
-                f"this soft task vector has {tuple(self.mean_z.shape)} (layer, head, d_head), fitted on "
-                f"{self.model!r}, but {info.name} has {want}. Fit one on {info.name} instead."
-            )
-        if self.model and self.model != info.name:
-            raise VectorMismatch(
-                f"this soft task vector was fitted on {self.model!r}, not on {info.name!r}: head means "
-                f"of different models are not interchangeable. Fit one on {info.name} instead."
-            )
+            return f"has {tuple(self.mean_z.shape)} (layer, head, d_head)"
+        return None
 
     def hooks(self, model, from_position: int | None = None) -> Hooks:
         """TransformerLens hooks applying the blend at the last position (or from ``from_position`` on)."""
@@ -152,28 +127,19 @@ class SoftTaskVector:
         return (f"<b>SoftTaskVector</b> {self._summary()}<br><small>{hp}</small>"
                 f"<table><tr><th>head</th><th>alpha</th></tr>{rows}</table>")
 
-    # --- persistence -------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write ``alpha`` and ``mean_z`` as safetensors, the rest as JSON metadata (atomically)."""
+    # --- the artifact ---------------------------------------------------------------------------
+    def tensors(self) -> dict[str, Tensor]:
+        return {"alpha": self.alpha, "mean_z": self.mean_z}
+
+    def fields(self) -> dict[str, Any]:
         L, H, dh = self.mean_z.shape
-        meta = {"kind": "soft_task_vector", "model": self.model, "task": self.task, "n_layers": L,
-                "n_heads": H, "d_head": dh, "hparams": self.hparams, "history": self.history,
-                "versions": package_versions(), **self.meta}
-        return write_tensors(path, {"alpha": self.alpha.detach().float(), "mean_z": self.mean_z.float()}, meta)
+        return {"model": self.model, "task": self.task, "n_layers": L, "n_heads": H, "d_head": dh,
+                "hparams": self.hparams, "history": self.history}
 
     @classmethod
-    def load(cls, path: str | Path, model=None) -> "SoftTaskVector":
-        """Read a saved vector; with ``model``, check that it fits that model."""
-        tensors, meta = read_tensors(path)
-        if "alpha" not in tensors or "mean_z" not in tensors:
-            raise ValueError(f"{path} holds no 'alpha'/'mean_z' tensors; was it written by SoftTaskVector.save?")
-        known = {"kind", "model", "task", "n_layers", "n_heads", "d_head", "hparams", "history"}
-        soft = cls(tensors["alpha"], tensors["mean_z"], meta.get("model", ""), meta.get("task", ""),
-                   meta.get("hparams", {}), meta.get("history", {}),
-                   {k: v for k, v in meta.items() if k not in known})
-        if model is not None:
-            soft.check_compatible(model)
-        return soft
+    def from_saved(cls, tensors, fields, provenance, meta) -> "SoftTaskVector":
+        return cls(tensors["alpha"], tensors["mean_z"], fields.get("model", ""), fields.get("task", ""),
+                   fields.get("hparams", {}), fields.get("history", {}), meta, provenance)
 
 
 @contextmanager
@@ -193,15 +159,11 @@ def _frozen(model) -> Iterator[None]:
 def soft_loss(model, prompts: Sequence[EncodedPrompt], alpha: Float[Tensor, "layer head"],
               mean_z: Float[Tensor, "layer head d_head"], batch_size: int = 16) -> float:
     """Mean cross-entropy of the answer's first token over ``prompts`` with the blend applied."""
-    device = input_device(model)
-    hooks = soft_hooks(model, alpha.detach(), mean_z)
-    total = 0.0
-    with torch.inference_mode():
-        for idx, tokens in length_batches(prompts, batch_size):
-            logits = model.run_with_hooks(tokens.to(device), fwd_hooks=hooks, logits_to_keep=1)[:, -1].float()
-            answers = torch.tensor([prompts[i].answer_id for i in idx], device=logits.device)
-            total += float(F.cross_entropy(logits, answers, reduction="sum"))
-    return total / max(1, len(prompts))
+    if not prompts:
+        raise ValueError("soft_loss needs at least one prompt")
+    logits = last_token_logits(model, prompts, soft_hooks(model, alpha.detach(), mean_z), batch_size=batch_size)
+    answers = torch.tensor([p.answer_id for p in prompts])
+    return float(F.cross_entropy(logits, answers, reduction="mean"))
 
 
 def fit_soft_task_vector(
@@ -268,8 +230,11 @@ def fit_soft_task_vector(
             bar.set_postfix(ce=f"{history['ce'][-1]:.3f}", on=history["n_on"][-1])
     hparams = {"steps": steps, "lr": lr, "sparsity": sparsity, "batch_size": batch_size, "init": init,
                "seed": seed, "n_prompts": len(prompts)}
+    provenance = vector_provenance(model, "z", "blend: z + alpha * (mean_z - z) per head",
+                                   "last token of the prompt, and every generated token", "alpha per head",
+                                   task=task, fitted_on="zero-shot prompts of the train split")
     return SoftTaskVector(torch.sigmoid(theta).detach().float().cpu(), mean_z.detach().float().cpu(),
-                          info.name, task, hparams, history)
+                          info.name, task, hparams, history, provenance=provenance)
 
 
 def soft_vs_fv(
@@ -283,14 +248,13 @@ def soft_vs_fv(
     init: float = 0.1,
     n_train: int | None = None,
     top_k: int | None = None,
-    task=None,
     seed: int = 0,
     soft: SoftTaskVector | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Fit a soft task vector on ``result``'s train zero-shot prompts; compare on its test split.
 
-    ``result`` is a :class:`workbench.pipeline.TaskResult` (its means, scan, FV and layer are
+    ``result`` is a :class:`workbench.method.result.TaskResult` (its means, scan, FV and layer are
     used).  Conditions, all on the test split's zero-shot prompts unless named otherwise:
     ``zero_shot``, ``zero_shot_soft``, ``zero_shot_soft_binary`` (alpha rounded at 0.5),
     ``zero_shot_fv`` (the result's FV at its layer), ``zero_shot_topk_mask`` (the top-k heads by
@@ -303,18 +267,15 @@ def soft_vs_fv(
     pipeline, and ``accuracy_unfiltered`` on all), plus ``"soft"``: the fitted
     :class:`SoftTaskVector`.
     """
-    from .pipeline import encode, zero_shot_prompts
-    from .tasks import load_task
-
     info = model_info(model)
     p = result.protocol
-    task = load_task(task or result.task) if not hasattr(task, "split") else task
-    split = task.split(seed=p.seed)
-    train = encode(model, sample_prompts(split, n_train, 0, "zero_shot", "train", seed=p.seed + 8))
+    sets = result.prompt_sets(model)
+    train = sets.encoded("train_zero_shot", n_train)
     mean_z = result.means.mean_z
     if soft is None:
         soft = fit_soft_task_vector(model, train, mean_z, steps=steps, lr=lr, sparsity=sparsity,
-                                    batch_size=batch_size, init=init, seed=seed, task=result.task, progress=progress)
+                                    batch_size=batch_size, init=init, seed=seed, task=result.task.name,
+                                    progress=progress)
     else:
         soft.check_compatible(model)
         if not torch.allclose(soft.mean_z, mean_z.float().cpu()):
@@ -323,7 +284,7 @@ def soft_vs_fv(
                                              mean_z, batch_size)
     soft.meta["train_loss_final"] = soft_loss(model, train, soft.alpha, mean_z, batch_size)
 
-    zero = zero_shot_prompts(model, split)
+    zero = sets["test_zero_shot"]
     icl = result.accuracy_unfiltered["icl"]
     if icl.n != len(zero):
         raise RuntimeError(f"the result's ICL evaluation has {icl.n} test queries, the split gives {len(zero)}: "
@@ -346,7 +307,7 @@ def soft_vs_fv(
     aie = torch.nan_to_num(result.scan.aie.float(), nan=0.0)
     return {
         "model": info.name,
-        "task": result.task,
+        "task": result.task.name,
         "accuracy": {name: Accuracy(a.ranks[right]).top1 for name, a in accs.items()},
         "accuracy_unfiltered": {name: a.top1 for name, a in accs.items()},
         "n_test": len(zero),

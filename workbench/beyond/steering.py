@@ -38,22 +38,21 @@ presence in a generation, and whose first tokens' logits at the next position, s
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from jaxtyping import Float
 from torch import Tensor
 
-from .activations import last_token_states
-from .cache import read_tensors, write_tensors
-from .forward import Hooks, last_token_logits
-from .intervene import add_vector, generate, project_out
-from .models import model_info
-from .prompts import EncodedPrompt, Prompt
-from .tasks import Pair, tasks_dir
-from .vectors import FunctionVector, VectorMismatch, package_versions
+from ..core.forward import Hooks, last_token_logits
+from ..core.heads import last_token_states
+from ..core.hooks import add_vector, generate, project_out
+from ..core.model import ModelInfo, model_info
+from ..data.contrasts import ContrastSet, load_contrast
+from ..data.prompts import EncodedPrompt, Prompt
+from ..data.tasks import Pair
+from ..method.vectors import FunctionVector, VectorArtifact, vector_provenance
 
 __all__ = [
     "SteeringVector",
@@ -116,7 +115,7 @@ def logit_gap(model, prompts: Sequence[EncodedPrompt], positive_words: Sequence[
 # --- the vector -------------------------------------------------------------------------------------
 
 @dataclass
-class SteeringVector:
+class SteeringVector(VectorArtifact):
     """Per-layer contrastive directions ``[layer, d_model]`` of one model, with their provenance.
 
     ``directions[L]`` belongs after block ``L`` (``blocks.L.hook_resid_post``).  ``centers[L]``
@@ -133,6 +132,13 @@ class SteeringVector:
     chat: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
     centers: Float[Tensor, "layer d_model"] | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    allow_other_model: bool = field(default=False, compare=False)
+
+    KIND: ClassVar[str] = "steering_vector"
+    TENSOR_NAMES: ClassVar[tuple[str, ...]] = ("steering_directions",)
+    LEGACY_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"model", "positive", "negative", "n_positive", "n_negative", "chat", "n_layers", "d_model", "meta"})
 
     # --- building -----------------------------------------------------------------------------------
     @classmethod
@@ -145,8 +151,11 @@ class SteeringVector:
         layers = list(range(model_info(model).n_layers))
         means = [last_token_states(model, encode_texts(model, texts, chat), layers, batch_size).mean(1)
                  for texts in (positive, negative)]
+        provenance = vector_provenance(model, "resid_post", "add alpha * directions[L] after layer L, or project out",
+                                       "last token of the prompt, and every generated token", "alpha (chosen at use)",
+                                       prompt_format="chat template" if chat else "plain text after BOS")
         return cls(means[0] - means[1], model_info(model).name, positive_label, negative_label,
-                   len(positive), len(negative), chat, dict(meta or {}), (means[0] + means[1]) / 2)
+                   len(positive), len(negative), chat, dict(meta or {}), (means[0] + means[1]) / 2, provenance)
 
     @classmethod
     def from_contrast(cls, model, contrast: ContrastSet | str | Path, **kw) -> "SteeringVector":
@@ -179,7 +188,8 @@ class SteeringVector:
         layer %= self.n_layers
         return FunctionVector(self.directions[layer].clone(), self.model, task=self.label, layer=layer,
                               meta={"kind": "steering", "n_positive": self.n_positive,
-                                    "n_negative": self.n_negative, "chat": self.chat})
+                                    "n_negative": self.n_negative, "chat": self.chat},
+                              provenance=dict(self.provenance), allow_other_model=self.allow_other_model)
 
     def __repr__(self) -> str:
         n = self.norms
@@ -206,17 +216,10 @@ class SteeringVector:
                 f"<div style='height:42px'>{bars}</div></div>")
 
     # --- use with a model ---------------------------------------------------------------------------
-    def check_compatible(self, model) -> None:
-        """Raise :class:`~workbench.vectors.VectorMismatch` unless made on ``model``."""
-        info = model_info(model)
-        if (self.d_model, self.n_layers) != (info.d_model, info.n_layers):
-            raise VectorMismatch(
-                f"this steering vector has {self.n_layers} layers x d_model {self.d_model} (made on {self.model!r}), "
-                f"but {info.name} has {info.n_layers} layers x d_model {info.d_model}. Build one on {info.name}.")
-        if self.model != info.name:
-            raise VectorMismatch(
-                f"this steering vector was made on {self.model!r}, not on {info.name!r}; residual streams of "
-                f"different models do not share directions. Build one on {info.name}.")
+    def shape_problem(self, info: ModelInfo) -> str | None:
+        if (self.n_layers, self.d_model) != (info.n_layers, info.d_model):
+            return f"has {self.n_layers} layers x d_model {self.d_model}"
+        return None
 
     def add_hooks(self, model, layer: int, alpha: float = 1.0, from_position: int | None = None) -> Hooks:
         """Hooks adding ``alpha * directions[layer]`` after ``layer`` (last position, or every
@@ -245,12 +248,8 @@ class SteeringVector:
         hooks: Hooks = []
         for l in layers:
             src = l if layer is None else layer
-            d = self.directions[src]
-            if from_position is None and not centered:
-                hooks += project_out(model, d, [l])
-            else:
-                hooks += _project_from(d, l, -1 if from_position is None else from_position,
-                                       self.centers[src] if centered else None)
+            hooks += project_out(model, self.directions[src], [l], self.centers[src] if centered else None,
+                                 from_position)
         return hooks
 
     def generate(self, model, prompt: str, layer: int | None = None, alpha: float = 1.0, max_new_tokens: int = 24,
@@ -264,49 +263,26 @@ class SteeringVector:
         self.check_compatible(model)
         ids = encode_texts(model, [prompt], self.chat if chat is None else chat)[0].ids
         if project:
-            with model.hooks(fwd_hooks=self.project_out_hooks(model, layer, from_position=len(ids) - 1,
-                                                                      centered=centered)):
-                return generate(model, ids, max_new_tokens, stop_at_newline=stop_at_newline)
+            hooks = self.project_out_hooks(model, layer, from_position=len(ids) - 1, centered=centered)
+            return generate(model, ids, max_new_tokens, stop_at_newline=stop_at_newline, hooks=hooks)
         if layer is None:
             return generate(model, ids, max_new_tokens, stop_at_newline=stop_at_newline)
         return generate(model, ids, max_new_tokens, self.directions[layer], layer, alpha, stop_at_newline)
 
-    # --- persistence ----------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """``directions`` as safetensors, the provenance as JSON metadata (atomically)."""
-        meta = {"model": self.model, "positive": self.positive, "negative": self.negative,
+    # --- the artifact ---------------------------------------------------------------------------
+    def tensors(self) -> dict[str, Tensor]:
+        out = {"steering_directions": self.directions}
+        return out if self.centers is None else {**out, "centers": self.centers}
+
+    def fields(self) -> dict[str, Any]:
+        return {"model": self.model, "positive": self.positive, "negative": self.negative,
                 "n_positive": self.n_positive, "n_negative": self.n_negative, "chat": self.chat,
-                "n_layers": self.n_layers, "d_model": self.d_model, "versions": package_versions(),
-                "meta": self.meta}
-        tensors = {"steering_directions": self.directions.float()}
-        if self.centers is not None:
-            tensors["centers"] = self.centers.float()
-        return write_tensors(path, tensors, meta)
+                "n_layers": self.n_layers, "d_model": self.d_model}
 
     @classmethod
-    def load(cls, path: str | Path, model=None) -> "SteeringVector":
-        """Read a saved vector; with ``model``, check that it was made on that model."""
-        tensors, meta = read_tensors(path)
-        if "steering_directions" not in tensors:
-            raise ValueError(f"{path} holds no 'steering_directions' tensor; was it written by SteeringVector.save? "
-                             f"(a single layer's FunctionVector loads with FunctionVector.load)")
-        sv = cls(tensors["steering_directions"], meta.get("model", ""), meta.get("positive", "positive"),
-                 meta.get("negative", "negative"), int(meta.get("n_positive", 0)), int(meta.get("n_negative", 0)),
-                 bool(meta.get("chat", False)), dict(meta.get("meta", {})), tensors.get("centers"))
-        if model is not None:
-            sv.check_compatible(model)
-        return sv
-
-
-def _project_from(direction: Tensor, layer: int, start: int, center: Tensor | None = None) -> Hooks:
-    """Remove the component along ``direction`` (relative to ``center``) at positions ``start:``."""
-    u = direction.float() / direction.float().norm()
-    offset = float(center.float() @ u) if center is not None else 0.0
-
-    def hook(resid, hook):
-        uu = u.to(device=resid.device, dtype=resid.dtype)
-        x = resid[:, start:]
-        resid[:, start:] = x - ((x @ uu) - offset)[..., None] * uu
-        return resid
-
-    return [(f"blocks.{layer}.hook_resid_post", hook)]
+    def from_saved(cls, tensors, fields, provenance, meta) -> "SteeringVector":
+        meta = {**fields.get("meta", {}), **meta}  # the flat headers of earlier versions nested it
+        return cls(tensors["steering_directions"], fields.get("model", ""), fields.get("positive", "positive"),
+                   fields.get("negative", "negative"), int(fields.get("n_positive", 0)),
+                   int(fields.get("n_negative", 0)), bool(fields.get("chat", False)), dict(meta),
+                   tensors.get("centers"), provenance)

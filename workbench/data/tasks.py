@@ -137,7 +137,7 @@ class Task:
 def tasks_dir() -> Path:
     """Folder of the built-in tasks: ``$WORKBENCH_TASKS`` or the repository's ``tasks/``."""
     env = os.environ.get("WORKBENCH_TASKS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "tasks"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "tasks"
 
 
 def list_tasks() -> list[str]:

@@ -167,7 +167,7 @@ class TaskResult:
         out_dir = Path(out_dir)
         missing = [name for name in RESULT_FILES if not (out_dir / name).exists()]
         if missing:
-            raise ResultFileError(f"{out_dir} has no {', '.join(missing)}: pass a folder written by "
+            raise ResultFileError(f"no {', '.join(missing)} in {out_dir}: pass a folder written by "
                                   "`workbench run --out` (or TaskResult.save) with this version of the workbench")
         data = read_json(out_dir / "result.json")
         if "task_data" not in data:

@@ -149,7 +149,8 @@ class VectorArtifact:
 
     def save(self, path: str | Path) -> Path:
         """Write the tensors as safetensors, fields, provenance and meta as one JSON header (atomically)."""
-        header = {"kind": self.KIND, "fields": self.fields(), "provenance": self.provenance, "meta": self.meta}
+        provenance = {**self.provenance, "versions": self.provenance.get("versions") or package_versions()}
+        header = {"kind": self.KIND, "fields": self.fields(), "provenance": provenance, "meta": self.meta}
         return write_tensors(path, {k: v.detach().float() for k, v in self.tensors().items()}, header)
 
     @classmethod

@@ -21,9 +21,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from .cache import atomic_path
-from .models import input_device, model_info
-from .prompts import EncodedPrompt
+from ..base.files import atomic_path
+from ..core.model import hook_name, input_device, model_info
+from ..data.prompts import EncodedPrompt
 
 __all__ = ["AttentionPage", "head_patterns", "circuitsvis_bundle", "attention_view"]
 
@@ -51,7 +51,7 @@ def head_patterns(model, prompt: EncodedPrompt, heads: Sequence[tuple[int, int]]
 
     device = input_device(model)
     model.run_with_hooks(torch.tensor([prompt.ids], device=device),
-                         fwd_hooks=[(f"blocks.{l}.attn.hook_pattern", grab) for l in layers])
+                         fwd_hooks=[(hook_name("pattern", l), grab) for l in layers])
     return torch.stack([store[l][h] for l, h in heads])
 
 

@@ -1,6 +1,7 @@
 """Plotly figures of the workbench's results, one look for all, and their export.
 
-Every function takes result objects (or the JSON they save as) and never runs a model.
+Every function takes result objects (a HeadScan, LayerSweep, TaskResult, or the dict a study
+returns) and never runs a model.
 :func:`export` writes offline HTML (plotly.js inlined) and, when a browser is available for
 kaleido, PNG and PDF for papers.
 
@@ -22,7 +23,8 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .cache import atomic_path
+from ..base.files import atomic_path
+from ..core.scan import top_heads, universal_map
 
 __all__ = ["aie_heatmap", "aie_grid", "layer_sweep_figure", "head_count_figure", "accuracy_comparison",
            "decoded_figure", "grouped_bars", "scatter_figure", "soft_alpha_figure", "injection_figure", "steering_figure", "export", "CONDITION_LABELS", "STYLE"]
@@ -35,18 +37,13 @@ CONDITION_LABELS = {"icl": "10-shot ICL", "zero_shot": "zero-shot", "zero_shot_f
                     "task_vector": "zero-shot + task vector (Hendel)"}
 
 
-def _aie(x) -> torch.Tensor:
-    if hasattr(x, "aie"):
-        return x.aie
-    if isinstance(x, Mapping):
-        return torch.tensor(x["aie"])
-    return torch.as_tensor(x)
+def _aie(scan) -> torch.Tensor:
+    """The ``[layer, head]`` AIE of a HeadScan (or an AIE tensor itself)."""
+    return scan.aie if hasattr(scan, "aie") else torch.as_tensor(scan)
 
 
 def _top(aie: torch.Tensor, k: int) -> list[tuple[int, int]]:
-    flat = torch.nan_to_num(aie, nan=-float("inf")).flatten().argsort(descending=True)[:k]
-    H = aie.shape[1]
-    return [(int(i) // H, int(i) % H) for i in flat]
+    return [(l, h) for l, h, _ in top_heads(aie, k)]
 
 
 def _heatmap_trace(aie: torch.Tensor, sem: torch.Tensor | None = None, showscale: bool = True, zmax=None):
@@ -76,7 +73,7 @@ def aie_grid(scans: Mapping[str, Any], top_k: int = 10, cols: int = 4, universal
     """One AIE heatmap per task (shared colour scale), plus the cross-task mean if ``universal``."""
     items = [(name, _aie(s).float()) for name, s in scans.items()]
     if universal and len(items) > 1:
-        items.append(("universal (mean over tasks)", torch.stack([a for _, a in items]).mean(0)))
+        items.append(("universal (mean over tasks)", universal_map([a for _, a in items])))
     rows = -(-len(items) // cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[n for n, _ in items], horizontal_spacing=0.04, vertical_spacing=0.08)
     zmax = max(float(torch.nan_to_num(a).abs().max()) for _, a in items) or 1.0
@@ -90,21 +87,17 @@ def aie_grid(scans: Mapping[str, Any], top_k: int = 10, cols: int = 4, universal
     return fig
 
 
-def _sweep_dict(sweep) -> dict:
-    return sweep.to_dict() if hasattr(sweep, "to_dict") else dict(sweep)
-
-
 def layer_sweep_figure(sweep, baselines: Mapping[str, Any] | None = None, title: str = "Where to add the FV") -> go.Figure:
     """Accuracy against the layer of intervention, with binomial error bars.
 
-    ``sweep``: a LayerSweep (or its dict) of the FV; ``baselines``: name -> LayerSweep of other
-    interventions (e.g. the mean state, the task vector) on the same prompts.
+    ``sweep``: the FV's LayerSweep; ``baselines``: name -> LayerSweep of other interventions (e.g.
+    the mean state, the task vector) on the same prompts.
     """
     fig = go.Figure()
     colors = {"FV": {"zero_shot": COLORS["zero_shot_fv"], "shuffled": COLORS["shuffled_fv"]},
               "mean state": COLORS["mean_state"], "task vector": COLORS["task_vector"]}
     for label, sw in [("FV", sweep), *((baselines or {}).items())]:
-        d = _sweep_dict(sw)
+        d = sw.to_dict()
         for name in [k for k in d if k not in ("layers", "baseline", "n")]:
             y = d[name]
             n = d.get("n", {}).get(name, 0)
@@ -120,7 +113,7 @@ def layer_sweep_figure(sweep, baselines: Mapping[str, Any] | None = None, title:
                                          name=f"{name}, no intervention",
                                          line=dict(color=COLORS.get(name, "#999"), dash="dash", width=1)))
     fig.update_layout(title=title, xaxis_title="layer L (added after block L)", yaxis_title="top-1 accuracy",
-                      yaxis_range=[0, 1.02], xaxis=dict(dtick=1 if len(_sweep_dict(sweep)["layers"]) <= 12 else 2),
+                      yaxis_range=[0, 1.02], xaxis=dict(dtick=1 if len(sweep.layers) <= 12 else 2),
                       width=820, height=440, **STYLE)
     return fig
 
@@ -139,15 +132,17 @@ def head_count_figure(curves: Mapping[str, Mapping[int, Any]], title: str = "Hea
 
 def accuracy_comparison(results: Sequence[Any], key: str = "accuracy",
                         conditions: Sequence[str] = tuple(CONDITION_LABELS), title: str | None = None) -> go.Figure:
-    """Grouped bars per task: ICL, zero-shot, + FV, shuffled, + FV and the baselines."""
-    rows = [r.to_json() if hasattr(r, "to_json") else r for r in results]
-    tasks = [r["task"] for r in rows] + ["mean"]
+    """Grouped bars per task (TaskResults): ICL, zero-shot, + FV, shuffled, + FV and the baselines.
+
+    ``key``: ``"accuracy"`` (test queries clean ICL gets right) or ``"accuracy_unfiltered"``.
+    """
+    tasks = [r.task.name for r in results] + ["mean"]
     fig = go.Figure()
     for c in conditions:
-        vals = [r[key][c] for r in rows]
+        vals = [getattr(r, key)[c].top1 for r in results]
         vals.append(sum(vals) / len(vals))
         fig.add_trace(go.Bar(name=CONDITION_LABELS.get(c, c), x=tasks, y=vals, marker_color=COLORS.get(c)))
-    model = rows[0]["model"] if rows else ""
+    model = results[0].model if results else ""
     label = "filtered to queries ICL gets right" if key == "accuracy" else "all test queries"
     fig.update_layout(barmode="group", title=title or f"{model}: top-1 accuracy ({label})", yaxis_title="top-1 accuracy",
                       yaxis_range=[0, 1.02], width=max(700, 110 * len(tasks)), height=440, **STYLE)

@@ -13,14 +13,17 @@ import random
 from pathlib import Path
 from typing import Sequence
 
+from ..base.files import write_json
+from ..base.stage_cache import StageCache
+from ..core.model import model_info
+from ..data.tasks import Task, load_task
+from ..method.pipeline import run_task
+from ..method.protocol import Protocol
+from ..method.result import TaskResult
+from ..studies.agreement import attribution_vs_exact
+from ..studies.paper import ablation, baseline_sweeps, composition, head_count_curves
 from . import figures
-from .cache import StageCache, write_json
-from .models import model_info
-from .pipeline import Protocol, TaskResult, encode, run_task
-from .prompts import sample_prompts
-from .studies import ablation, attribution_vs_exact, baseline_sweeps, composition, head_count_curves
-from .tasks import load_task
-from .views import attention_view
+from .attention import attention_view
 
 __all__ = ["paper_figures", "COMPOSED_TASKS"]
 
@@ -31,7 +34,7 @@ COMPOSED_TASKS = {
 }
 
 
-def paper_figures(model, tasks: Sequence[str], out_dir: str | Path = "figures", protocol: Protocol = Protocol(),
+def paper_figures(model, tasks: Sequence[str | Task], out_dir: str | Path = "figures", protocol: Protocol = Protocol(),
                   formats: Sequence[str] = ("html", "png", "pdf"), composition_tasks: bool = True,
                   fresh: bool = False, progress: bool = True) -> dict[str, list[Path]]:
     """Make every figure for ``tasks`` on ``model``; returns figure name -> files written.
@@ -47,17 +50,20 @@ def paper_figures(model, tasks: Sequence[str], out_dir: str | Path = "figures", 
     out_dir = Path(out_dir)
     name = model_info(model).name
     featured_protocol = Protocol(**{**protocol.to_dict(), "sweep_layers": True})
+    tasks = [t if isinstance(t, Task) else load_task(t) for t in tasks]  # fail on a bad task before any work
     results: dict[str, TaskResult] = {}
     for i, task in enumerate(tasks):
-        results[task] = run(task, featured_protocol if i == 0 else protocol)
-    featured = results[tasks[0]]
+        results[task.name] = run(task, featured_protocol if i == 0 else protocol)
+    featured = results[tasks[0].name]
     written: dict[str, list[Path]] = {}
-    summary: dict = {"model": name, "tasks": list(tasks), "featured": featured.task}
+    summary: dict = {"model": name, "tasks": list(results), "featured": featured.task.name,
+                     "seed": protocol.seed}
 
     def save(fig, key):
         written[key] = figures.export(fig, f"{name}_{key}", out_dir, formats)
 
-    save(figures.aie_heatmap(featured.scan, top_k=len(featured.fv.heads)), f"aie_{featured.task}")
+    title = featured.task.name
+    save(figures.aie_heatmap(featured.scan, top_k=len(featured.fv.heads)), f"aie_{title}")
     if len(results) > 1:
         save(figures.aie_grid({t: r.scan for t, r in results.items()}, top_k=len(featured.fv.heads)), "aie_grid")
     save(figures.accuracy_comparison(list(results.values())), "accuracy")
@@ -65,13 +71,13 @@ def paper_figures(model, tasks: Sequence[str], out_dir: str | Path = "figures", 
 
     baselines = baseline_sweeps(model, featured, progress=progress)
     save(figures.layer_sweep_figure(featured.test_sweep, baselines,
-                                    title=f"{featured.task}: accuracy by the layer of intervention (test split)"), "layer_sweep")
+                                    title=f"{title}: accuracy by the layer of intervention (test split)"), "layer_sweep")
     curves = head_count_curves(model, featured, progress=progress)
-    save(figures.head_count_figure(curves, title=f"{featured.task}: accuracy by the number of FV heads"), "head_count")
+    save(figures.head_count_figure(curves, title=f"{title}: accuracy by the number of FV heads"), "head_count")
     decoded = featured.fv.decode(model, k=15)
-    save(figures.decoded_figure(decoded, title=f"{featured.task} FV through the unembedding"), "decoded")
+    save(figures.decoded_figure(decoded, title=f"{title} FV through the unembedding"), "decoded")
     abl = ablation(model, featured)
-    save(figures.grouped_bars({featured.task: abl}, title=f"{featured.task}: clean ICL accuracy under ablation"), "ablation")
+    save(figures.grouped_bars({title: abl}, title=f"{title}: clean ICL accuracy under ablation"), "ablation")
     summary.update(head_count=curves, decoded=decoded, ablation=abl,
                    baseline_sweeps={k: v.to_dict() for k, v in baselines.items()})
 
@@ -81,7 +87,7 @@ def paper_figures(model, tasks: Sequence[str], out_dir: str | Path = "figures", 
     labels = [f"L{i // H}H{i % H}" for i in range(featured.scan.aie.numel())]
     save(figures.scatter_figure(featured.scan.aie.flatten().tolist(), approx.aie.flatten().tolist(), labels,
                                 "exact AIE (activation patching)", "attribution estimate",
-                                f"{featured.task}: attribution patching vs the exact scan<br><sup>Spearman "
+                                f"{title}: attribution patching vs the exact scan<br><sup>Spearman "
                                 f"{agreement['spearman']:.2f}, top-10 overlap {agreement['top_k_overlap']:.0%}</sup>"),
          "attribution")
     summary["attribution"] = agreement
@@ -96,13 +102,12 @@ def paper_figures(model, tasks: Sequence[str], out_dir: str | Path = "figures", 
             summary["composition"] = comp
 
     # Attention of the top FV heads against random heads, on one clean ICL prompt.
-    split = load_task(featured.task).split(protocol.seed)
-    prompt = encode(model, sample_prompts(split, 1, protocol.n_shot, "icl", "test", seed=protocol.seed))[0]
+    prompt = featured.prompt_sets(model)["attention_example"][0]
     info = model_info(model)
     top = featured.fv.heads[:4]
     rng = random.Random(protocol.seed)
     others = [(l, h) for l in range(info.n_layers) for h in range(info.n_heads) if (l, h) not in featured.fv.heads]
-    page = attention_view(model, prompt, top, f"top FV heads for {featured.task}")
+    page = attention_view(model, prompt, top, f"top FV heads for {title}")
     attention_view(model, prompt, rng.sample(others, len(top)), "random heads, for comparison", page=page)
     path = page.save(out_dir / f"{name}_attention.html")
     written["attention"] = [path]

@@ -1,0 +1,137 @@
+"""Why does (or doesn't) a function vector work zero-shot?  The ``workbench diagnose`` studies.
+
+- :func:`injection_diagnostics`: the FV's size against the residual, and accuracy by layer x scale,
+  beside the two baselines (the task vector is a ceiling for single-position interventions).
+- :func:`head_count_grid`: accuracy by the number of top heads x layer (optionally centred).
+- :func:`state_tests`: replace the last state by the mean ICL state, or add ICL minus zero-shot.
+- :func:`diagnose_run`: all of the above for one run, reusing an earlier identical measurement.
+
+All measure on the run's zero-shot test prompts (every test query, unfiltered).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from tqdm.auto import tqdm
+
+from ..core.heads import last_token_states
+from ..core.hooks import add_vector, replace_last_state
+from ..core.model import model_info
+from ..method.evaluate import accuracy, head_count_sweep, layer_sweep
+from ..method.pipeline import zero_shot_head_means
+from ..method.result import TaskResult
+from .paper import baseline_sweeps
+
+__all__ = ["injection_diagnostics", "head_count_grid", "state_tests", "diagnose_run"]
+
+
+def injection_diagnostics(model, result: TaskResult, alphas: Sequence[float] = (0.5, 1, 2, 4, 8, 16),
+                          progress: bool = True) -> dict:
+    """Size against the residual, scale, and a ceiling, for every layer ``L``:
+
+    - ``norm_ratio[L]``: ``|FV| / mean |resid_L|`` at the last token, how big the FV is beside
+      the stream it is added to;
+    - ``zero_shot[a][L]``: top-1 accuracy with ``alphas[a] * FV`` added after ``L``;
+    - ``task_vector[L]`` / ``mean_state[L]``: the two baselines (:func:`baseline_sweeps`).  The
+      task vector overwrites the whole last-token state with a clean ICL prompt's, so it is a
+      ceiling for any single-position intervention at that layer.
+    """
+    zero = result.prompt_sets(model)["test_zero_shot"]
+    n_layers = model_info(model).n_layers
+    resid = last_token_states(model, zero, list(range(n_layers)))  # [layer, prompt, d_model]
+    resid_norm = resid.norm(dim=-1).mean(-1)
+    grid = [layer_sweep(model, result.fv.vector, {"zero_shot": zero}, alpha=a, progress=progress and f"alpha {a}")
+            for a in alphas]
+    base = baseline_sweeps(model, result, progress)
+    return {
+        "model": result.model, "task": result.task.name, "n_prompts": len(zero), "fv_layer": result.fv_layer,
+        "heads": [list(h) for h in result.fv.heads], "layers": list(range(n_layers)), "alphas": list(alphas),
+        "fv_norm": result.fv.norm, "resid_norm": resid_norm.tolist(),
+        "norm_ratio": (result.fv.norm / resid_norm).tolist(),
+        "zero_shot": [[a.top1 for a in g.results["zero_shot"]] for g in grid],
+        "baseline_zero_shot": grid[0].baseline["zero_shot"].top1,
+        "task_vector": [a.top1 for a in base["task vector"].results["zero_shot"]],
+        "mean_state": [a.top1 for a in base["mean state"].results["zero_shot"]],
+    }
+
+
+def head_count_grid(model, result: TaskResult, counts: Sequence[int], layers: Sequence[int] | None = None,
+                    centered: bool = False, progress: bool = True) -> dict:
+    """Zero-shot test accuracy with the FV of the top ``k`` heads added after layer ``L``, for every
+    ``k`` in ``counts`` and ``L`` in ``layers``: does the task need more heads?
+
+    ``centered=True`` subtracts from each head's clean mean output its mean output on zero-shot
+    prompts (train queries): ``FV_c = sum_h (mean_out_icl[h] - mean_out_zero[h])``, which keeps
+    what ICL changes in a head's output and drops what the head writes on any prompt.
+    """
+    sets = result.prompt_sets(model)
+    zero = sets["test_zero_shot"]
+    info = model_info(model)
+    layers = list(range(info.n_layers)) if layers is None else [info.check_layer(layer) for layer in layers]
+    counts = [k for k in counts if 0 < k <= info.n_total_heads]
+    means = result.means
+    if centered:
+        means = means.centered(zero_shot_head_means(model, sets, progress=False))
+    by_layer = [head_count_sweep(model, means, result.scan, layer, zero, counts, progress=False)
+                for layer in tqdm(layers, desc="head counts x layers", disable=not progress, leave=False)]
+    return {"counts": counts, "layers": layers, "centered": centered,
+            "zero_shot": [[by_layer[i][k].top1 for i in range(len(layers))] for k in counts]}
+
+
+def state_tests(model, result: TaskResult, layers: Sequence[int] | None = None, progress: bool = True) -> dict:
+    """Add or replace?  Zero-shot test accuracy at each layer with the last state
+
+    - ``replace_mean_icl``: overwritten by the MEAN clean ICL last state (Hendel's task vector
+      uses one ICL prompt's state per query; this uses their mean, the same for every query);
+    - ``add_icl_minus_zero``: shifted by ``mean ICL state - mean zero-shot state`` (the two
+      prompt sets' difference, i.e. a contrastive steering vector between ICL and zero-shot).
+
+    If replacing works where adding the FV (or the mean state) does not, the zero-shot prompt's
+    own state is what resists, not a lack of task information in the added vector.
+    """
+    sets = result.prompt_sets(model)
+    zero = sets["test_zero_shot"]
+    layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
+    icl_mean = last_token_states(model, sets["donors"], layers).mean(1)  # [layer, d_model]
+    zero_mean = last_token_states(model, zero, layers).mean(1)
+    out: dict = {"layers": layers, "replace_mean_icl": [], "add_icl_minus_zero": []}
+    for i, layer in enumerate(tqdm(layers, desc="state tests", disable=not progress, leave=False)):
+        same = icl_mean[i].expand(len(zero), -1)
+        out["replace_mean_icl"].append(accuracy(model, zero, replace_last_state(model, layer, same)).top1)
+        out["add_icl_minus_zero"].append(accuracy(model, zero, add_vector(model, layer, icl_mean[i] - zero_mean[i])).top1)
+    return out
+
+
+def diagnose_run(model, result: TaskResult, alphas: Sequence[float], counts: Sequence[int] = (),
+             count_layers: Sequence[int] | None = None, centered: bool = False,
+             state_layers: Sequence[int] | None = None, previous: dict[str, Any] | None = None) -> dict:
+    """Every diagnostic asked for, in one dict (what ``workbench diagnose`` writes and draws).
+
+    ``counts``: also :func:`head_count_grid` (and its centred version with ``centered``) at
+    ``count_layers``; ``state_layers``: also :func:`state_tests` there (``[]``: every layer;
+    ``None``: skip).  ``previous``: an earlier output of this function; its parts measured on
+    the same run (same FV heads and model) with the same settings are kept, not re-measured.
+    """
+    same_run = (previous is not None and previous.get("heads") == [list(h) for h in result.fv.heads]
+                and previous.get("model") == result.model and previous.get("task") == result.task.name)
+    if same_run and previous.get("alphas") == list(alphas):
+        diag = dict(previous)
+    else:
+        diag = injection_diagnostics(model, result, alphas=alphas)
+        same_run = False
+    if counts:
+        layers = list(count_layers) if count_layers else diag["layers"]
+
+        def measured(grid):
+            return same_run and grid is not None and grid["counts"] == list(counts) and grid["layers"] == layers
+
+        if not measured(diag.get("head_counts")):
+            diag["head_counts"] = head_count_grid(model, result, counts, layers)
+        if centered and not measured(diag.get("head_counts_centered")):
+            diag["head_counts_centered"] = head_count_grid(model, result, counts, layers, centered=True)
+    if state_layers is not None:
+        want = list(state_layers) or diag["layers"]
+        if not (same_run and diag.get("state_tests", {}).get("layers") == want):
+            diag["state_tests"] = state_tests(model, result, want)
+    return diag
