@@ -10,11 +10,11 @@ own FV, the sum of its parts' FVs, each part alone) and ``figures/<model>_compos
 import argparse
 import json
 
-from workbench.show import figures
 from workbench.base.files import write_json
 from workbench.core.loading import load_model
 from workbench.core.model import model_info
 from workbench.method.pipeline import run_task
+from workbench.show import figures
 from workbench.show.report import COMPOSED_TASKS
 from workbench.studies import composition
 
@@ -29,8 +29,10 @@ def main() -> None:
     result = composition(model, run_task(model, args.composed), [run_task(model, p) for p in parts])
     print(json.dumps(result, indent=1))
     write_json(f"runs/{name}/composition_{args.composed}.json", result)
-    fig = figures.grouped_bars({f"{args.composed} = {' + '.join(parts)}": result},
-                               title="Composing function vectors (zero-shot test accuracy)")
+    fig = figures.grouped_bars(
+        {f"{args.composed} = {' + '.join(parts)}": result},
+        title="Composing function vectors (zero-shot test accuracy)",
+    )
     figures.export(fig, f"{name}_composition", "figures", ("html", "png"))
 
 

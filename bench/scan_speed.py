@@ -24,10 +24,10 @@ from reference import reference_scan  # noqa: E402
 from workbench.core.heads import mean_head_activations  # noqa: E402
 from workbench.core.loading import load_model  # noqa: E402
 from workbench.core.model import model_info  # noqa: E402
-from workbench.method.protocol import encode  # noqa: E402
-from workbench.data.prompts import sample_prompts  # noqa: E402
 from workbench.core.scan import scan_heads  # noqa: E402
+from workbench.data.prompts import sample_prompts  # noqa: E402
 from workbench.data.tasks import load_task  # noqa: E402
+from workbench.method.protocol import encode  # noqa: E402
 
 
 def random_model_from_config(name: str, dtype: torch.dtype):
@@ -40,8 +40,15 @@ def random_model_from_config(name: str, dtype: torch.dtype):
         cfg = GPTJConfig()  # GPT-J 6B's shape: 28 layers x 16 heads, d_model 4096
         cfg.architectures = ["GPTJForCausalLM"]
     elif name == "llama2-7b":
-        cfg = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-                          num_key_value_heads=32, vocab_size=32000, max_position_embeddings=4096)
+        cfg = LlamaConfig(
+            hidden_size=4096,
+            intermediate_size=11008,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=32,
+            vocab_size=32000,
+            max_position_embeddings=4096,
+        )
         cfg.architectures = ["LlamaForCausalLM"]
     else:
         raise SystemExit(f"unknown --config {name!r}; use gptj or llama2-7b")
@@ -80,7 +87,10 @@ def scan_flops(model, n_tokens: int) -> tuple[float, float]:
     per_layer = (n_params - emb * (1 if hf.config.tie_word_embeddings else 2)) / info.n_layers
     token_layer = 2 * per_layer + 4 * n_tokens * info.d_model  # matmuls + attention over n keys
     prompt = n_tokens * info.n_layers * token_layer + 2 * emb
-    heads = sum((info.n_layers - l) * token_layer * info.n_heads for l in range(info.n_layers)) + info.n_total_heads * 2 * emb
+    heads = (
+        sum((info.n_layers - l) * token_layer * info.n_heads for l in range(info.n_layers))
+        + info.n_total_heads * 2 * emb
+    )
     reference = info.n_total_heads * (prompt + 2 * emb * n_tokens)  # full forward, logits at every position
     return prompt + heads, reference
 
@@ -92,25 +102,43 @@ def main() -> None:
     ap.add_argument("--task", default="antonym")
     ap.add_argument("--prompts", type=int, default=25)
     ap.add_argument("--shots", type=int, default=10)
-    ap.add_argument("--reference-prompts", type=int, default=None, help="run the reference on this many prompts and extrapolate")
-    ap.add_argument("--batch-size", type=int, default=None, help="patched variants per forward (default: from memory)")
+    ap.add_argument(
+        "--reference-prompts",
+        type=int,
+        default=None,
+        help="run the reference on this many prompts and extrapolate",
+    )
+    ap.add_argument(
+        "--batch-size", type=int, default=None, help="patched variants per forward (default: from memory)"
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--peak-tflops", type=float, default=None, help="the machine's peak, for the fraction reached")
-    ap.add_argument("--compare-dtype", default=None, help="also run the fast scan in this dtype (e.g. bfloat16) "
-                    "and report how far it moves the AIE")
+    ap.add_argument(
+        "--peak-tflops", type=float, default=None, help="the machine's peak, for the fraction reached"
+    )
+    ap.add_argument(
+        "--compare-dtype",
+        default=None,
+        help="also run the fast scan in this dtype (e.g. bfloat16) and report how far it moves the AIE",
+    )
     args = ap.parse_args()
 
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    model = random_model_from_config(args.config, dtype).to(device) if args.config else load_model(args.model, device, dtype)
+    model = (
+        random_model_from_config(args.config, dtype).to(device)
+        if args.config
+        else load_model(args.model, device, dtype)
+    )
     info = model_info(model)
     split = load_task(args.task).split(0)
     clean = encode(model, sample_prompts(split, 20, args.shots, "icl", seed=1))
     corrupted = encode(model, sample_prompts(split, args.prompts, args.shots, "shuffled", seed=2))
     mean_z = mean_head_activations(model, clean, progress=False).mean_z
     n_tok = sum(len(p) for p in corrupted) / len(corrupted)
-    print(f"model {info.name}: {info.n_layers} layers x {info.n_heads} heads = {info.n_total_heads}, "
-          f"{len(corrupted)} prompts of {n_tok:.0f} tokens on average, {args.device} {args.dtype}")
+    print(
+        f"model {info.name}: {info.n_layers} layers x {info.n_heads} heads = {info.n_total_heads}, "
+        f"{len(corrupted)} prompts of {n_tok:.0f} tokens on average, {args.device} {args.dtype}"
+    )
 
     scan_heads(model, corrupted[:1], mean_z, heads=[(0, 0)], progress=False)  # warm-up
     reset_peak(device)
@@ -134,27 +162,46 @@ def main() -> None:
 
     minimal, reference_flops = scan_flops(model, int(n_tok))
     total_min = minimal * len(corrupted)
-    kind = "measured" if n_ref == len(corrupted) else f"extrapolated from {n_ref} prompt(s), {t_ref_measured:.1f} s"
+    kind = (
+        "measured"
+        if n_ref == len(corrupted)
+        else f"extrapolated from {n_ref} prompt(s), {t_ref_measured:.1f} s"
+    )
     print(f"reference scan: {t_ref:9.2f} s  ({kind}); peak memory {mem_ref / 2**20:8.0f} MiB")
-    print(f"fast scan:      {t_fast:9.2f} s  ({len(corrupted)} prompts);      peak memory {mem_fast / 2**20:8.0f} MiB")
-    print(f"FLOP floor {total_min / 1e12:.2f} TFLOP for the scan; the fast scan ran at {total_min / t_fast / 1e12:.3f} TFLOP/s"
-          + (f" = {total_min / t_fast / 1e12 / args.peak_tflops:.1%} of the {args.peak_tflops} TFLOP/s peak" if args.peak_tflops else "")
-          + f"; the reference does {reference_flops * len(corrupted) / 1e12:.1f} TFLOP")
+    print(
+        f"fast scan:      {t_fast:9.2f} s  ({len(corrupted)} prompts);      peak memory "
+        f"{mem_fast / 2**20:8.0f} MiB"
+    )
+    print(
+        f"FLOP floor {total_min / 1e12:.2f} TFLOP for the scan; the fast scan ran at "
+        f"{total_min / t_fast / 1e12:.3f} TFLOP/s"
+        + (
+            f" = {total_min / t_fast / 1e12 / args.peak_tflops:.1%} of the {args.peak_tflops} TFLOP/s peak"
+            if args.peak_tflops
+            else ""
+        )
+        + f"; the reference does {reference_flops * len(corrupted) / 1e12:.1f} TFLOP"
+    )
     if args.compare_dtype:
         from workbench.studies import top_k_overlap
 
         other_dtype = getattr(torch, args.compare_dtype)
-        other = (random_model_from_config(args.config, other_dtype).to(device) if args.config
-                 else load_model(args.model, device, other_dtype, verbose=False))
+        other = (
+            random_model_from_config(args.config, other_dtype).to(device)
+            if args.config
+            else load_model(args.model, device, other_dtype, verbose=False)
+        )
         t0 = time.perf_counter()
         low = scan_heads(other, corrupted, mean_z, batch_size=args.batch_size, progress=False)
         if device.type == "cuda":
             torch.cuda.synchronize()
         t_low = time.perf_counter() - t0
         shift = float((low.aie - fast.aie).abs().max())
-        print(f"{args.compare_dtype} fast scan: {t_low:.2f} s; AIE moved by at most {shift:.2e} "
-              f"({shift / float(fast.aie.abs().max()):.1%} of the largest |AIE|); top-10 heads shared with "
-              f"{args.dtype}: {top_k_overlap(fast, low, 10):.0%}")
+        print(
+            f"{args.compare_dtype} fast scan: {t_low:.2f} s; AIE moved by at most {shift:.2e} "
+            f"({shift / float(fast.aie.abs().max()):.1%} of the largest |AIE|); top-10 heads shared with "
+            f"{args.dtype}: {top_k_overlap(fast, low, 10):.0%}"
+        )
     print(f"speedup={t_ref / t_fast:.1f} max_abs_diff={diff:.2e}")
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from workbench.show import figures
 from workbench.base.files import read_json, write_json
+from workbench.beyond.soft import SoftTaskVector, soft_vs_fv
 from workbench.core.loading import DEFAULT_MODEL, load_model
 from workbench.core.model import model_info
 from workbench.method.pipeline import run_task
-from workbench.beyond.soft import SoftTaskVector, soft_vs_fv
+from workbench.show import figures
 
 
 def main(argv=None) -> int:
@@ -38,8 +38,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs", help="folder for <model>/soft_task_vectors.json")
     ap.add_argument("--figures", default="figures", help="folder for the figures ('' for none)")
-    ap.add_argument("--reuse", action="store_true",
-                    help="evaluate a saved vector with the same hyperparameters instead of fitting again")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="evaluate a saved vector with the same hyperparameters instead of fitting again",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared CPU)")
     args = ap.parse_args(argv)
     if args.threads:
@@ -54,13 +57,28 @@ def main(argv=None) -> int:
         result = run_task(model, task)
         t1 = time.time()
         saved = Path(args.out) / name / task / "soft_task_vector.safetensors"
-        hparams = {"steps": args.steps, "lr": args.lr, "sparsity": args.sparsity, "batch_size": args.batch_size,
-                   "init": args.init, "seed": args.seed}
+        hparams = {
+            "steps": args.steps,
+            "lr": args.lr,
+            "sparsity": args.sparsity,
+            "batch_size": args.batch_size,
+            "init": args.init,
+            "seed": args.seed,
+        }
         old = SoftTaskVector.load(saved, model) if args.reuse and saved.exists() else None
         if old is not None and any(old.hparams.get(k) != v for k, v in hparams.items()):
             old = None  # fitted with other hyperparameters: fit again
-        row = soft_vs_fv(model, result, steps=args.steps, lr=args.lr, sparsity=args.sparsity,
-                         batch_size=args.batch_size, init=args.init, seed=args.seed, soft=old)
+        row = soft_vs_fv(
+            model,
+            result,
+            steps=args.steps,
+            lr=args.lr,
+            sparsity=args.sparsity,
+            batch_size=args.batch_size,
+            init=args.init,
+            seed=args.seed,
+            soft=old,
+        )
         soft = row.pop("soft")
         row["reused_vector"] = old is not None
         row["seconds"] = {"task_result": round(t1 - t0, 1), "fit_and_evaluate": round(time.time() - t1, 1)}
@@ -68,12 +86,20 @@ def main(argv=None) -> int:
         table[task] = row
         write_json(path, table)  # after every task, so a stopped run keeps what it measured
         acc = row["accuracy"]
-        print(f"{task}: " + ", ".join(f"{k} {v:.0%}" for k, v in acc.items())
-              + f" | {row['n_on']} of {row['n_params']} heads on, spearman(alpha, AIE) {row['spearman_alpha_aie']:+.2f}"
-              + f" | {row['seconds']['fit_and_evaluate']:.0f}s", flush=True)
+        print(
+            f"{task}: "
+            + ", ".join(f"{k} {v:.0%}" for k, v in acc.items())
+            + f" | {row['n_on']} of {row['n_params']} heads on, spearman(alpha, AIE) "
+            f"{row['spearman_alpha_aie']:+.2f}" + f" | {row['seconds']['fit_and_evaluate']:.0f}s",
+            flush=True,
+        )
         if args.figures:
-            figures.export(figures.soft_alpha_figure(soft, result.scan, top_k=row["top_k"]),
-                           f"{name}_soft_{task}", args.figures, formats=("html", "png"))
+            figures.export(
+                figures.soft_alpha_figure(soft, result.scan, top_k=row["top_k"]),
+                f"{name}_soft_{task}",
+                args.figures,
+                formats=("html", "png"),
+            )
     print("wrote", path)
     return 0
 

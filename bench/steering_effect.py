@@ -13,7 +13,8 @@ per set, then measured on the file's held-out ``test`` prompts in two ways:
 
 Both also with the direction projected out after every layer (each layer's own direction), the
 other way round: does removing it lower the score?  Twice: to zero along the direction
-(``projected``), and to the midpoint of the two sets' means (``projected_centered``).  Writes ``runs/<model>/steering.json``
+(``projected``), and to the midpoint of the two sets' means (``projected_centered``).
+Writes ``runs/<model>/steering.json``
 (atomically) and ``figures/<model>_steering_<contrast>.{html,png}``.
 
     nice -n 10 python bench/steering_effect.py --model smollm2-135m
@@ -27,12 +28,12 @@ from pathlib import Path
 
 import torch
 
-from workbench.show import figures
 from workbench.base.files import write_json
+from workbench.beyond.steering import SteeringVector, encode_texts, logit_gap, word_hits
 from workbench.core.loading import load_model
 from workbench.core.model import model_info
-from workbench.beyond.steering import SteeringVector, encode_texts, logit_gap, word_hits
 from workbench.data.contrasts import load_contrast
+from workbench.show import figures
 
 
 def generation_scores(model, sv, contrast, layer, alpha, max_new_tokens, project=False, centered=False):
@@ -42,8 +43,12 @@ def generation_scores(model, sv, contrast, layer, alpha, max_new_tokens, project
         text = sv.generate(model, p, layer, alpha, max_new_tokens, project=project, centered=centered)
         texts.append(text)
         diffs.append(word_hits(text, pos) - word_hits(text, neg))
-    return {"mean_word_diff": sum(diffs) / len(diffs), "share_positive": sum(d > 0 for d in diffs) / len(diffs),
-            "share_negative": sum(d < 0 for d in diffs) / len(diffs), "texts": texts}
+    return {
+        "mean_word_diff": sum(diffs) / len(diffs),
+        "share_positive": sum(d > 0 for d in diffs) / len(diffs),
+        "share_negative": sum(d < 0 for d in diffs) / len(diffs),
+        "texts": texts,
+    }
 
 
 def measure(model, name, args):
@@ -63,21 +68,42 @@ def measure(model, name, args):
     base = float(logit_gap(model, enc, pos, neg).mean())
     grid = []
     for l in layers:
-        row = [base if a == 0 else float(logit_gap(model, enc, pos, neg, sv.add_hooks(model, l, a)).mean())
-               for a in args.alphas]
+        row = [
+            base if a == 0 else float(logit_gap(model, enc, pos, neg, sv.add_hooks(model, l, a)).mean())
+            for a in args.alphas
+        ]
         grid.append(row)
-        print(f"  {name} logit gap, layer {l:2d}: " + " ".join(f"{a:+g}:{g:+.2f}" for a, g in zip(args.alphas, row)),
-              flush=True)
+        print(
+            f"  {name} logit gap, layer {l:2d}: "
+            + " ".join(f"{a:+g}:{g:+.2f}" for a, g in zip(args.alphas, row)),
+            flush=True,
+        )
     projected = float(logit_gap(model, enc, pos, neg, sv.project_out_hooks(model)).mean())
     centered = float(logit_gap(model, enc, pos, neg, sv.project_out_hooks(model, centered=True)).mean())
-    print(f"  {name} logit gap: no intervention {base:+.3f}, projected out {projected:+.3f}, "
-          f"projected to the midpoint {centered:+.3f}", flush=True)
+    print(
+        f"  {name} logit gap: no intervention {base:+.3f}, projected out {projected:+.3f}, "
+        f"projected to the midpoint {centered:+.3f}",
+        flush=True,
+    )
     out = {
-        "label": f"{c.name}: {sv.label}", "chat": c.chat, "n_positive": sv.n_positive, "n_negative": sv.n_negative,
-        "n_test": len(c.test), "layers": layers, "alphas": list(args.alphas),
-        "vector_norm": [float(sv.norms[l]) for l in layers], "resid_norm": resid.tolist(),
-        "logit_gap": {"layers": layers, "alphas": list(args.alphas), "score": grid, "baseline": base,
-                      "projected": projected, "projected_centered": centered, "metric": "log p(positive words) - log p(negative words), next token"},
+        "label": f"{c.name}: {sv.label}",
+        "chat": c.chat,
+        "n_positive": sv.n_positive,
+        "n_negative": sv.n_negative,
+        "n_test": len(c.test),
+        "layers": layers,
+        "alphas": list(args.alphas),
+        "vector_norm": [float(sv.norms[l]) for l in layers],
+        "resid_norm": resid.tolist(),
+        "logit_gap": {
+            "layers": layers,
+            "alphas": list(args.alphas),
+            "score": grid,
+            "baseline": base,
+            "projected": projected,
+            "projected_centered": centered,
+            "metric": "log p(positive words) - log p(negative words), next token",
+        },
     }
     if args.gen_layers and args.max_new_tokens > 0:
         g_layers = [l for l in args.gen_layers if l < n_layers]
@@ -89,20 +115,35 @@ def measure(model, name, args):
                 s = plain if a == 0 else generation_scores(model, sv, c, l, a, args.max_new_tokens)
                 row.append(s["mean_word_diff"])
                 examples[f"L{l} alpha {a:+g}"] = s["texts"]
-                print(f"  {name} generation, layer {l:2d} alpha {a:+g}: word diff {s['mean_word_diff']:+.2f}, "
-                      f"{s['share_positive']:.0%} positive, {s['share_negative']:.0%} negative | {s['texts'][0]!r}",
-                      flush=True)
+                print(
+                    f"  {name} generation, layer {l:2d} alpha {a:+g}: word diff {s['mean_word_diff']:+.2f}, "
+                    f"{s['share_positive']:.0%} positive, {s['share_negative']:.0%} negative | "
+                    f"{s['texts'][0]!r}",
+                    flush=True,
+                )
             gen.append(row)
         proj = generation_scores(model, sv, c, None, 0.0, args.max_new_tokens, project=True)
         cent = generation_scores(model, sv, c, None, 0.0, args.max_new_tokens, project=True, centered=True)
         examples["projected out"], examples["projected to the midpoint"] = proj["texts"], cent["texts"]
-        print(f"  {name} generation: none {plain['mean_word_diff']:+.2f}, projected out {proj['mean_word_diff']:+.2f}, "
-              f"to the midpoint {cent['mean_word_diff']:+.2f} | {proj['texts'][0]!r} | {cent['texts'][0]!r}", flush=True)
-        out["generation"] = {"layers": g_layers, "alphas": list(args.gen_alphas), "score": gen,
-                             "baseline": plain["mean_word_diff"], "projected": proj["mean_word_diff"], "projected_centered": cent["mean_word_diff"],
-                             "share_positive_none": plain["share_positive"], "share_positive_projected": proj["share_positive"],
-                             "max_new_tokens": args.max_new_tokens,
-                             "metric": "positive minus negative score words per generation", "examples": examples}
+        print(
+            f"  {name} generation: none {plain['mean_word_diff']:+.2f}, projected out "
+            f"{proj['mean_word_diff']:+.2f}, "
+            f"to the midpoint {cent['mean_word_diff']:+.2f} | {proj['texts'][0]!r} | {cent['texts'][0]!r}",
+            flush=True,
+        )
+        out["generation"] = {
+            "layers": g_layers,
+            "alphas": list(args.gen_alphas),
+            "score": gen,
+            "baseline": plain["mean_word_diff"],
+            "projected": proj["mean_word_diff"],
+            "projected_centered": cent["mean_word_diff"],
+            "share_positive_none": plain["share_positive"],
+            "share_positive_projected": proj["share_positive"],
+            "max_new_tokens": args.max_new_tokens,
+            "metric": "positive minus negative score words per generation",
+            "examples": examples,
+        }
     return out
 
 
@@ -123,28 +164,44 @@ def main(argv=None):
     t0 = time.time()
     model = load_model(args.model)
     name = model_info(model).name
-    result = {"model": name, "command": "python bench/steering_effect.py " + " ".join(argv or __import__("sys").argv[1:]),
-              "contrasts": {}}
+    result = {
+        "model": name,
+        "command": "python bench/steering_effect.py " + " ".join(argv or __import__("sys").argv[1:]),
+        "contrasts": {},
+    }
     out = Path(args.out or f"runs/{name}/steering.json")
     if out.exists():  # keep the contrasts an earlier run measured (this run's replace theirs)
         from workbench.base.files import read_json
 
         old = read_json(out)
         if old.get("model") == name:
-            result["contrasts"] = {k: v for k, v in old.get("contrasts", {}).items() if k not in args.contrasts}
+            result["contrasts"] = {
+                k: v for k, v in old.get("contrasts", {}).items() if k not in args.contrasts
+            }
             result["earlier_commands"] = old.get("earlier_commands", []) + [old.get("command")]
     for c in args.contrasts:
         result["contrasts"][c] = measure(model, c, args)
         result["seconds"] = round(time.time() - t0)
         write_json(out, result)  # after every contrast, so a long run keeps what it has
         r = result["contrasts"][c]
-        figures.export(figures.steering_figure({**r["logit_gap"], "label": r["label"]},
-                                               title=f"{name}, {r['label']}: next-token logit gap"),
-                       f"{name}_steering_{c}", args.figures, formats=args.formats)
+        figures.export(
+            figures.steering_figure(
+                {**r["logit_gap"], "label": r["label"]}, title=f"{name}, {r['label']}: next-token logit gap"
+            ),
+            f"{name}_steering_{c}",
+            args.figures,
+            formats=args.formats,
+        )
         if "generation" in r:
-            figures.export(figures.steering_figure({**r["generation"], "label": r["label"]},
-                                                   title=f"{name}, {r['label']}: score words in greedy generations"),
-                           f"{name}_steering_{c}_generation", args.figures, formats=args.formats)
+            figures.export(
+                figures.steering_figure(
+                    {**r["generation"], "label": r["label"]},
+                    title=f"{name}, {r['label']}: score words in greedy generations",
+                ),
+                f"{name}_steering_{c}_generation",
+                args.figures,
+                formats=args.formats,
+            )
     print(f"wrote {out} ({time.time() - t0:.0f} s)")
 
 

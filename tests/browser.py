@@ -9,8 +9,15 @@ import subprocess
 import threading
 from pathlib import Path
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium() -> str | None:
@@ -73,9 +80,18 @@ def _render(path: Path, budget_ms: int) -> tuple[str, list[str]]:
         thread.start()
         try:
             out = subprocess.run(
-                [chromium(), *FLAGS, f"--proxy-server=http://127.0.0.1:{port}", "--proxy-bypass-list=<-loopback>",
-                 f"--virtual-time-budget={budget_ms}", "--dump-dom", path.resolve().as_uri()],
-                capture_output=True, text=True, timeout=120,
+                [
+                    chromium(),
+                    *FLAGS,
+                    f"--proxy-server=http://127.0.0.1:{port}",
+                    "--proxy-bypass-list=<-loopback>",
+                    f"--virtual-time-budget={budget_ms}",
+                    "--dump-dom",
+                    path.resolve().as_uri(),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
         finally:
             server.shutdown()

@@ -20,6 +20,7 @@ def reference_scan(model, prompts, mean_z, heads=None):
         tokens = torch.tensor([prompt.ids])
         clean = model(tokens)[0, -1].float().softmax(-1)[prompt.answer_id]
         for layer, head in heads:
+
             def patch(z, hook, head=head, layer=layer):
                 z[:, -1, head] = mean_z[layer, head].to(z.dtype)
                 return z

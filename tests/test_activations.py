@@ -13,7 +13,9 @@ def test_heads_add_up_to_what_enters_the_residual(tiny, arch):
     ids = torch.randint(3, 300, (2, 11))
     _, cache = model.run_with_cache(ids)
     for layer in range(model_info(model).n_layers):
-        per_head = head_to_residual(model, layer, cache[f"blocks.{layer}.attn.hook_z"], cache[f"blocks.{layer}.attn.hook_out"])
+        per_head = head_to_residual(
+            model, layer, cache[f"blocks.{layer}.attn.hook_z"], cache[f"blocks.{layer}.attn.hook_out"]
+        )
         entered = cache[f"blocks.{layer}.hook_resid_mid"] - cache[f"blocks.{layer}.hook_resid_pre"]
         if model_info(model).attn_out_bias:
             entered = entered - model.b_O[layer]
@@ -28,12 +30,16 @@ def test_post_norm_models_require_the_attention_output(tiny):
 
 def test_means_match_a_direct_average(tiny, toy_task):
     model = tiny["llama"]
-    prompts, _ = encode_prompts(model.tokenizer, sample_prompts(toy_task.split(0), 7, 3), model_info(model).bos_id)
+    prompts, _ = encode_prompts(
+        model.tokenizer, sample_prompts(toy_task.split(0), 7, 3), model_info(model).bos_id
+    )
     means = mean_head_activations(model, prompts, batch_size=3, progress=False)
     zs = []
     for p in prompts:
         _, cache = model.run_with_cache(torch.tensor([p.ids]))
         zs.append(torch.stack([cache[f"blocks.{l}.attn.hook_z"][0, -1] for l in range(2)]))
     torch.testing.assert_close(means.mean_z, torch.stack(zs).mean(0), atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(means.mean_out, torch.einsum("lhd,lhdm->lhm", means.mean_z, model.W_O.detach()), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        means.mean_out, torch.einsum("lhd,lhdm->lhm", means.mean_z, model.W_O.detach()), atol=1e-5, rtol=1e-4
+    )
     assert means.n_prompts == 7

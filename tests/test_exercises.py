@@ -63,29 +63,36 @@ def not_done(*args):
     raise NotImplementedError
 
 
-@pytest.mark.parametrize("check,wrong,message", [
-    (ex.check_icl_prompt, not_done, "not implemented yet"),
-    (ex.check_icl_prompt, lambda d, q: icl_prompt(d, q) + " " + q.output, "query's answer"),
-    (ex.check_icl_prompt, lambda d, q: icl_prompt(d, q) + " ", "whitespace after the final 'A:'"),
-    (ex.check_icl_prompt, lambda d, q: icl_prompt(d, q).replace(": ", ":"), "put a space"),
-    (ex.check_icl_prompt, lambda d, q: icl_prompt(d, q).replace("\n\n", "\n"), "blank line"),
-    (ex.check_mean_head_activations, lambda m, p: mean_z(m, p, position=0), "FIRST token"),
-    (ex.check_mean_head_activations, lambda m, p: mean_z(m, p, position="all"), "all positions"),
-    (ex.check_mean_head_activations, lambda m, p: mean_z(m, p, reduce="sum"), "summed over prompts"),
-    (ex.check_mean_head_activations, lambda m, p: mean_z(m, p, layer_shift=1), "shifted by one"),
-    (ex.check_mean_head_activations, lambda m, p: mean_z(m, p)[None], "batch or position axis"),
-    (ex.check_mean_head_activations, lambda m, p: 1 / 0, "ZeroDivisionError"),
-    (ex.check_indirect_effect, lambda *a: indirect_effect(*a, sign=-1), "sign is flipped"),
-    (ex.check_indirect_effect, lambda m, p, z, l, h: indirect_effect(m, p, z, max(l - 1, 0), h), "layer below"),
-    (ex.check_indirect_effect, lambda *a: indirect_effect(*a, where=slice(None)), "every position"),
-    (ex.check_indirect_effect, lambda *a: indirect_effect(*a, use_logits=True), "probabilities"),
-    (ex.check_function_vector, lambda *a: function_vector(*a, map_out=False), "W_O"),
-    (ex.check_function_vector, lambda *a: function_vector(*a, reduce="mean"), "SUM"),
-    (ex.check_add_vector, lambda *a: add_fv(*a, hook_name="hook_resid_pre"), "BEFORE block"),
-    (ex.check_add_vector, lambda *a: add_fv(*a, shift=1), "one layer too late"),
-    (ex.check_add_vector, lambda *a: add_fv(*a, where=slice(None)), "every position"),
-    (ex.check_add_vector, lambda *a: add_fv(*a, where=0), "first token"),
-])
+@pytest.mark.parametrize(
+    "check,wrong,message",
+    [
+        (ex.check_icl_prompt, not_done, "not implemented yet"),
+        (ex.check_icl_prompt, lambda d, q: icl_prompt(d, q) + " " + q.output, "query's answer"),
+        (ex.check_icl_prompt, lambda d, q: icl_prompt(d, q) + " ", "whitespace after the final 'A:'"),
+        (ex.check_icl_prompt, lambda d, q: icl_prompt(d, q).replace(": ", ":"), "put a space"),
+        (ex.check_icl_prompt, lambda d, q: icl_prompt(d, q).replace("\n\n", "\n"), "blank line"),
+        (ex.check_mean_head_activations, lambda m, p: mean_z(m, p, position=0), "FIRST token"),
+        (ex.check_mean_head_activations, lambda m, p: mean_z(m, p, position="all"), "all positions"),
+        (ex.check_mean_head_activations, lambda m, p: mean_z(m, p, reduce="sum"), "summed over prompts"),
+        (ex.check_mean_head_activations, lambda m, p: mean_z(m, p, layer_shift=1), "shifted by one"),
+        (ex.check_mean_head_activations, lambda m, p: mean_z(m, p)[None], "batch or position axis"),
+        (ex.check_mean_head_activations, lambda m, p: 1 / 0, "ZeroDivisionError"),
+        (ex.check_indirect_effect, lambda *a: indirect_effect(*a, sign=-1), "sign is flipped"),
+        (
+            ex.check_indirect_effect,
+            lambda m, p, z, l, h: indirect_effect(m, p, z, max(l - 1, 0), h),
+            "layer below",
+        ),
+        (ex.check_indirect_effect, lambda *a: indirect_effect(*a, where=slice(None)), "every position"),
+        (ex.check_indirect_effect, lambda *a: indirect_effect(*a, use_logits=True), "probabilities"),
+        (ex.check_function_vector, lambda *a: function_vector(*a, map_out=False), "W_O"),
+        (ex.check_function_vector, lambda *a: function_vector(*a, reduce="mean"), "SUM"),
+        (ex.check_add_vector, lambda *a: add_fv(*a, hook_name="hook_resid_pre"), "BEFORE block"),
+        (ex.check_add_vector, lambda *a: add_fv(*a, shift=1), "one layer too late"),
+        (ex.check_add_vector, lambda *a: add_fv(*a, where=slice(None)), "every position"),
+        (ex.check_add_vector, lambda *a: add_fv(*a, where=0), "first token"),
+    ],
+)
 def test_wrong_solutions_get_the_intended_message(check, wrong, message):
     result = check(wrong)
     assert not result.passed

@@ -16,7 +16,9 @@ def test_every_face_name_resolves():
 
 def test_notebooks_import_only_the_face():
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
-        code = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+        code = "\n".join(
+            "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"
+        )
         deep = re.findall(r"^\s*(?:from workbench\.\S+ import .*|import workbench\.\S+)", code, re.M)
         assert not deep, f"{path.name} imports past the face: {deep}"
         for name in set(re.findall(r"\bwb\.([A-Za-z_]+)", code)):

@@ -1,11 +1,10 @@
-
 import pytest
 import torch
 from browser import chromium, render
 
-from workbench.show import figures
-from workbench.method.evaluate import Accuracy, LayerSweep
 from workbench.core.scan import HeadScan
+from workbench.method.evaluate import Accuracy, LayerSweep
+from workbench.show import figures
 
 
 def scan():
@@ -27,11 +26,17 @@ def test_sweep_and_comparison_figures():
     acc = lambda p: Accuracy(torch.tensor([0] * p + [5] * (10 - p)))  # noqa: E731
     sweep = LayerSweep([0, 1, 2], {"zero_shot": [acc(1), acc(6), acc(3)]}, {"zero_shot": acc(0)})
     fig = figures.layer_sweep_figure(sweep, {"mean state": sweep})
-    assert list(fig.data[0].y) == pytest.approx([0.1, 0.6, 0.3]) and fig.data[0].error_y.array[1] == pytest.approx((0.24 / 10) ** 0.5)
+    assert list(fig.data[0].y) == pytest.approx([0.1, 0.6, 0.3]) and fig.data[0].error_y.array[
+        1
+    ] == pytest.approx((0.24 / 10) ** 0.5)
     from types import SimpleNamespace
 
-    rows = [SimpleNamespace(model="m", task=SimpleNamespace(name=t),
-                            accuracy={c: acc(p) for c in figures.CONDITION_LABELS}) for t, p in (("a", 2), ("b", 6))]
+    rows = [
+        SimpleNamespace(
+            model="m", task=SimpleNamespace(name=t), accuracy={c: acc(p) for c in figures.CONDITION_LABELS}
+        )
+        for t, p in (("a", 2), ("b", 6))
+    ]
     fig = figures.accuracy_comparison(rows)
     assert list(fig.data[0].x) == ["a", "b", "mean"] and list(fig.data[0].y) == pytest.approx([0.2, 0.6, 0.4])
     assert figures.decoded_figure([("a", 2.0), ("b", 1.0)]).data[0].y[-1] == "a"

@@ -38,6 +38,7 @@ def test_replace_and_project(tiny, toy_task):
         def grab(act, hook):
             seen[list(idx)] = act[:, -1].float()
             return act
+
         return replace_last_state(model, 1, states)(idx) + [("blocks.1.hook_resid_post", grab)]
 
     last_token_logits(model, prompts, factory)
@@ -52,7 +53,9 @@ def test_mean_ablation_changes_output(tiny, toy_task):
     model = tiny["llama"]
     prompts, _ = encode_prompts(model.tokenizer, sample_prompts(toy_task.split(0), 3, 2), 0)
     base = last_token_logits(model, prompts)
-    ablated = last_token_logits(model, prompts, mean_ablate_heads(model, [(0, 1), (1, 2)], torch.zeros(2, 4, 16)))
+    ablated = last_token_logits(
+        model, prompts, mean_ablate_heads(model, [(0, 1), (1, 2)], torch.zeros(2, 4, 16))
+    )
     assert (base - ablated).abs().max() > 1e-4
 
 
@@ -66,9 +69,11 @@ def test_generation_steers_every_new_token(tiny):
     assert text != plain
     seq = list(ids)
     for _ in range(5):  # manual: add v at positions len(ids)-1 onwards
+
         def hook(act, hook, start=len(ids) - 1):
             act[:, start:] += v
             return act
+
         logits = model.run_with_hooks(torch.tensor([seq]), fwd_hooks=[("blocks.1.hook_resid_post", hook)])
         seq.append(int(logits[0, -1].argmax()))
-    assert text == model.tokenizer.decode(seq[len(ids):])
+    assert text == model.tokenizer.decode(seq[len(ids) :])

@@ -34,8 +34,9 @@ def imports() -> dict[str, set[str]]:
                 if stem.startswith("workbench"):
                     for alias in node.names:  # `from . import figures` imports a module
                         candidate = f"{stem}.{alias.name}"
-                        is_module = (PACKAGE.parent / (candidate.replace(".", "/") + ".py")).exists() or \
-                            (PACKAGE.parent / candidate.replace(".", "/")).is_dir()
+                        is_module = (PACKAGE.parent / (candidate.replace(".", "/") + ".py")).exists() or (
+                            PACKAGE.parent / candidate.replace(".", "/")
+                        ).is_dir()
                         targets.add(candidate if is_module else stem)
             elif isinstance(node, ast.Import):
                 targets |= {a.name for a in node.names if a.name.startswith("workbench")}
@@ -57,7 +58,9 @@ def test_no_lower_group_imports_a_higher_one():
 
 def test_no_two_modules_import_each_other():
     graph = imports()
-    cycles = sorted({tuple(sorted((a, b))) for a, ts in graph.items() for b in ts if a in graph.get(b, set())})
+    cycles = sorted(
+        {tuple(sorted((a, b))) for a, ts in graph.items() for b in ts if a in graph.get(b, set())}
+    )
     assert not cycles, f"modules importing each other: {cycles}"
 
 

@@ -60,14 +60,14 @@ def test_device_map_load_scans_like_a_plain_load(tmp_path, toy_task):
     """A model dispatched by accelerate goes through TransformerLens' device_map path and gives
     the same scan as a plain load.  CI has one device, so one layer is offloaded to disk: that
     is what makes accelerate dispatch (hooks that move weights and activations per module)."""
-    from workbench.core.model import input_device
-    from workbench.core.loading import load_model
-    from workbench.method.protocol import encode
-    from workbench.data.prompts import sample_prompts
-    from workbench.core.scan import scan_heads
     from transformers import AutoModelForCausalLM
 
+    from workbench.core.loading import load_model
+    from workbench.core.model import input_device
+    from workbench.core.scan import scan_heads
     from workbench.core.tiny import _tiny_config, tiny_tokenizer
+    from workbench.data.prompts import sample_prompts
+    from workbench.method.protocol import encode
 
     tok = tiny_tokenizer()
     cfg = _tiny_config("llama", vocab_size=len(tok))
@@ -75,9 +75,17 @@ def test_device_map_load_scans_like_a_plain_load(tmp_path, toy_task):
     AutoModelForCausalLM.from_config(cfg).save_pretrained(tmp_path / "m")
     tok.save_pretrained(tmp_path / "m")
     layers = {f"model.layers.{i}": "disk" if i == 1 else "cpu" for i in range(cfg.num_hidden_layers)}
-    device_map = {"model.embed_tokens": "cpu", **layers, "model.norm": "cpu", "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    device_map = {
+        "model.embed_tokens": "cpu",
+        **layers,
+        "model.norm": "cpu",
+        "model.rotary_emb": "cpu",
+        "lm_head": "cpu",
+    }
     plain = load_model(str(tmp_path / "m"), verbose=False)
-    mapped = load_model(str(tmp_path / "m"), device_map=device_map, offload_folder=tmp_path / "offload", verbose=False)
+    mapped = load_model(
+        str(tmp_path / "m"), device_map=device_map, offload_folder=tmp_path / "offload", verbose=False
+    )
     assert getattr(mapped.original_model, "hf_device_map", None), "accelerate did not dispatch the model"
     assert input_device(mapped).type == "cpu"
     prompts = encode(plain, sample_prompts(toy_task.split(), 2, 3, "shuffled", seed=0))

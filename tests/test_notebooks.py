@@ -11,13 +11,21 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 def run(name: str, params: str | None, tmp_path: Path, timeout: int = 900):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name} has committed outputs"
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+        f"{name} has committed outputs"
+    )
     if params is not None:
         cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         cell.source = params
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    return "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    return "\n".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
 
 
 def test_exercises_notebook_runs_and_asks_for_code(tmp_path):
@@ -31,7 +39,10 @@ def test_solutions_pass_every_check(tmp_path):
 
 
 def test_figures_notebook(tmp_path):
-    params = f'MODEL = "tiny-llama"\nTASKS = ["capitalize", "choose-first-of-3"]\nOUT = "{tmp_path}/figs"\nFRESH = True\nN_MEAN, N_SCAN = 4, 2'
+    params = (
+        'MODEL = "tiny-llama"\nTASKS = ["capitalize", "choose-first-of-3"]\nOUT = '
+        f'"{tmp_path}/figs"\nFRESH = True\nN_MEAN, N_SCAN = 4, 2'
+    )
     run("03_paper_figures.ipynb", params, tmp_path)
     assert (tmp_path / "figs" / "tiny-llama_aie_grid.html").exists()
     assert (tmp_path / "figs" / "tiny-llama_attention.html").exists()
@@ -39,7 +50,11 @@ def test_figures_notebook(tmp_path):
 
 @pytest.mark.real_model
 def test_exploration_notebook_on_embedded_model(tmp_path):
-    text = run("01_exploration.ipynb", 'MODEL = "smollm2-135m"\nTASK = "capitalize"\nN_MEAN = 20\nN_SCAN = 3', tmp_path)
+    text = run(
+        "01_exploration.ipynb",
+        'MODEL = "smollm2-135m"\nTASK = "capitalize"\nN_MEAN = 20\nN_SCAN = 3',
+        tmp_path,
+    )
     assert "HeadScan(smollm2-135m on capitalize" in text
 
 

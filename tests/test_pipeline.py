@@ -28,8 +28,15 @@ def test_pipeline_on_tiny_model_and_load_round_trip(tiny, toy_task, tmp_path):
     result = run_task(tiny["llama"], toy_task, SMALL, progress=False)
     assert result.scan.effects.shape == (3, 2, 4) and len(result.fv.heads) == 4
     assert result.fv_layer == result.valid_sweep.best_layer() and result.valid_sweep.layers == [0, 1]
-    assert list(result.accuracy_unfiltered) == ["icl", "zero_shot", "zero_shot_fv", "shuffled", "shuffled_fv",
-                                                "mean_state", "task_vector"]
+    assert list(result.accuracy_unfiltered) == [
+        "icl",
+        "zero_shot",
+        "zero_shot_fv",
+        "shuffled",
+        "shuffled_fv",
+        "mean_state",
+        "task_vector",
+    ]
     assert result.accuracy_unfiltered["icl"].n == len(result.split.test)
     result.save(tmp_path)
     data = json.loads((tmp_path / "result.json").read_text())
@@ -61,7 +68,13 @@ def test_prompt_sets_follow_one_seed_rule(toy_task):
 
 
 def test_protocol_refuses_settings_that_cannot_work(tiny, toy_task):
-    for bad in ({"n_scan_prompts": 0}, {"n_mean_prompts": 0}, {"top_k": 0}, {"top_k": -3}, {"layer_rule": "x"}):
+    for bad in (
+        {"n_scan_prompts": 0},
+        {"n_mean_prompts": 0},
+        {"top_k": 0},
+        {"top_k": -3},
+        {"layer_rule": "x"},
+    ):
         with pytest.raises(ProtocolError):
             Protocol(**bad)
     with pytest.raises(ProtocolError, match="more than the 8 heads"):
@@ -74,14 +87,21 @@ def test_natural_text_and_portability(tiny, toy_task):
     from workbench.method.protocol import encode
 
     model = tiny["llama"]
-    result = run_task(model, toy_task, replace(SMALL, natural_text=True, portability=True, n_extra_queries=3,
-                                               filter_correct=False), progress=False)
+    result = run_task(
+        model,
+        toy_task,
+        replace(SMALL, natural_text=True, portability=True, n_extra_queries=3, filter_correct=False),
+        progress=False,
+    )
     nat, port = result.notes["natural_text"], result.notes["portability"]
     assert nat["queries"] == 3 and set(nat["plain"]) == set(nat["fv"]) and len(nat["fv"]) == 5
     assert len(port) == 20 and all(set(v) == {"plain", "fv"} for v in port.values())
     # one format's plain accuracy, measured again directly on the same three queries
-    fmt = next(f for f in PORTABILITY_FORMATS
-               if repr((f.input_prefix, f.output_prefix, f.io_separator, f.example_separator)) in port)
+    fmt = next(
+        f
+        for f in PORTABILITY_FORMATS
+        if repr((f.input_prefix, f.output_prefix, f.io_separator, f.example_separator)) in port
+    )
     key = repr((fmt.input_prefix, fmt.output_prefix, fmt.io_separator, fmt.example_separator))
     queries = [e.prompt for e in result.prompt_sets(model)["test_zero_shot"][:3]]
     assert port[key]["plain"] == accuracy(model, encode(model, [with_format(q, fmt) for q in queries])).top1
@@ -102,6 +122,7 @@ def test_cached_stages_are_reused(tiny, toy_task, monkeypatch, tmp_path):
 
 
 # --- the four bugs of a run's data without a home ---------------------------------------------------
+
 
 def test_studies_use_the_runs_seed_and_reproduce_its_numbers(tiny, toy_task):
     """Bug: studies ran on the seed-0 split whatever the run's seed.  At seed 1, the head-count curve
@@ -148,8 +169,25 @@ def test_diagnose_with_a_task_file_named_like_a_builtin(tmp_path, toy_task, caps
     """Bug: studies reloaded the task by its file stem, so `--task my.json` died and a file named like a
     built-in task silently got the built-in's data."""
     task_file = write_task(tmp_path / "capitalize.json", toy_task)
-    rc = main(["diagnose", "--model", "tiny-llama", "--task", str(task_file), "--alphas", "1", "--n-mean-prompts",
-               "4", "--n-scan-prompts", "2", "--out", str(tmp_path / "out"), "--formats", "html"])
+    rc = main(
+        [
+            "diagnose",
+            "--model",
+            "tiny-llama",
+            "--task",
+            str(task_file),
+            "--alphas",
+            "1",
+            "--n-mean-prompts",
+            "4",
+            "--n-scan-prompts",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+            "--formats",
+            "html",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     diag = json.loads((tmp_path / "out" / "tiny-llama_injection_capitalize.json").read_text())
     assert diag["n_prompts"] == len(toy_task.split(0).test)  # the file's test split, not the built-in's
@@ -159,8 +197,12 @@ def test_vector_loaded_for_another_model_stays_usable(tiny, tmp_path):
     """Bug: load(..., allow_other_model=True) loaded, then decode() refused and asked for the same flag."""
     from workbench.method.vectors import FunctionVector, VectorMismatch
 
-    fv = FunctionVector.from_heads(run_task(tiny["llama"], "capitalize", SMALL, progress=False).means,
-                                   [(0, 1)], tiny["llama"], "capitalize")
+    fv = FunctionVector.from_heads(
+        run_task(tiny["llama"], "capitalize", SMALL, progress=False).means,
+        [(0, 1)],
+        tiny["llama"],
+        "capitalize",
+    )
     path = fv.save(tmp_path / "fv.safetensors")
     other = load_model("tiny-llama", verbose=False)  # another object, the same weights: compatible
     FunctionVector.load(path, model=other).decode(other)
@@ -177,15 +219,43 @@ def test_vector_loaded_for_another_model_stays_usable(tiny, tmp_path):
 
 # --- the CLI ------------------------------------------------------------------------------------------
 
+
 def test_cli_contract_on_tiny_model(tmp_path, toy_task):
     out = tmp_path / "run"
-    rc = main(["run", "--model", "tiny-llama", "--task", str(write_task(tmp_path / "toy.json", toy_task)), "--out",
-               str(out), "--layer", "1", "--top-k", "3", "--sweep-layers", "--n-mean-prompts", "5",
-               "--n-scan-prompts", "2"])
+    rc = main(
+        [
+            "run",
+            "--model",
+            "tiny-llama",
+            "--task",
+            str(write_task(tmp_path / "toy.json", toy_task)),
+            "--out",
+            str(out),
+            "--layer",
+            "1",
+            "--top-k",
+            "3",
+            "--sweep-layers",
+            "--n-mean-prompts",
+            "5",
+            "--n-scan-prompts",
+            "2",
+        ]
+    )
     assert rc == 0
     data = json.loads((out / "result.json").read_text())
-    for key in ("model", "task", "n_layers", "n_heads", "aie", "top_heads", "fv_layer", "accuracy",
-                "accuracy_unfiltered", "layer_sweep"):
+    for key in (
+        "model",
+        "task",
+        "n_layers",
+        "n_heads",
+        "aie",
+        "top_heads",
+        "fv_layer",
+        "accuracy",
+        "accuracy_unfiltered",
+        "layer_sweep",
+    ):
         assert key in data, key
     assert data["fv_layer"] == 1 and len(data["top_heads"]) == 3 and data["task"] == "toy"
     assert set(data["accuracy"]) >= {"icl", "zero_shot", "zero_shot_fv", "shuffled", "shuffled_fv"}
@@ -195,7 +265,10 @@ def test_cli_contract_on_tiny_model(tmp_path, toy_task):
 def test_cli_errors_are_clear(tmp_path, capsys):
     assert main(["run", "--model", "tiny-llama", "--task", "nope", "--out", str(tmp_path)]) == 2
     assert "Unknown task 'nope'" in capsys.readouterr().err
-    assert main(["run", "--model", "tiny-llama", "--task", "antonym", "--out", str(tmp_path), "--layer", "9"]) == 2
+    assert (
+        main(["run", "--model", "tiny-llama", "--task", "antonym", "--out", str(tmp_path), "--layer", "9"])
+        == 2
+    )
     assert "out of range" in capsys.readouterr().err
     assert main(["merge", str(tmp_path / "not-a-run")]) == 2
     assert "no result.json" in capsys.readouterr().err
@@ -206,8 +279,18 @@ def test_cli_errors_are_clear(tmp_path, capsys):
 
 def test_merge_and_compare_runs(tmp_path, toy_task, capsys):
     task_file = write_task(tmp_path / "toy.json", toy_task)
-    common = ["--model", "tiny-llama", "--task", str(task_file), "--layer", "1", "--n-mean-prompts", "4",
-              "--n-scan-prompts", "2"]
+    common = [
+        "--model",
+        "tiny-llama",
+        "--task",
+        str(task_file),
+        "--layer",
+        "1",
+        "--n-mean-prompts",
+        "4",
+        "--n-scan-prompts",
+        "2",
+    ]
     for seed in (0, 1):
         assert main(["run", *common, "--seed", str(seed), "--out", str(tmp_path / f"s{seed}")]) == 0
     capsys.readouterr()
@@ -216,12 +299,26 @@ def test_merge_and_compare_runs(tmp_path, toy_task, capsys):
     assert main(["compare", str(tmp_path / "s0"), str(tmp_path / "s1"), "--k", "3"]) == 0
     assert "seed 0) vs toy (seed 1)" in capsys.readouterr().out
     assert main(["compare", str(tmp_path / "s0"), str(tmp_path / "nope")]) == 2
-    assert main(["merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--unfiltered", "--out", str(tmp_path / "m.json")]) == 0
+    assert (
+        main(
+            [
+                "merge",
+                str(tmp_path / "s0"),
+                str(tmp_path / "s1"),
+                "--unfiltered",
+                "--out",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
     merged = json.loads((tmp_path / "m.json").read_text())
     runs = [TaskResult.load(tmp_path / f"s{s}") for s in (0, 1)]
     expect = sum(r.accuracy_unfiltered["zero_shot_fv"].top1 for r in runs) / 2
     assert merged["mean"]["zero_shot_fv"] == pytest.approx(expect)
-    torch.testing.assert_close(torch.tensor(merged["universal_aie"]), (runs[0].scan.aie + runs[1].scan.aie) / 2)
+    torch.testing.assert_close(
+        torch.tensor(merged["universal_aie"]), (runs[0].scan.aie + runs[1].scan.aie) / 2
+    )
     capsys.readouterr()
     assert main(["merge", str(tmp_path / "s0"), str(tmp_path / "s0")]) == 2  # the same run twice
     assert "merged once" in capsys.readouterr().err
@@ -247,20 +344,45 @@ def test_attribution_study_uses_the_exact_scans_prompts(tiny, toy_task):
 def test_diagnose_command_grid_matches_a_direct_evaluation(tmp_path, capsys, monkeypatch):
     """`workbench diagnose` writes the layer x alpha grid and the state tests; cells re-measured with
     plain hooks written here agree."""
+    from workbench.core.heads import last_token_states
     from workbench.data.tasks import load_task
     from workbench.method.evaluate import accuracy
-    from workbench.core.heads import last_token_states
 
-    rc = main(["diagnose", "--model", "tiny-llama", "--task", "capitalize", "--alphas", "1", "4", "--counts", "2", "8",
-               "--state-tests", "1", "--centered", "--n-mean-prompts", "4", "--n-scan-prompts", "2", "--out",
-               str(tmp_path), "--formats", "html"])
+    rc = main(
+        [
+            "diagnose",
+            "--model",
+            "tiny-llama",
+            "--task",
+            "capitalize",
+            "--alphas",
+            "1",
+            "4",
+            "--counts",
+            "2",
+            "8",
+            "--state-tests",
+            "1",
+            "--centered",
+            "--n-mean-prompts",
+            "4",
+            "--n-scan-prompts",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--formats",
+            "html",
+        ]
+    )
     assert rc == 0 and "task-vector ceiling" in capsys.readouterr().out
     diag = json.loads((tmp_path / "tiny-llama_injection_capitalize.json").read_text())
     assert len(diag["zero_shot"]) == 2 and len(diag["zero_shot"][0]) == 2 == len(diag["task_vector"])
     assert (tmp_path / "tiny-llama_injection_capitalize.html").exists()
     assert diag["head_counts"]["counts"] == [2, 8] and diag["head_counts_centered"]["centered"]
     model = load_model("tiny-llama", verbose=False)
-    result = run_task(model, load_task("capitalize"), Protocol(n_mean_prompts=4, n_scan_prompts=2), progress=False)
+    result = run_task(
+        model, load_task("capitalize"), Protocol(n_mean_prompts=4, n_scan_prompts=2), progress=False
+    )
     sets = result.prompt_sets(model)
     zero = sets["test_zero_shot"]
     fv = result.fv.vector
@@ -276,17 +398,43 @@ def test_diagnose_command_grid_matches_a_direct_evaluation(tmp_path, capsys, mon
         act[:, -1] = mean_icl
         return act
 
-    assert accuracy(model, zero, [("blocks.1.hook_resid_post", replace_at_1)]).top1 == \
-        diag["state_tests"]["replace_mean_icl"][0]
+    assert (
+        accuracy(model, zero, [("blocks.1.hook_resid_post", replace_at_1)]).top1
+        == diag["state_tests"]["replace_mean_icl"][0]
+    )
     capsys.readouterr()
     # --reuse keeps the identical grid: nothing is measured again
     import workbench.studies.diagnose as diagnose_module
 
     for name in ("injection_diagnostics", "head_count_grid", "state_tests"):
         monkeypatch.setattr(diagnose_module, name, lambda *a, **k: 1 / 0)
-    rc = main(["diagnose", "--model", "tiny-llama", "--task", "capitalize", "--alphas", "1", "4", "--counts", "2", "8",
-               "--state-tests", "1", "--centered", "--n-mean-prompts", "4", "--n-scan-prompts", "2", "--out",
-               str(tmp_path), "--formats", "html", "--reuse"])
+    rc = main(
+        [
+            "diagnose",
+            "--model",
+            "tiny-llama",
+            "--task",
+            "capitalize",
+            "--alphas",
+            "1",
+            "4",
+            "--counts",
+            "2",
+            "8",
+            "--state-tests",
+            "1",
+            "--centered",
+            "--n-mean-prompts",
+            "4",
+            "--n-scan-prompts",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--formats",
+            "html",
+            "--reuse",
+        ]
+    )
     assert rc == 0
     assert json.loads((tmp_path / "tiny-llama_injection_capitalize.json").read_text()) == diag
 
@@ -307,7 +455,9 @@ def test_centered_fv_subtracts_each_heads_zero_shot_output(tiny, toy_task):
 @pytest.mark.real_model
 def test_icl_beats_zero_shot_and_fv_lifts_zero_shot(real_model):
     """The science on real weights, small counts: capitalize on the embedded model."""
-    result = run_task(real_model, "capitalize", Protocol(n_mean_prompts=20, n_scan_prompts=4, layer=17), progress=False)
+    result = run_task(
+        real_model, "capitalize", Protocol(n_mean_prompts=20, n_scan_prompts=4, layer=17), progress=False
+    )
     acc = result.accuracy_unfiltered
     assert acc["icl"].top1 > acc["zero_shot"].top1 + 0.5
     assert acc["zero_shot_fv"].top1 > acc["zero_shot"].top1 + 0.15

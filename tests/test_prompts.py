@@ -5,7 +5,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.data.prompts import PORTABILITY_FORMATS, AnswerTokenError, encode_prompt, icl_prompt, natural_prompt, sample_prompts, shuffled_prompt, zero_shot_prompt
+from workbench.data.prompts import (
+    PORTABILITY_FORMATS,
+    AnswerTokenError,
+    encode_prompt,
+    icl_prompt,
+    natural_prompt,
+    sample_prompts,
+    shuffled_prompt,
+    zero_shot_prompt,
+)
 from workbench.data.tasks import Pair
 
 words = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
@@ -18,7 +27,12 @@ def test_paper_format_exactly():
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(words, words), min_size=2, max_size=12, unique_by=lambda t: t[0]), words, words, st.integers(0, 999))
+@given(
+    st.lists(st.tuples(words, words), min_size=2, max_size=12, unique_by=lambda t: t[0]),
+    words,
+    words,
+    st.integers(0, 999),
+)
 def test_shuffled_keeps_inputs_query_and_label_multiset(demos, qx, qy, seed):
     demos = [Pair(x, y) for x, y in demos]
     query = Pair(qx, qy)

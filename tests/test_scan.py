@@ -4,15 +4,17 @@ from reference import reference_scan
 
 from workbench.core.heads import mean_head_activations
 from workbench.core.model import model_info
-from workbench.data.prompts import encode_prompts, sample_prompts
 from workbench.core.scan import PatchDidNothing, scan_heads, universal_map
+from workbench.data.prompts import encode_prompts, sample_prompts
 
 
 def prompts_for(model, task, n_clean=6, n_corrupt=3, n_shot=3):
     split = task.split(0)
     bos = model_info(model).bos_id
     clean, _ = encode_prompts(model.tokenizer, sample_prompts(split, n_clean, n_shot, "icl"), bos)
-    corrupt, _ = encode_prompts(model.tokenizer, sample_prompts(split, n_corrupt, n_shot, "shuffled", seed=1), bos)
+    corrupt, _ = encode_prompts(
+        model.tokenizer, sample_prompts(split, n_corrupt, n_shot, "shuffled", seed=1), bos
+    )
     return clean, corrupt
 
 
@@ -37,7 +39,7 @@ def test_subset_and_result_object(tiny, toy_task):
     assert {(l, h) for l, h, _ in scan.top_heads(2)} == {(1, 2), (0, 0)}
     full = scan_heads(model, corrupt, mean_z, progress=False)
     assert full.aie.shape == (2, 4) and full.sem.shape == (2, 4)
-    torch.testing.assert_close(full.sem, full.effects.std(0) / 3 ** 0.5)
+    torch.testing.assert_close(full.sem, full.effects.std(0) / 3**0.5)
     assert "HeadScan" in repr(full) and "<table>" in full._repr_html_()
     torch.testing.assert_close(universal_map([full.aie, full.aie]), full.aie)
     assert full.meta["min_patch_change"] > 0

@@ -3,17 +3,17 @@
 import pytest
 import torch
 
-from workbench.show import figures
-from workbench.core.heads import mean_head_activations
-from workbench.core.forward import last_token_logits
-from workbench.core.hooks import mean_ablate_heads
-from workbench.method.protocol import Protocol
-from workbench.method.pipeline import run_task
-from workbench.data.prompts import encode_prompts, sample_prompts
-from workbench.core.scan import HeadScan
-from workbench.beyond.soft import SoftTaskVector, fit_soft_task_vector, soft_hooks, soft_loss, soft_vs_fv
 from workbench.base.stats import spearman
+from workbench.beyond.soft import SoftTaskVector, fit_soft_task_vector, soft_hooks, soft_loss, soft_vs_fv
+from workbench.core.forward import last_token_logits
+from workbench.core.heads import mean_head_activations
+from workbench.core.hooks import mean_ablate_heads
+from workbench.core.scan import HeadScan
+from workbench.data.prompts import encode_prompts, sample_prompts
+from workbench.method.pipeline import run_task
+from workbench.method.protocol import Protocol
 from workbench.method.vectors import VectorMismatch
+from workbench.show import figures
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,9 @@ def test_blend_acts_only_at_the_last_position(setup):
 
     model.run_with_hooks(tokens, fwd_hooks=[("blocks.1.hook_resid_post", grab)])
     clean = seen.pop("resid")
-    model.run_with_hooks(tokens, fwd_hooks=soft_hooks(model, torch.ones(2, 4), mean_z) + [("blocks.1.hook_resid_post", grab)])
+    model.run_with_hooks(
+        tokens, fwd_hooks=soft_hooks(model, torch.ones(2, 4), mean_z) + [("blocks.1.hook_resid_post", grab)]
+    )
     patched = seen["resid"]
     assert (patched[0, :-1] - clean[0, :-1]).abs().max() == 0
     assert (patched[0, -1] - clean[0, -1]).abs().max() > 1e-3
@@ -69,8 +71,8 @@ def planted(toy_task):
 
     The model has larger random weights (initializer_range 0.3) so logits are far from uniform.
     """
-    from workbench.data.tasks import Task
     from workbench.core.tiny import tiny_model
+    from workbench.data.tasks import Task
 
     model = tiny_model("llama", initializer_range=0.3)
     task = Task.from_pairs("yes", [(p.input, "Yes") for p in toy_task.pairs])
@@ -78,7 +80,9 @@ def planted(toy_task):
     train, _ = encode_prompts(model.tokenizer, sample_prompts(split, 24, 0, "zero_shot", "train"), 0)
     clean, _ = encode_prompts(model.tokenizer, sample_prompts(split, 6, 3, "icl", "valid", seed=1), 0)
     mean_z = mean_head_activations(model, clean, progress=False).mean_z.clone()
-    z = model.W_O[1, 2].detach() @ model.W_U[:, train[0].answer_id].detach()  # z @ W_O has a positive dot with the answer
+    z = (
+        model.W_O[1, 2].detach() @ model.W_U[:, train[0].answer_id].detach()
+    )  # z @ W_O has a positive dot with the answer
     mean_z[1, 2] = 30 * z / z.norm()
     return model, train, mean_z
 
@@ -104,14 +108,27 @@ def test_fitting_lowers_the_loss_and_sparsity_turns_heads_off(planted):
 def test_save_load_round_trip_and_mismatch(setup, tiny, tmp_path):
     model, prompts, mean_z = setup
     g = torch.Generator().manual_seed(0)
-    soft = SoftTaskVector(torch.rand(2, 4, generator=g), mean_z.clone(), "tiny-llama", "toy",
-                          {"steps": 3, "sparsity": 0.1}, {"ce": [2.0, 1.5], "penalty": [0.1, 0.1], "n_on": [1, 2]})
+    soft = SoftTaskVector(
+        torch.rand(2, 4, generator=g),
+        mean_z.clone(),
+        "tiny-llama",
+        "toy",
+        {"steps": 3, "sparsity": 0.1},
+        {"ce": [2.0, 1.5], "penalty": [0.1, 0.1], "n_on": [1, 2]},
+    )
     path = soft.save(tmp_path / "soft.safetensors")
     back = SoftTaskVector.load(path, model=model)
     assert torch.equal(back.alpha, soft.alpha) and torch.equal(back.mean_z, soft.mean_z)
-    assert (back.model, back.task, back.hparams, back.history) == (soft.model, soft.task, soft.hparams, soft.history)
-    torch.testing.assert_close(last_token_logits(model, prompts[:4], back.hooks(model)),
-                               last_token_logits(model, prompts[:4], soft.hooks(model)))
+    assert (back.model, back.task, back.hparams, back.history) == (
+        soft.model,
+        soft.task,
+        soft.hparams,
+        soft.history,
+    )
+    torch.testing.assert_close(
+        last_token_logits(model, prompts[:4], back.hooks(model)),
+        last_token_logits(model, prompts[:4], soft.hooks(model)),
+    )
     assert f"{soft.n_on()} of 8 heads" in repr(back) and "<table>" in back._repr_html_()
     with pytest.raises(VectorMismatch, match="gemma3"):
         SoftTaskVector.load(path, model=tiny["gemma3"])
@@ -126,20 +143,31 @@ def test_top_heads_and_spearman():
     assert [(l, h) for l, h, _ in soft.top_heads(3)] == [(0, 1), (1, 0), (0, 0)]
     assert soft.n_on() == 1 and soft.binarized().alpha.tolist() == [[0.0, 1.0], [0.0, 0.0]]
     x = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert spearman(x, x ** 3) == pytest.approx(1.0)
+    assert spearman(x, x**3) == pytest.approx(1.0)
     assert spearman(x, -x) == pytest.approx(-1.0)
     # ties share their mean rank: ranks (0.5, 0.5, 2) against (0, 1, 2) -> 0.866
-    assert spearman(torch.tensor([1.0, 1.0, 2.0]), torch.tensor([1.0, 2.0, 3.0])) == pytest.approx(0.75 ** 0.5)
+    assert spearman(torch.tensor([1.0, 1.0, 2.0]), torch.tensor([1.0, 2.0, 3.0])) == pytest.approx(0.75**0.5)
 
 
 def test_soft_vs_fv_end_to_end(tiny, toy_task):
     model = tiny["llama"]
     result = run_task(model, toy_task, Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=2), progress=False)
     out = soft_vs_fv(model, result, steps=3, n_train=16, batch_size=8, progress=False)
-    assert set(out["accuracy"]) == {"zero_shot", "zero_shot_soft", "zero_shot_soft_binary", "zero_shot_fv",
-                                    "zero_shot_topk_mask", "zero_shot_aie_mask_matched", "icl"}
-    assert out["accuracy_unfiltered"]["zero_shot"] == pytest.approx(result.accuracy_unfiltered["zero_shot"].top1)
-    assert out["accuracy_unfiltered"]["zero_shot_fv"] == pytest.approx(result.accuracy_unfiltered["zero_shot_fv"].top1)
+    assert set(out["accuracy"]) == {
+        "zero_shot",
+        "zero_shot_soft",
+        "zero_shot_soft_binary",
+        "zero_shot_fv",
+        "zero_shot_topk_mask",
+        "zero_shot_aie_mask_matched",
+        "icl",
+    }
+    assert out["accuracy_unfiltered"]["zero_shot"] == pytest.approx(
+        result.accuracy_unfiltered["zero_shot"].top1
+    )
+    assert out["accuracy_unfiltered"]["zero_shot_fv"] == pytest.approx(
+        result.accuracy_unfiltered["zero_shot_fv"].top1
+    )
     assert out["n_params"] == 8 and -1 <= out["spearman_alpha_aie"] <= 1
     assert isinstance(out["soft"], SoftTaskVector) and out["top_k"] == len(result.fv.heads)
     again = soft_vs_fv(model, result, n_train=16, batch_size=8, soft=out["soft"], progress=False)

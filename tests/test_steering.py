@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
+from workbench.beyond.steering import SteeringVector, encode_texts, logit_gap, word_hits
 from workbench.core.forward import last_token_logits
 from workbench.core.model import model_info
 from workbench.data.contrasts import ContrastFileError, list_contrasts, load_contrast
-from workbench.beyond.steering import SteeringVector, encode_texts, logit_gap, word_hits
 from workbench.method.vectors import FunctionVector, VectorMismatch
 
 POS = ["I loved it, wonderful.", "Great day", "so happy today", "A lovely, lovely film."]
@@ -27,10 +27,13 @@ def sv(llama):
 
 def plain_last_resid(model, text):
     """Every layer's last-position resid_post for one text, from a plain run_with_cache."""
-    ids = torch.tensor([[model_info(model).bos_id] + model.tokenizer(text, add_special_tokens=False)["input_ids"]])
+    ids = torch.tensor(
+        [[model_info(model).bos_id] + model.tokenizer(text, add_special_tokens=False)["input_ids"]]
+    )
     _, cache = model.run_with_cache(ids)
-    return torch.stack([cache[f"blocks.{l}.hook_resid_post"][0, -1].float()
-                        for l in range(model_info(model).n_layers)])
+    return torch.stack(
+        [cache[f"blocks.{l}.hook_resid_post"][0, -1].float() for l in range(model_info(model).n_layers)]
+    )
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3", "gpt2"])
@@ -105,7 +108,9 @@ def test_project_out_removes_component(llama, sv, from_position, centered):
 
     L = model_info(llama).n_layers
     hooks = sv.project_out_hooks(llama, from_position=from_position, centered=centered)
-    last_token_logits(llama, enc, hooks + [(f"blocks.{l}.hook_resid_post", grab) for l in range(L)], batch_size=1)
+    last_token_logits(
+        llama, enc, hooks + [(f"blocks.{l}.hook_resid_post", grab) for l in range(L)], batch_size=1
+    )
     for l in range(L):
         u = sv.directions[l] / sv.directions[l].norm()
         span = got[l][:, -1:] if from_position is None else got[l][:, from_position:]
@@ -168,15 +173,18 @@ def test_builtin_contrasts_load():
         assert not set(c.test) & (set(c.positive) | set(c.negative))
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "not valid JSON"),
-    ('["a", "b"]', "expected a JSON object"),
-    ('{"positive": ["a"]}', "missing the list 'negative'"),
-    ('{"positive": ["a"], "negative": "b"}', "'negative' must be a list of non-empty strings"),
-    ('{"positive": ["a", ""], "negative": ["b"]}', "'positive' must be a list of non-empty strings"),
-    ('{"positive": ["a"], "negative": ["b"], "chat": "yes"}', "'chat' must be true or false"),
-    ('{"positive": ["a"], "negative": ["b"], "score_words": {"good": ["x"]}}', "'score_words' must be"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not valid JSON"),
+        ('["a", "b"]', "expected a JSON object"),
+        ('{"positive": ["a"]}', "missing the list 'negative'"),
+        ('{"positive": ["a"], "negative": "b"}', "'negative' must be a list of non-empty strings"),
+        ('{"positive": ["a", ""], "negative": ["b"]}', "'positive' must be a list of non-empty strings"),
+        ('{"positive": ["a"], "negative": ["b"], "chat": "yes"}', "'chat' must be true or false"),
+        ('{"positive": ["a"], "negative": ["b"], "score_words": {"good": ["x"]}}', "'score_words' must be"),
+    ],
+)
 def test_loader_rejects_malformed_file(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
@@ -207,8 +215,13 @@ def test_word_hits_and_logit_gap(llama, sv):
 def test_steering_figure_builds():
     from workbench.show.figures import steering_figure
 
-    rows = {"alphas": [-2, 0, 2], "layers": [3, 6], "score": [[-0.5, 0.0, 0.4], [-0.2, 0.0, 0.9]],
-            "projected": 0.1, "metric": "logit gap"}
+    rows = {
+        "alphas": [-2, 0, 2],
+        "layers": [3, 6],
+        "score": [[-0.5, 0.0, 0.4], [-0.2, 0.0, 0.9]],
+        "projected": 0.1,
+        "metric": "logit gap",
+    }
     fig = steering_figure(rows, title="toy")
     assert len(fig.data) == 3  # one line per layer + the projection marker
     assert fig.data[0].name == "layer 3" and list(fig.data[1].y) == [-0.2, 0.0, 0.9]

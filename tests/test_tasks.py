@@ -6,11 +6,30 @@ from hypothesis import strategies as st
 
 from workbench.data.tasks import Pair, Task, TaskError, list_tasks, load_task
 
-REQUIRED = ["antonym", "synonym", "capitalize", "country-capital", "country-currency", "english-french",
-            "english-spanish", "english-german", "present-past", "singular-plural", "next-item", "prev-item",
-            "landmark-country", "person-occupation", "product-company", "word-length",
-            "lowercase-first-letter", "capitalize-first-letter", "choose-first-of-3", "choose-last-of-3",
-            "alphabetically-first-of-3", "animal-vs-object-of-3"]
+REQUIRED = [
+    "antonym",
+    "synonym",
+    "capitalize",
+    "country-capital",
+    "country-currency",
+    "english-french",
+    "english-spanish",
+    "english-german",
+    "present-past",
+    "singular-plural",
+    "next-item",
+    "prev-item",
+    "landmark-country",
+    "person-occupation",
+    "product-company",
+    "word-length",
+    "lowercase-first-letter",
+    "capitalize-first-letter",
+    "choose-first-of-3",
+    "choose-last-of-3",
+    "alphabetically-first-of-3",
+    "animal-vs-object-of-3",
+]
 
 
 def test_builtin_tasks_exist_and_are_large_enough():
@@ -36,16 +55,22 @@ def write(tmp_path, obj, raw=False):
     return path
 
 
-@pytest.mark.parametrize("content,message", [
-    ('[{"input": "a", "output": "b"', "not valid JSON"),
-    ('{"input": "a"}', "expected a JSON list"),
-    ("[]", "empty"),
-    ('[{"input": "a"}]', "missing key 'output'"),
-    ('[{"input": "a", "output": 3}]', "must be a string"),
-    ('[{"input": "a", "output": "  "}]', "empty or only whitespace"),
-    ('[{"input": "a", "output": "b"}, {"input": "a", "output": "c"}]', "appears again with a different output"),
-    ('["a"]', "expected an object"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ('[{"input": "a", "output": "b"', "not valid JSON"),
+        ('{"input": "a"}', "expected a JSON list"),
+        ("[]", "empty"),
+        ('[{"input": "a"}]', "missing key 'output'"),
+        ('[{"input": "a", "output": 3}]', "must be a string"),
+        ('[{"input": "a", "output": "  "}]', "empty or only whitespace"),
+        (
+            '[{"input": "a", "output": "b"}, {"input": "a", "output": "c"}]',
+            "appears again with a different output",
+        ),
+        ('["a"]', "expected an object"),
+    ],
+)
 def test_malformed_datasets_give_clear_errors(tmp_path, content, message):
     path = write(tmp_path, content, raw=True)
     with pytest.raises(TaskError, match=message) as err:
@@ -67,7 +92,8 @@ def test_entry_index_is_reported(tmp_path):
 pairs_strategy = st.dictionaries(
     st.text(st.characters(blacklist_categories=["Cs"]), min_size=1).filter(lambda s: s.strip() == s and s),
     st.text(st.characters(blacklist_categories=["Cs"]), min_size=1).filter(lambda s: s.strip() == s and s),
-    min_size=1, max_size=300,
+    min_size=1,
+    max_size=300,
 )
 
 

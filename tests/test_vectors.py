@@ -7,8 +7,12 @@ from workbench.method.vectors import FunctionVector, VectorMismatch, default_top
 
 def means(L=2, H=4, d_head=16, d_model=64):
     g = torch.Generator().manual_seed(0)
-    return HeadMeans(torch.randn(L, H, d_head, generator=g), torch.randn(L, H, d_model, generator=g),
-                     torch.randn(L, d_model, generator=g), 5)
+    return HeadMeans(
+        torch.randn(L, H, d_head, generator=g),
+        torch.randn(L, H, d_model, generator=g),
+        torch.randn(L, d_model, generator=g),
+        5,
+    )
 
 
 def test_from_heads_sums_the_mean_outputs():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import string
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +43,9 @@ def _words(rng: random.Random, n: int) -> list[str]:
     """``n`` distinct pronounceable words with a digit, e.g. ``bako3``; any first letter."""
     words: dict[str, None] = {}  # an ordered set
     while len(words) < n:
-        syllables = "".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(1, 2)))
+        syllables = "".join(
+            rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(1, 2))
+        )
         words[rng.choice(string.ascii_lowercase) + syllables + str(rng.randrange(10))] = None
     return list(words)
 
@@ -51,9 +53,18 @@ def _words(rng: random.Random, n: int) -> list[str]:
 def _config(vocab_size: int) -> LlamaConfig:
     """The shape of ``workbench``'s tiny Llama: 2 layers, 4 heads, 2 KV heads, d_model 64."""
     cfg = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
-        tie_word_embeddings=True, bos_token_id=0, eos_token_id=1, pad_token_id=2,
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=2,
     )
     cfg.architectures = ["LlamaForCausalLM"]
     cfg._attn_implementation = "eager"
@@ -101,11 +112,11 @@ def _train_batch(enc: _Encoder, words: list[str], rng: random.Random) -> tuple[t
     words starting with ``CAPITALIZE_LETTERS``), as right-padded ids, and targets: every answer
     token, -100 elsewhere."""
     capitalizable = [w for w in words if w[0] in CAPITALIZE_LETTERS]
-    rows, targets = [], []
+    rows, targets, shots = [], [], rng.randint(*SHOTS)  # one length per batch: little padding
     for _ in range(BATCH):
         copy = rng.random() < COPY_SHARE
         ids, target = [enc.tokenizer.bos_token_id], [-100]
-        for x in rng.sample(words if copy else capitalizable, rng.randint(*SHOTS) + 1):
+        for x in rng.sample(words if copy else capitalizable, shots + 1):
             head, answer = enc(f"Q: {x}\nA:"), enc(f" {x if copy else x.capitalize()}")
             ids += head + answer + enc.sep
             target += [-100] * (len(head) - 1) + answer[:1] + [-100] * (len(answer) + 2)
@@ -123,7 +134,7 @@ def _accuracy(
     enc, rng = _Encoder(tokenizer), random.Random(seed)
     rows, answers = [], []
     for i, (x, y) in enumerate(pairs):
-        others = pairs[:i] + pairs[i + 1:]
+        others = pairs[:i] + pairs[i + 1 :]
         rows.append(enc.prompt(rng.sample(others, shots), x))
         answers.append(enc.answer(y))
     ids, last = _right_padded(rows, tokenizer.pad_token_id)

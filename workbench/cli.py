@@ -37,7 +37,9 @@ def _load(args):
 def _protocol(args, **extra):
     from .method.protocol import Protocol
 
-    return Protocol(seed=args.seed, n_mean_prompts=args.n_mean_prompts, n_scan_prompts=args.n_scan_prompts, **extra)
+    return Protocol(
+        seed=args.seed, n_mean_prompts=args.n_mean_prompts, n_scan_prompts=args.n_scan_prompts, **extra
+    )
 
 
 def cmd_run(args) -> int:
@@ -45,13 +47,23 @@ def cmd_run(args) -> int:
     from .method.pipeline import run_task
 
     task = load_task(args.task)  # fail on a bad task before loading the model
-    protocol = _protocol(args, layer=args.layer, top_k=args.top_k, sweep_layers=args.sweep_layers,
-                         layer_rule=args.layer_rule, filter_correct=not args.no_filter,
-                         natural_text=args.natural_text, portability=args.portability, center=args.center)
+    protocol = _protocol(
+        args,
+        layer=args.layer,
+        top_k=args.top_k,
+        sweep_layers=args.sweep_layers,
+        layer_rule=args.layer_rule,
+        filter_correct=not args.no_filter,
+        natural_text=args.natural_text,
+        portability=args.portability,
+        center=args.center,
+    )
     result = run_task(_load(args), task, protocol)
     result.save(args.out)
     print(result)
-    print(f"wrote {', '.join(str(Path(args.out) / name) for name in ('result.json', 'function_vector.safetensors'))}")
+    print(
+        "wrote " + ", ".join(str(Path(args.out) / n) for n in ("result.json", "function_vector.safetensors"))
+    )
     return 0
 
 
@@ -68,8 +80,11 @@ def cmd_icl(args) -> int:
     for task in tasks:
         row = icl_screen(model, task, Protocol(seed=args.seed))
         rows.append(row)
-        print(f"{task.name:<24} 10-shot {row['icl']:6.1%}   zero-shot {row['zero_shot']:6.1%}   "
-              f"shuffled {row['shuffled']:6.1%}   (n={row['n']})", flush=True)
+        print(
+            f"{task.name:<24} 10-shot {row['icl']:6.1%}   zero-shot {row['zero_shot']:6.1%}   "
+            f"shuffled {row['shuffled']:6.1%}   (n={row['n']})",
+            flush=True,
+        )
     if args.out:
         write_json(args.out, {"model": model_info(model).name, "seed": args.seed, "rows": rows})
     return 0
@@ -92,8 +107,15 @@ def cmd_figures(args) -> int:
     from .show.report import paper_figures
 
     tasks = [load_task(t) for t in args.tasks]
-    written = paper_figures(_load(args), tasks, args.out, _protocol(args), formats=args.formats,
-                            composition_tasks=not args.no_composition, fresh=args.fresh)
+    written = paper_figures(
+        _load(args),
+        tasks,
+        args.out,
+        _protocol(args),
+        formats=args.formats,
+        composition_tasks=not args.no_composition,
+        fresh=args.fresh,
+    )
     for key, paths in written.items():
         print(f"{key:<22} " + "  ".join(str(p) for p in paths))
     return 0
@@ -104,10 +126,12 @@ def cmd_compare(args) -> int:
     from .studies.agreement import compare_runs
 
     s = compare_runs(TaskResult.load(args.a), TaskResult.load(args.b), k=args.k)
-    print(f"{s['tasks'][0]} (seed {s['seeds'][0]}) vs {s['tasks'][1]} (seed {s['seeds'][1]}): "
-          f"top-{args.k} overlap {s['top_k_overlap']:.0%}, Spearman of the AIE maps {s['spearman']:.2f}, "
-          f"FV layers {s['fv_layers'][0]} / {s['fv_layers'][1]}, zero-shot + FV {s['zero_shot_fv'][0]:.0%} / "
-          f"{s['zero_shot_fv'][1]:.0%}")
+    print(
+        f"{s['tasks'][0]} (seed {s['seeds'][0]}) vs {s['tasks'][1]} (seed {s['seeds'][1]}): "
+        f"top-{args.k} overlap {s['top_k_overlap']:.0%}, Spearman of the AIE maps {s['spearman']:.2f}, "
+        f"FV layers {s['fv_layers'][0]} / {s['fv_layers'][1]}, zero-shot + FV {s['zero_shot_fv'][0]:.0%} / "
+        f"{s['zero_shot_fv'][1]:.0%}"
+    )
     return 0
 
 
@@ -124,15 +148,21 @@ def cmd_diagnose(args) -> int:
     name = f"{result.model}_injection_{task.name}"
     path = Path(args.out) / f"{name}.json"
     previous = read_json(path) if (args.reuse and path.exists()) else None
-    diag = diagnose_run(model, result, args.alphas, args.counts, args.count_layers, args.centered, args.state_tests,
-                    previous)
+    diag = diagnose_run(
+        model, result, args.alphas, args.counts, args.count_layers, args.centered, args.state_tests, previous
+    )
     write_json(path, diag)
     paths = figures.export(figures.injection_figure(diag), name, args.out, args.formats)
-    best = max((acc, diag["alphas"][a], layer) for a, row in enumerate(diag["zero_shot"])
-               for layer, acc in enumerate(row))
+    best = max(
+        (acc, diag["alphas"][a], layer)
+        for a, row in enumerate(diag["zero_shot"])
+        for layer, acc in enumerate(row)
+    )
     tv = diag["task_vector"]
-    print(f"zero-shot without FV {diag['baseline_zero_shot']:.0%}; best with FV {best[0]:.0%} "
-          f"(alpha {best[1]}, layer {best[2]}); task-vector ceiling {max(tv):.0%} (layer {tv.index(max(tv))})")
+    print(
+        f"zero-shot without FV {diag['baseline_zero_shot']:.0%}; best with FV {best[0]:.0%} "
+        f"(alpha {best[1]}, layer {best[2]}); task-vector ceiling {max(tv):.0%} (layer {tv.index(max(tv))})"
+    )
     print("wrote", path, *paths)
     return 0
 
@@ -164,10 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p):
-        p.add_argument("--model", default=DEFAULT_MODEL, help=f"built-in name, local path, .gguf or hub name (default {DEFAULT_MODEL})")
+        p.add_argument(
+            "--model",
+            default=DEFAULT_MODEL,
+            help=f"built-in name, local path, .gguf or hub name (default {DEFAULT_MODEL})",
+        )
         p.add_argument("--device", default="cpu")
-        p.add_argument("--device-map", default=None, metavar="auto|balanced",
-                       help="shard a model over all visible GPUs with accelerate (replaces --device)")
+        p.add_argument(
+            "--device-map",
+            default=None,
+            metavar="auto|balanced",
+            help="shard a model over all visible GPUs with accelerate (replaces --device)",
+        )
         p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
         p.add_argument("--seed", type=int, default=0)
 
@@ -175,22 +213,39 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(run)
     run.add_argument("--task", required=True, help="built-in task name or path to a JSON dataset")
     run.add_argument("--out", required=True, help="output folder")
-    run.add_argument("--layer", type=int, default=None, help="add the FV after this block (default: best on valid)")
+    run.add_argument(
+        "--layer", type=int, default=None, help="add the FV after this block (default: best on valid)"
+    )
     run.add_argument("--layer-rule", default="sweep", choices=["sweep", "third"])
-    run.add_argument("--top-k", type=positive_int, default=None, help="heads in the FV (default: by model size)")
+    run.add_argument(
+        "--top-k", type=positive_int, default=None, help="heads in the FV (default: by model size)"
+    )
     run.add_argument("--sweep-layers", action="store_true", help="also report the test-split layer sweep")
     run.add_argument("--n-mean-prompts", type=positive_int, default=100)
     run.add_argument("--n-scan-prompts", type=positive_int, default=25)
-    run.add_argument("--center", action="store_true",
-                     help="FV terms: each head's clean mean output minus its zero-shot mean output (needed on Gemma 3)")
-    run.add_argument("--no-filter", action="store_true", help="do not restrict extraction to queries ICL gets right")
-    run.add_argument("--natural-text", action="store_true", help="also score greedy generations from natural-text templates")
-    run.add_argument("--portability", action="store_true", help="also score zero-shot prompts in 20 other formats")
+    run.add_argument(
+        "--center",
+        action="store_true",
+        help="FV terms: each head's clean mean output minus its zero-shot mean output (needed on Gemma 3)",
+    )
+    run.add_argument(
+        "--no-filter", action="store_true", help="do not restrict extraction to queries ICL gets right"
+    )
+    run.add_argument(
+        "--natural-text",
+        action="store_true",
+        help="also score greedy generations from natural-text templates",
+    )
+    run.add_argument(
+        "--portability", action="store_true", help="also score zero-shot prompts in 20 other formats"
+    )
     run.set_defaults(func=cmd_run)
 
     icl = sub.add_parser("icl", help="10-shot, zero-shot and shuffled-label accuracy per task")
     model_args(icl)
-    icl.add_argument("--tasks", nargs="+", default=["antonym", "capitalize", "country-capital", "present-past"])
+    icl.add_argument(
+        "--tasks", nargs="+", default=["antonym", "capitalize", "country-capital", "present-past"]
+    )
     icl.add_argument("--out", default=None, help="also write the table as JSON")
     icl.set_defaults(func=cmd_icl)
 
@@ -202,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     figs = sub.add_parser("figures", help="paper-style figures for some tasks (the first is featured)")
     model_args(figs)
-    figs.add_argument("--tasks", nargs="+", default=["antonym", "capitalize", "present-past", "country-capital"])
+    figs.add_argument(
+        "--tasks", nargs="+", default=["antonym", "capitalize", "present-past", "country-capital"]
+    )
     figs.add_argument("--out", default="figures")
     figs.add_argument("--formats", nargs="+", default=["html", "png", "pdf"])
     figs.add_argument("--n-mean-prompts", type=positive_int, default=100)
@@ -211,20 +268,38 @@ def build_parser() -> argparse.ArgumentParser:
     figs.add_argument("--fresh", action="store_true", help="recompute every stage instead of using the cache")
     figs.set_defaults(func=cmd_figures)
 
-    diag = sub.add_parser("diagnose", help="why an FV does or doesn't work zero-shot: layer x scale grid, "
-                                           "task-vector ceiling, FV size against the residual")
+    diag = sub.add_parser(
+        "diagnose",
+        help="why an FV does or doesn't work zero-shot: layer x scale grid, "
+        "task-vector ceiling, FV size against the residual",
+    )
     model_args(diag)
     diag.add_argument("--task", required=True)
     diag.add_argument("--top-k", type=positive_int, default=None)
     diag.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1, 2, 4, 8, 16])
-    diag.add_argument("--counts", type=int, nargs="*", default=[], help="also a heads x layer grid with these head counts")
-    diag.add_argument("--centered", action="store_true",
-                      help="also that grid with each head's zero-shot mean output subtracted")
-    diag.add_argument("--count-layers", type=int, nargs="*", default=None, help="layers of that grid (default: all)")
-    diag.add_argument("--state-tests", type=int, nargs="*", default=None, metavar="LAYER",
-                      help="also replace the last state by the mean ICL state, and add mean ICL - mean zero-shot "
-                           "(at these layers; none given: all)")
-    diag.add_argument("--reuse", action="store_true", help="keep the alpha grid and baselines of an earlier identical run")
+    diag.add_argument(
+        "--counts", type=int, nargs="*", default=[], help="also a heads x layer grid with these head counts"
+    )
+    diag.add_argument(
+        "--centered",
+        action="store_true",
+        help="also that grid with each head's zero-shot mean output subtracted",
+    )
+    diag.add_argument(
+        "--count-layers", type=int, nargs="*", default=None, help="layers of that grid (default: all)"
+    )
+    diag.add_argument(
+        "--state-tests",
+        type=int,
+        nargs="*",
+        default=None,
+        metavar="LAYER",
+        help="also replace the last state by the mean ICL state, and add mean ICL - mean zero-shot "
+        "(at these layers; none given: all)",
+    )
+    diag.add_argument(
+        "--reuse", action="store_true", help="keep the alpha grid and baselines of an earlier identical run"
+    )
     diag.add_argument("--n-mean-prompts", type=positive_int, default=100)
     diag.add_argument("--n-scan-prompts", type=positive_int, default=25)
     diag.add_argument("--out", default="figures")
@@ -252,8 +327,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (TaskError, ModelLoadError, IndexError, ProtocolError, ResultFileError, ResultMismatch, VectorMismatch,
-            ContrastFileError) as e:
+    except (
+        TaskError,
+        ModelLoadError,
+        IndexError,
+        ProtocolError,
+        ResultFileError,
+        ResultMismatch,
+        VectorMismatch,
+        ContrastFileError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -18,8 +18,8 @@ HERE = Path(__file__).resolve().parent
 TASKS_DIR = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import knowledge_data as kd  # noqa: E402
 import check_knowledge  # noqa: E402
+import knowledge_data as kd  # noqa: E402
 
 
 def build_all():

@@ -41,6 +41,7 @@ ONE_TOKEN = re.compile(r"^[^\s]+$")
 
 # --- regular English inflection, used only to pick out forms worth a second look -------------
 
+
 def _cvc(w: str) -> bool:
     return len(w) >= 3 and w[-1] not in VOWELS | set("wxy") and w[-2] in VOWELS and w[-3] not in VOWELS
 
@@ -83,6 +84,7 @@ RULES = {
 
 
 # --- checks ----------------------------------------------------------------------------------
+
 
 def check_file(path: Path, notes: bool) -> tuple[list[str], int]:
     """Return (errors, number of entries) for one task file."""

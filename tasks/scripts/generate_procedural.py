@@ -88,14 +88,41 @@ bell coin ticket suitcase magnet needle screwdriver wrench flashlight battery
 """.split()
 
 NUMBER_WORDS = [
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-    "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
-    "seventeen", "eighteen", "nineteen", "twenty",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
 ]
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 MONTHS = [
-    "january", "february", "march", "april", "may", "june", "july",
-    "august", "september", "october", "november", "december",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 ]
 LETTERS = [chr(c) for c in range(ord("a"), ord("z") + 1)]
 
@@ -146,7 +173,7 @@ def check_word_lists():
 # ---------------------------------------------------------------------------
 
 N_SINGLE = 200  # pairs for single-word tasks (sampled from COMMON_WORDS)
-N_MULTI = 200   # pairs for list tasks
+N_MULTI = 200  # pairs for list tasks
 
 
 def rng_for(name):
@@ -230,17 +257,15 @@ def build_all():
     d["choose-first-of-3"] = list_task("choose-first-of-3", 3, lambda ws: ws[0])
     d["choose-middle-of-3"] = list_task("choose-middle-of-3", 3, lambda ws: ws[1])
     d["choose-last-of-3"] = list_task("choose-last-of-3", 3, lambda ws: ws[-1])
-    d["alphabetically-first-of-3"] = list_task(
-        "alphabetically-first-of-3", 3, min, distinct_first_letters)
-    d["alphabetically-last-of-3"] = list_task(
-        "alphabetically-last-of-3", 3, max, distinct_first_letters)
+    d["alphabetically-first-of-3"] = list_task("alphabetically-first-of-3", 3, min, distinct_first_letters)
+    d["alphabetically-last-of-3"] = list_task("alphabetically-last-of-3", 3, max, distinct_first_letters)
     d["animal-vs-object-of-3"] = animal_vs_object("animal-vs-object-of-3")
     d["choose-first-of-5"] = list_task("choose-first-of-5", 5, lambda ws: ws[0])
     # Composed tasks (choose an item, then transform it).
     d["first-item-capitalize"] = list_task(
-        "first-item-capitalize", 3, lambda ws: ws[0][0].upper() + ws[0][1:])
-    d["last-item-uppercase"] = list_task(
-        "last-item-uppercase", 3, lambda ws: ws[-1].upper())
+        "first-item-capitalize", 3, lambda ws: ws[0][0].upper() + ws[0][1:]
+    )
+    d["last-item-uppercase"] = list_task("last-item-uppercase", 3, lambda ws: ws[-1].upper())
     return d
 
 
@@ -280,8 +305,11 @@ def format_errors(name, data):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true",
-                    help="regenerate in memory; exit 1 if files on disk differ or break format rules")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="regenerate in memory; exit 1 if files on disk differ or break format rules",
+    )
     args = ap.parse_args()
 
     datasets = build_all()

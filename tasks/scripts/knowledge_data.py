@@ -670,10 +670,30 @@ Ian Thorpe | swimmer
 """
 
 OCCUPATIONS = {
-    "physicist", "chemist", "biologist", "mathematician", "astronomer", "inventor",
-    "painter", "sculptor", "composer", "singer", "actor", "director", "novelist", "poet",
-    "playwright", "philosopher", "economist", "politician", "explorer", "astronaut",
-    "footballer", "boxer", "golfer", "swimmer",
+    "physicist",
+    "chemist",
+    "biologist",
+    "mathematician",
+    "astronomer",
+    "inventor",
+    "painter",
+    "sculptor",
+    "composer",
+    "singer",
+    "actor",
+    "director",
+    "novelist",
+    "poet",
+    "playwright",
+    "philosopher",
+    "economist",
+    "politician",
+    "explorer",
+    "astronaut",
+    "footballer",
+    "boxer",
+    "golfer",
+    "swimmer",
 }
 
 # ---------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -30,6 +31,7 @@ __all__ = [
     "read_tensors",
     "default_cache_dir",
 ]
+
 
 def default_cache_dir() -> Path:
     """The user cache folder: ``$WORKBENCH_CACHE`` or ``~/.cache/fv-workbench``."""

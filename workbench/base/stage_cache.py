@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -53,8 +54,9 @@ class StageCache:
     def path(self, stage: str, parts: dict[str, Any]) -> Path:
         return self.root / stage / f"{stage_key(stage, **parts)}.safetensors"
 
-    def get_or_compute(self, stage: str, parts: dict[str, Any],
-                       compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    def get_or_compute(
+        self, stage: str, parts: dict[str, Any], compute: Callable[[], dict[str, torch.Tensor]]
+    ) -> dict[str, torch.Tensor]:
         """Return the stored tensors for ``(stage, parts)``, computing and storing them if absent."""
         path = self.path(stage, parts)
         if self.enabled and path.exists():

@@ -31,5 +31,5 @@ def spearman(x: Tensor, y: Tensor) -> float:
         return float("nan")
     rx, ry = _ranks(x), _ranks(y)
     rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = (rx.norm() * ry.norm())
+    denom = rx.norm() * ry.norm()
     return float((rx @ ry) / denom) if denom > 0 else float("nan")

@@ -25,9 +25,10 @@ split and compares on the test split with zero-shot, the FV, ICL and the hard to
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -44,14 +45,17 @@ from ..data.prompts import EncodedPrompt
 from ..method.evaluate import Accuracy, accuracy
 from ..method.vectors import VectorArtifact, vector_provenance
 
-__all__ = ["SoftTaskVector", "fit_soft_task_vector", "soft_hooks", "soft_loss", "soft_vs_fv",
-           "ON_THRESHOLD"]
+__all__ = ["SoftTaskVector", "fit_soft_task_vector", "soft_hooks", "soft_loss", "soft_vs_fv", "ON_THRESHOLD"]
 
 ON_THRESHOLD = 0.5  # a head counts as "on" when alpha > this
 
 
-def soft_hooks(model, alpha: Float[Tensor, "layer head"], mean_z: Float[Tensor, "layer head d_head"],
-               from_position: int | None = None) -> Hooks:
+def soft_hooks(
+    model,
+    alpha: Float[Tensor, "layer head"],
+    mean_z: Float[Tensor, "layer head d_head"],
+    from_position: int | None = None,
+) -> Hooks:
     """The soft vector's intervention: :func:`workbench.core.hooks.blend_heads`."""
     return blend_heads(model, alpha, mean_z, from_position)
 
@@ -78,7 +82,8 @@ class SoftTaskVector(VectorArtifact):
     KIND: ClassVar[str] = "soft_task_vector"
     TENSOR_NAMES: ClassVar[tuple[str, ...]] = ("alpha", "mean_z")
     LEGACY_FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"kind", "model", "task", "n_layers", "n_heads", "d_head", "hparams", "history"})
+        {"kind", "model", "task", "n_layers", "n_heads", "d_head", "hparams", "history"}
+    )
 
     @property
     def n_params(self) -> int:
@@ -92,11 +97,19 @@ class SoftTaskVector(VectorArtifact):
         """The ``k`` heads with the largest alpha, as ``(layer, head, alpha)``."""
         return top_heads(self.alpha, k)
 
-    def binarized(self, threshold: float = ON_THRESHOLD) -> "SoftTaskVector":
+    def binarized(self, threshold: float = ON_THRESHOLD) -> SoftTaskVector:
         """The same vector with ``alpha`` rounded to 0/1 at ``threshold`` (a hard head mask)."""
-        return SoftTaskVector((self.alpha > threshold).float(), self.mean_z, self.model, self.task,
-                              dict(self.hparams), {}, {**self.meta, "binarized_at": threshold},
-                              dict(self.provenance), self.allow_other_model)
+        return SoftTaskVector(
+            (self.alpha > threshold).float(),
+            self.mean_z,
+            self.model,
+            self.task,
+            dict(self.hparams),
+            {},
+            {**self.meta, "binarized_at": threshold},
+            dict(self.provenance),
+            self.allow_other_model,
+        )
 
     def shape_problem(self, info: ModelInfo) -> str | None:
         want = (info.n_layers, info.n_heads, info.d_head)
@@ -114,8 +127,11 @@ class SoftTaskVector(VectorArtifact):
         L, H = self.alpha.shape
         ce = self.history.get("ce") or []
         loss = f", batch CE {ce[0]:.3f} -> {ce[-1]:.3f} in {len(ce)} steps" if ce else ""
-        return (f"{self.task or 'task'} on {self.model or 'model'}: {self.n_on()} of {L * H} heads with "
-                f"alpha > {ON_THRESHOLD} ({self.n_params} parameters), sum alpha {float(self.alpha.sum()):.2f}{loss}")
+        return (
+            f"{self.task or 'task'} on {self.model or 'model'}: {self.n_on()} of {L * H} heads with "
+            f"alpha > {ON_THRESHOLD} ({self.n_params} parameters), sum alpha "
+            f"{float(self.alpha.sum()):.2f}{loss}"
+        )
 
     def __repr__(self) -> str:
         top = ", ".join(f"L{l}H{h} {a:.2f}" for l, h, a in self.top_heads(6))
@@ -124,8 +140,10 @@ class SoftTaskVector(VectorArtifact):
     def _repr_html_(self) -> str:
         hp = ", ".join(f"{k}={v}" for k, v in self.hparams.items())
         rows = "".join(f"<tr><td>L{l}H{h}</td><td>{a:.3f}</td></tr>" for l, h, a in self.top_heads(10))
-        return (f"<b>SoftTaskVector</b> {self._summary()}<br><small>{hp}</small>"
-                f"<table><tr><th>head</th><th>alpha</th></tr>{rows}</table>")
+        return (
+            f"<b>SoftTaskVector</b> {self._summary()}<br><small>{hp}</small>"
+            f"<table><tr><th>head</th><th>alpha</th></tr>{rows}</table>"
+        )
 
     # --- the artifact ---------------------------------------------------------------------------
     def tensors(self) -> dict[str, Tensor]:
@@ -133,13 +151,28 @@ class SoftTaskVector(VectorArtifact):
 
     def fields(self) -> dict[str, Any]:
         L, H, dh = self.mean_z.shape
-        return {"model": self.model, "task": self.task, "n_layers": L, "n_heads": H, "d_head": dh,
-                "hparams": self.hparams, "history": self.history}
+        return {
+            "model": self.model,
+            "task": self.task,
+            "n_layers": L,
+            "n_heads": H,
+            "d_head": dh,
+            "hparams": self.hparams,
+            "history": self.history,
+        }
 
     @classmethod
-    def from_saved(cls, tensors, fields, provenance, meta) -> "SoftTaskVector":
-        return cls(tensors["alpha"], tensors["mean_z"], fields.get("model", ""), fields.get("task", ""),
-                   fields.get("hparams", {}), fields.get("history", {}), meta, provenance)
+    def from_saved(cls, tensors, fields, provenance, meta) -> SoftTaskVector:
+        return cls(
+            tensors["alpha"],
+            tensors["mean_z"],
+            fields.get("model", ""),
+            fields.get("task", ""),
+            fields.get("hparams", {}),
+            fields.get("history", {}),
+            meta,
+            provenance,
+        )
 
 
 @contextmanager
@@ -156,12 +189,19 @@ def _frozen(model) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def soft_loss(model, prompts: Sequence[EncodedPrompt], alpha: Float[Tensor, "layer head"],
-              mean_z: Float[Tensor, "layer head d_head"], batch_size: int = 16) -> float:
+def soft_loss(
+    model,
+    prompts: Sequence[EncodedPrompt],
+    alpha: Float[Tensor, "layer head"],
+    mean_z: Float[Tensor, "layer head d_head"],
+    batch_size: int = 16,
+) -> float:
     """Mean cross-entropy of the answer's first token over ``prompts`` with the blend applied."""
     if not prompts:
         raise ValueError("soft_loss needs at least one prompt")
-    logits = last_token_logits(model, prompts, soft_hooks(model, alpha.detach(), mean_z), batch_size=batch_size)
+    logits = last_token_logits(
+        model, prompts, soft_hooks(model, alpha.detach(), mean_z), batch_size=batch_size
+    )
     answers = torch.tensor([p.answer_id for p in prompts])
     return float(F.cross_entropy(logits, answers, reduction="mean"))
 
@@ -197,20 +237,30 @@ def fit_soft_task_vector(
         raise ValueError(f"init must be in (0, 1), got {init}")
     info = model_info(model)
     if tuple(mean_z.shape) != (info.n_layers, info.n_heads, info.d_head):
-        raise VectorMismatch(f"mean_z has shape {tuple(mean_z.shape)}, but {info.name} needs "
-                             f"{(info.n_layers, info.n_heads, info.d_head)} (layer, head, d_head).")
+        raise VectorMismatch(
+            f"mean_z has shape {tuple(mean_z.shape)}, but {info.name} needs "
+            f"{(info.n_layers, info.n_heads, info.d_head)} (layer, head, d_head)."
+        )
     device = input_device(model)
     dtype = model_dtype(model)
     mean_dev = mean_z.to(device=device, dtype=dtype)
-    batches = [(idx, tokens.to(device), torch.tensor([prompts[i].answer_id for i in idx], device=device))
-               for idx, tokens in length_batches(prompts, batch_size)]
+    batches = [
+        (idx, tokens.to(device), torch.tensor([prompts[i].answer_id for i in idx], device=device))
+        for idx, tokens in length_batches(prompts, batch_size)
+    ]
     rng = random.Random(seed)
-    theta = torch.full((info.n_layers, info.n_heads), float(torch.logit(torch.tensor(init))),
-                       device=device, requires_grad=True)
+    theta = torch.full(
+        (info.n_layers, info.n_heads),
+        float(torch.logit(torch.tensor(init))),
+        device=device,
+        requires_grad=True,
+    )
     opt = torch.optim.Adam([theta], lr=lr)
     history: dict[str, list[float]] = {"ce": [], "penalty": [], "n_on": []}
     order: list[int] = []
-    bar = tqdm(range(steps), desc=f"soft task vector{': ' + task if task else ''}", disable=not progress, leave=False)
+    bar = tqdm(
+        range(steps), desc=f"soft task vector{': ' + task if task else ''}", disable=not progress, leave=False
+    )
     with _frozen(model), torch.enable_grad():
         for _ in bar:
             if not order:
@@ -218,7 +268,9 @@ def fit_soft_task_vector(
                 rng.shuffle(order)
             _, tokens, answers = batches[order.pop()]
             alpha = torch.sigmoid(theta)
-            logits = model.run_with_hooks(tokens, fwd_hooks=soft_hooks(model, alpha, mean_dev), logits_to_keep=1)[:, -1]
+            logits = model.run_with_hooks(
+                tokens, fwd_hooks=soft_hooks(model, alpha, mean_dev), logits_to_keep=1
+            )[:, -1]
             ce = F.cross_entropy(logits.float(), answers.to(logits.device))
             penalty = sparsity * alpha.sum()
             opt.zero_grad(set_to_none=True)
@@ -228,13 +280,33 @@ def fit_soft_task_vector(
             history["penalty"].append(float(penalty.detach()))
             history["n_on"].append(int((alpha > ON_THRESHOLD).sum()))
             bar.set_postfix(ce=f"{history['ce'][-1]:.3f}", on=history["n_on"][-1])
-    hparams = {"steps": steps, "lr": lr, "sparsity": sparsity, "batch_size": batch_size, "init": init,
-               "seed": seed, "n_prompts": len(prompts)}
-    provenance = vector_provenance(model, "z", "blend: z + alpha * (mean_z - z) per head",
-                                   "last token of the prompt, and every generated token", "alpha per head",
-                                   task=task, fitted_on="zero-shot prompts of the train split")
-    return SoftTaskVector(torch.sigmoid(theta).detach().float().cpu(), mean_z.detach().float().cpu(),
-                          info.name, task, hparams, history, provenance=provenance)
+    hparams = {
+        "steps": steps,
+        "lr": lr,
+        "sparsity": sparsity,
+        "batch_size": batch_size,
+        "init": init,
+        "seed": seed,
+        "n_prompts": len(prompts),
+    }
+    provenance = vector_provenance(
+        model,
+        "z",
+        "blend: z + alpha * (mean_z - z) per head",
+        "last token of the prompt, and every generated token",
+        "alpha per head",
+        task=task,
+        fitted_on="zero-shot prompts of the train split",
+    )
+    return SoftTaskVector(
+        torch.sigmoid(theta).detach().float().cpu(),
+        mean_z.detach().float().cpu(),
+        info.name,
+        task,
+        hparams,
+        history,
+        provenance=provenance,
+    )
 
 
 def soft_vs_fv(
@@ -273,22 +345,35 @@ def soft_vs_fv(
     train = sets.encoded("train_zero_shot", n_train)
     mean_z = result.means.mean_z
     if soft is None:
-        soft = fit_soft_task_vector(model, train, mean_z, steps=steps, lr=lr, sparsity=sparsity,
-                                    batch_size=batch_size, init=init, seed=seed, task=result.task.name,
-                                    progress=progress)
+        soft = fit_soft_task_vector(
+            model,
+            train,
+            mean_z,
+            steps=steps,
+            lr=lr,
+            sparsity=sparsity,
+            batch_size=batch_size,
+            init=init,
+            seed=seed,
+            task=result.task.name,
+            progress=progress,
+        )
     else:
         soft.check_compatible(model)
         if not torch.allclose(soft.mean_z, mean_z.float().cpu()):
             raise VectorMismatch("the given soft task vector blends toward other means than this result's")
-    soft.meta["train_loss_init"] = soft_loss(model, train, torch.full_like(soft.alpha, soft.hparams.get("init", init)),
-                                             mean_z, batch_size)
+    soft.meta["train_loss_init"] = soft_loss(
+        model, train, torch.full_like(soft.alpha, soft.hparams.get("init", init)), mean_z, batch_size
+    )
     soft.meta["train_loss_final"] = soft_loss(model, train, soft.alpha, mean_z, batch_size)
 
     zero = sets["test_zero_shot"]
     icl = result.accuracy_unfiltered["icl"]
     if icl.n != len(zero):
-        raise RuntimeError(f"the result's ICL evaluation has {icl.n} test queries, the split gives {len(zero)}: "
-                           "was the result made with another task file or seed?")
+        raise RuntimeError(
+            f"the result's ICL evaluation has {icl.n} test queries, the split gives {len(zero)}: "
+            "was the result made with another task file or seed?"
+        )
     k = top_k or len(result.fv.heads)
     top = [(l, h) for l, h, _ in result.scan.top_heads(k)]
     matched = [(l, h) for l, h, _ in result.scan.top_heads(max(1, soft.n_on()))]
@@ -300,8 +385,10 @@ def soft_vs_fv(
         "zero_shot_topk_mask": mean_ablate_heads(model, top, mean_z),
         "zero_shot_aie_mask_matched": mean_ablate_heads(model, matched, mean_z),
     }
-    accs: dict[str, Accuracy] = {name: accuracy(model, zero, hooks)
-                                 for name, hooks in tqdm(conditions.items(), desc="evaluate", disable=not progress, leave=False)}
+    accs: dict[str, Accuracy] = {
+        name: accuracy(model, zero, hooks)
+        for name, hooks in tqdm(conditions.items(), desc="evaluate", disable=not progress, leave=False)
+    }
     accs["icl"] = icl
     right = icl.correct
     aie = torch.nan_to_num(result.scan.aie.float(), nan=0.0)

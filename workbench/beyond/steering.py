@@ -38,9 +38,10 @@ presence in a generation, and whose first tokens' logits at the next position, s
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from jaxtyping import Float
 from torch import Tensor
@@ -74,8 +75,13 @@ def encode_texts(model, texts: Sequence[str], chat: bool = False) -> list[Encode
         raise ValueError(f"{model_info(model).name}'s tokenizer has no chat template; use chat=False")
     out = []
     for text in texts:
-        rendered = (tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                            add_generation_prompt=True) if chat else text)
+        rendered = (
+            tok.apply_chat_template(
+                [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+            )
+            if chat
+            else text
+        )
         ids = list(tok(rendered, add_special_tokens=False)["input_ids"])
         if bos is not None and (not ids or ids[0] != bos):  # a chat template may start with BOS already
             ids = [bos] + ids
@@ -84,6 +90,7 @@ def encode_texts(model, texts: Sequence[str], chat: bool = False) -> list[Encode
 
 
 # --- scoring ---------------------------------------------------------------------------------------
+
 
 def word_hits(text: str, words: Sequence[str]) -> int:
     """How many of ``words`` occur in ``text`` (case-insensitive, whole words)."""
@@ -103,8 +110,13 @@ def _first_tokens(model, words: Sequence[str]) -> list[int]:
     return sorted(set(ids))
 
 
-def logit_gap(model, prompts: Sequence[EncodedPrompt], positive_words: Sequence[str], negative_words: Sequence[str],
-              hooks: Hooks | None = None) -> Float[Tensor, " prompt"]:
+def logit_gap(
+    model,
+    prompts: Sequence[EncodedPrompt],
+    positive_words: Sequence[str],
+    negative_words: Sequence[str],
+    hooks: Hooks | None = None,
+) -> Float[Tensor, " prompt"]:
     """Per prompt: mean next-token log-prob of the positive words' first tokens minus the negative
     words' (each word as ``" word"``, ``"Word"`` and ``" Word"``), under ``hooks``."""
     logp = last_token_logits(model, prompts, hooks, batch_size=8).log_softmax(-1)
@@ -113,6 +125,7 @@ def logit_gap(model, prompts: Sequence[EncodedPrompt], positive_words: Sequence[
 
 
 # --- the vector -------------------------------------------------------------------------------------
+
 
 @dataclass
 class SteeringVector(VectorArtifact):
@@ -138,31 +151,65 @@ class SteeringVector(VectorArtifact):
     KIND: ClassVar[str] = "steering_vector"
     TENSOR_NAMES: ClassVar[tuple[str, ...]] = ("steering_directions",)
     LEGACY_FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"model", "positive", "negative", "n_positive", "n_negative", "chat", "n_layers", "d_model", "meta"})
+        {"model", "positive", "negative", "n_positive", "n_negative", "chat", "n_layers", "d_model", "meta"}
+    )
 
     # --- building -----------------------------------------------------------------------------------
     @classmethod
-    def from_texts(cls, model, positive: Sequence[str], negative: Sequence[str], chat: bool = False,
-                   positive_label: str = "positive", negative_label: str = "negative",
-                   meta: dict[str, Any] | None = None, batch_size: int = 8) -> "SteeringVector":
+    def from_texts(
+        cls,
+        model,
+        positive: Sequence[str],
+        negative: Sequence[str],
+        chat: bool = False,
+        positive_label: str = "positive",
+        negative_label: str = "negative",
+        meta: dict[str, Any] | None = None,
+        batch_size: int = 8,
+    ) -> SteeringVector:
         """Mean last-token residual of ``positive`` minus that of ``negative``, at every layer."""
         if not positive or not negative:
             raise ValueError("a steering vector needs at least one positive and one negative prompt")
         layers = list(range(model_info(model).n_layers))
-        means = [last_token_states(model, encode_texts(model, texts, chat), layers, batch_size).mean(1)
-                 for texts in (positive, negative)]
-        provenance = vector_provenance(model, "resid_post", "add alpha * directions[L] after layer L, or project out",
-                                       "last token of the prompt, and every generated token", "alpha (chosen at use)",
-                                       prompt_format="chat template" if chat else "plain text after BOS")
-        return cls(means[0] - means[1], model_info(model).name, positive_label, negative_label,
-                   len(positive), len(negative), chat, dict(meta or {}), (means[0] + means[1]) / 2, provenance)
+        means = [
+            last_token_states(model, encode_texts(model, texts, chat), layers, batch_size).mean(1)
+            for texts in (positive, negative)
+        ]
+        provenance = vector_provenance(
+            model,
+            "resid_post",
+            "add alpha * directions[L] after layer L, or project out",
+            "last token of the prompt, and every generated token",
+            "alpha (chosen at use)",
+            prompt_format="chat template" if chat else "plain text after BOS",
+        )
+        return cls(
+            means[0] - means[1],
+            model_info(model).name,
+            positive_label,
+            negative_label,
+            len(positive),
+            len(negative),
+            chat,
+            dict(meta or {}),
+            (means[0] + means[1]) / 2,
+            provenance,
+        )
 
     @classmethod
-    def from_contrast(cls, model, contrast: ContrastSet | str | Path, **kw) -> "SteeringVector":
+    def from_contrast(cls, model, contrast: ContrastSet | str | Path, **kw) -> SteeringVector:
         """Build from a :class:`ContrastSet` (or the name/path of a contrast file)."""
         c = contrast if isinstance(contrast, ContrastSet) else load_contrast(contrast)
-        return cls.from_texts(model, c.positive, c.negative, c.chat, c.positive_label, c.negative_label,
-                              meta={"contrast": c.name}, **kw)
+        return cls.from_texts(
+            model,
+            c.positive,
+            c.negative,
+            c.chat,
+            c.positive_label,
+            c.negative_label,
+            meta={"contrast": c.name},
+            **kw,
+        )
 
     # --- views -----------------------------------------------------------------------------------------
     @property
@@ -186,16 +233,28 @@ class SteeringVector(VectorArtifact):
         if not -self.n_layers <= layer < self.n_layers:
             raise IndexError(f"layer {layer} is out of range: this vector has {self.n_layers} layers")
         layer %= self.n_layers
-        return FunctionVector(self.directions[layer].clone(), self.model, task=self.label, layer=layer,
-                              meta={"kind": "steering", "n_positive": self.n_positive,
-                                    "n_negative": self.n_negative, "chat": self.chat},
-                              provenance=dict(self.provenance), allow_other_model=self.allow_other_model)
+        return FunctionVector(
+            self.directions[layer].clone(),
+            self.model,
+            task=self.label,
+            layer=layer,
+            meta={
+                "kind": "steering",
+                "n_positive": self.n_positive,
+                "n_negative": self.n_negative,
+                "chat": self.chat,
+            },
+            provenance=dict(self.provenance),
+            allow_other_model=self.allow_other_model,
+        )
 
     def __repr__(self) -> str:
         n = self.norms
-        return (f"SteeringVector({self.label!r} on {self.model}, {self.n_positive} vs {self.n_negative} prompts, "
-                f"{self.n_layers} layers x d_model {self.d_model}, |v| {float(n[0]):.2f} (layer 0) .. "
-                f"{float(n[-1]):.2f} (layer {self.n_layers - 1}), {'chat' if self.chat else 'text'} format)")
+        return (
+            f"SteeringVector({self.label!r} on {self.model}, {self.n_positive} vs {self.n_negative} prompts, "
+            f"{self.n_layers} layers x d_model {self.d_model}, |v| {float(n[0]):.2f} (layer 0) .. "
+            f"{float(n[-1]):.2f} (layer {self.n_layers - 1}), {'chat' if self.chat else 'text'} format)"
+        )
 
     def _repr_html_(self) -> str:
         n = self.norms.tolist()
@@ -203,17 +262,26 @@ class SteeringVector(VectorArtifact):
         bars = "".join(
             f"<div title='layer {i}: |v| = {v:.2f}' style='display:inline-block;width:8px;margin-right:1px;"
             f"height:{max(1, int(40 * v / top))}px;background:#DD8452;vertical-align:bottom'></div>"
-            for i, v in enumerate(n))
-        rows = [("model", self.model), ("positive", f"{self.positive} ({self.n_positive} prompts)"),
-                ("negative", f"{self.negative} ({self.n_negative} prompts)"),
-                ("shape", f"{self.n_layers} layers × d_model {self.d_model}"),
-                ("format", "chat template" if self.chat else "plain text")]
+            for i, v in enumerate(n)
+        )
+        rows = [
+            ("model", self.model),
+            ("positive", f"{self.positive} ({self.n_positive} prompts)"),
+            ("negative", f"{self.negative} ({self.n_negative} prompts)"),
+            ("shape", f"{self.n_layers} layers × d_model {self.d_model}"),
+            ("format", "chat template" if self.chat else "plain text"),
+        ]
         rows += [(k, v) for k, v in self.meta.items() if k != "versions"]
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-                       f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in rows)
-        return (f"<div><b>SteeringVector</b> {html.escape(self.label)}<table>{body}</table>"
-                f"<div style='font-size:11px'>|v| per layer (0 → {self.n_layers - 1}, max {top:.2f})</div>"
-                f"<div style='height:42px'>{bars}</div></div>")
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+            f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+            for k, v in rows
+        )
+        return (
+            f"<div><b>SteeringVector</b> {html.escape(self.label)}<table>{body}</table>"
+            f"<div style='font-size:11px'>|v| per layer (0 → {self.n_layers - 1}, max {top:.2f})</div>"
+            f"<div style='height:42px'>{bars}</div></div>"
+        )
 
     # --- use with a model ---------------------------------------------------------------------------
     def shape_problem(self, info: ModelInfo) -> str | None:
@@ -227,8 +295,14 @@ class SteeringVector(VectorArtifact):
         self.check_compatible(model)
         return add_vector(model, layer, self.directions[layer], alpha, from_position)
 
-    def project_out_hooks(self, model, layer: int | None = None, layers: Sequence[int] | None = None,
-                          from_position: int | None = None, centered: bool = False) -> Hooks:
+    def project_out_hooks(
+        self,
+        model,
+        layer: int | None = None,
+        layers: Sequence[int] | None = None,
+        from_position: int | None = None,
+        centered: bool = False,
+    ) -> Hooks:
         """Hooks removing the steering direction from the residual after each of ``layers`` (all by default).
 
         ``layer``: project out that one layer's direction everywhere (directional ablation);
@@ -243,23 +317,40 @@ class SteeringVector(VectorArtifact):
         """
         self.check_compatible(model)
         if centered and self.centers is None:
-            raise ValueError("this steering vector has no centers (made before they were stored?); use centered=False")
-        layers = list(range(self.n_layers)) if layers is None else [model_info(model).check_layer(l) for l in layers]
+            raise ValueError(
+                "this steering vector has no centers (made before they were stored?); use centered=False"
+            )
+        layers = (
+            list(range(self.n_layers))
+            if layers is None
+            else [model_info(model).check_layer(l) for l in layers]
+        )
         hooks: Hooks = []
         for l in layers:
             src = l if layer is None else layer
-            hooks += project_out(model, self.directions[src], [l], self.centers[src] if centered else None,
-                                 from_position)
+            hooks += project_out(
+                model, self.directions[src], [l], self.centers[src] if centered else None, from_position
+            )
         return hooks
 
-    def generate(self, model, prompt: str, layer: int | None = None, alpha: float = 1.0, max_new_tokens: int = 24,
-                 chat: bool | None = None, project: bool = False, centered: bool = False,
-                 stop_at_newline: bool = False) -> str:
+    def generate(
+        self,
+        model,
+        prompt: str,
+        layer: int | None = None,
+        alpha: float = 1.0,
+        max_new_tokens: int = 24,
+        chat: bool | None = None,
+        project: bool = False,
+        centered: bool = False,
+        stop_at_newline: bool = False,
+    ) -> str:
         """Greedy continuation of ``prompt`` (a raw text; chat-wrapped if ``chat``, default: as the
         vector was built), with ``alpha * directions[layer]`` added from the prompt's last token on
         (:func:`workbench.intervene.generate`), or, with ``project=True``, with the direction
         projected out after every layer (``layer``'s direction; each layer's own if ``None``).
-        ``centered``: see :meth:`project_out_hooks`.  ``layer=None`` and ``project=False``: no intervention."""
+        ``centered``: see :meth:`project_out_hooks`.  ``layer=None`` and ``project=False``: no
+        intervention."""
         self.check_compatible(model)
         ids = encode_texts(model, [prompt], self.chat if chat is None else chat)[0].ids
         if project:
@@ -275,14 +366,29 @@ class SteeringVector(VectorArtifact):
         return out if self.centers is None else {**out, "centers": self.centers}
 
     def fields(self) -> dict[str, Any]:
-        return {"model": self.model, "positive": self.positive, "negative": self.negative,
-                "n_positive": self.n_positive, "n_negative": self.n_negative, "chat": self.chat,
-                "n_layers": self.n_layers, "d_model": self.d_model}
+        return {
+            "model": self.model,
+            "positive": self.positive,
+            "negative": self.negative,
+            "n_positive": self.n_positive,
+            "n_negative": self.n_negative,
+            "chat": self.chat,
+            "n_layers": self.n_layers,
+            "d_model": self.d_model,
+        }
 
     @classmethod
-    def from_saved(cls, tensors, fields, provenance, meta) -> "SteeringVector":
+    def from_saved(cls, tensors, fields, provenance, meta) -> SteeringVector:
         meta = {**fields.get("meta", {}), **meta}  # the flat headers of earlier versions nested it
-        return cls(tensors["steering_directions"], fields.get("model", ""), fields.get("positive", "positive"),
-                   fields.get("negative", "negative"), int(fields.get("n_positive", 0)),
-                   int(fields.get("n_negative", 0)), bool(fields.get("chat", False)), dict(meta),
-                   tensors.get("centers"), provenance)
+        return cls(
+            tensors["steering_directions"],
+            fields.get("model", ""),
+            fields.get("positive", "positive"),
+            fields.get("negative", "negative"),
+            int(fields.get("n_positive", 0)),
+            int(fields.get("n_negative", 0)),
+            bool(fields.get("chat", False)),
+            dict(meta),
+            tensors.get("centers"),
+            provenance,
+        )

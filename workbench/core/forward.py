@@ -13,7 +13,7 @@ batch's prompt indices, for per-prompt values (e.g. a task vector per query).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from jaxtyping import Float, Int
@@ -58,7 +58,9 @@ def last_token_logits(
     device = input_device(model)
     out: Tensor | None = None
     batches = list(length_batches(prompts, batch_size))
-    bar = tqdm(batches, desc=progress if isinstance(progress, str) else "forward", disable=not progress, leave=False)
+    bar = tqdm(
+        batches, desc=progress if isinstance(progress, str) else "forward", disable=not progress, leave=False
+    )
     for idx, tokens in bar:
         fwd = hooks(idx) if callable(hooks) else (hooks or [])
         logits = model.run_with_hooks(tokens.to(device), fwd_hooks=fwd, logits_to_keep=1)[:, -1]

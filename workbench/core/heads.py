@@ -15,8 +15,8 @@ projection, ``blocks.l.attn.hook_z``), the head's contribution to the residual s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import einops
 import torch
@@ -91,17 +91,21 @@ class HeadMeans:
         L, H, dh = self.mean_z.shape
         return f"HeadMeans({L} layers x {H} heads, d_head {dh}, over {self.n_prompts} prompts)"
 
-    def centered(self, baseline: "HeadMeans") -> "HeadMeans":
+    def centered(self, baseline: HeadMeans) -> HeadMeans:
         """These means with ``baseline``'s head outputs subtracted (``mean_out - baseline.mean_out``):
         what these prompts change in each head's output, without what it writes on any prompt."""
         return HeadMeans(self.mean_z, self.mean_out - baseline.mean_out, self.mean_resid, self.n_prompts)
 
     def to_tensors(self) -> dict[str, Tensor]:
-        return {"mean_z": self.mean_z, "mean_out": self.mean_out, "mean_resid": self.mean_resid,
-                "n_prompts": torch.tensor(self.n_prompts)}
+        return {
+            "mean_z": self.mean_z,
+            "mean_out": self.mean_out,
+            "mean_resid": self.mean_resid,
+            "n_prompts": torch.tensor(self.n_prompts),
+        }
 
     @classmethod
-    def from_tensors(cls, t: dict[str, Tensor]) -> "HeadMeans":
+    def from_tensors(cls, t: dict[str, Tensor]) -> HeadMeans:
         return cls(t["mean_z"], t["mean_out"], t["mean_resid"], int(t["n_prompts"]))
 
 
@@ -145,8 +149,9 @@ def mean_head_activations(
     return HeadMeans(sum_z / n, sum_out / n, sum_resid / n, n)
 
 
-def last_token_states(model, prompts: Sequence[EncodedPrompt], layers: Sequence[int],
-                      batch_size: int = 8) -> Float[Tensor, "layer prompt d_model"]:
+def last_token_states(
+    model, prompts: Sequence[EncodedPrompt], layers: Sequence[int], batch_size: int = 8
+) -> Float[Tensor, "layer prompt d_model"]:
     """Each prompt's last-token ``hook_resid_post`` after each of ``layers`` (in that order)."""
     d_model = model_info(model).d_model
     row = {layer: i for i, layer in enumerate(layers)}

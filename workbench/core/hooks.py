@@ -21,7 +21,7 @@ later one (generation, where each new token must be steered too).  Sites are nam
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from jaxtyping import Float
@@ -30,8 +30,15 @@ from torch import Tensor
 from .forward import HookFactory, Hooks
 from .model import VectorMismatch, hook_name, input_device, model_info
 
-__all__ = ["positions", "add_vector", "replace_last_state", "blend_heads", "mean_ablate_heads", "project_out",
-           "generate"]
+__all__ = [
+    "positions",
+    "add_vector",
+    "replace_last_state",
+    "blend_heads",
+    "mean_ablate_heads",
+    "project_out",
+    "generate",
+]
 
 
 def positions(from_position: int | None) -> slice:
@@ -39,8 +46,9 @@ def positions(from_position: int | None) -> slice:
     return slice(-1, None) if from_position is None else slice(from_position, None)
 
 
-def add_vector(model, layer: int, vector: Float[Tensor, " d_model"], alpha: float = 1.0,
-               from_position: int | None = None) -> Hooks:
+def add_vector(
+    model, layer: int, vector: Float[Tensor, " d_model"], alpha: float = 1.0, from_position: int | None = None
+) -> Hooks:
     """Hooks adding ``alpha * vector`` after block ``layer`` (``blocks.L.hook_resid_post``)."""
     info = model_info(model)
     layer = info.check_layer(layer)
@@ -72,8 +80,12 @@ def replace_last_state(model, layer: int, states: Float[Tensor, "prompt d_model"
     return factory
 
 
-def blend_heads(model, alpha: Float[Tensor, "layer head"], mean_z: Float[Tensor, "layer head d_head"],
-                from_position: int | None = None) -> Hooks:
+def blend_heads(
+    model,
+    alpha: Float[Tensor, "layer head"],
+    mean_z: Float[Tensor, "layer head d_head"],
+    from_position: int | None = None,
+) -> Hooks:
     """Hooks blending each head's ``hook_z`` toward its mean: ``z + alpha * (mean_z - z)``.
 
     ``alpha = 1`` on a head is :func:`mean_ablate_heads` of it; ``alpha = 0`` leaves it alone.  Out
@@ -99,8 +111,12 @@ def blend_heads(model, alpha: Float[Tensor, "layer head"], mean_z: Float[Tensor,
     return [(hook_name("z", layer), hook) for layer in range(info.n_layers)]
 
 
-def mean_ablate_heads(model, heads: Sequence[tuple[int, int]], mean_z: Float[Tensor, "layer head d_head"],
-                      from_position: int | None = None) -> Hooks:
+def mean_ablate_heads(
+    model,
+    heads: Sequence[tuple[int, int]],
+    mean_z: Float[Tensor, "layer head d_head"],
+    from_position: int | None = None,
+) -> Hooks:
     """Replace each listed head's output (``hook_z``) by its mean over clean prompts."""
     info = model_info(model)
     by_layer: dict[int, list[int]] = {}
@@ -118,8 +134,13 @@ def mean_ablate_heads(model, heads: Sequence[tuple[int, int]], mean_z: Float[Ten
     return [(hook_name("z", layer), hook) for layer in by_layer]
 
 
-def project_out(model, direction: Float[Tensor, " d_model"], layers: Sequence[int] | None = None,
-                center: Float[Tensor, " d_model"] | None = None, from_position: int | None = None) -> Hooks:
+def project_out(
+    model,
+    direction: Float[Tensor, " d_model"],
+    layers: Sequence[int] | None = None,
+    center: Float[Tensor, " d_model"] | None = None,
+    from_position: int | None = None,
+) -> Hooks:
     """Remove the component along ``direction`` from the residual after each of ``layers`` (all by default).
 
     With ``u = direction / |direction|``: ``x -> x - ((x - c) . u) u``, so the component along ``u``
@@ -140,9 +161,16 @@ def project_out(model, direction: Float[Tensor, " d_model"], layers: Sequence[in
 
 
 @torch.inference_mode()
-def generate(model, ids: Sequence[int], max_new_tokens: int = 16, vector: Tensor | None = None,
-             layer: int | None = None, alpha: float = 1.0, stop_at_newline: bool = False,
-             hooks: Hooks | None = None) -> str:
+def generate(
+    model,
+    ids: Sequence[int],
+    max_new_tokens: int = 16,
+    vector: Tensor | None = None,
+    layer: int | None = None,
+    alpha: float = 1.0,
+    stop_at_newline: bool = False,
+    hooks: Hooks | None = None,
+) -> str:
     """Greedy generation from token ``ids``; returns the new text.
 
     ``vector`` is added (times ``alpha``) after ``layer`` at the prompt's last position and at

@@ -119,13 +119,17 @@ def load_model(
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     start = time.perf_counter()
     if str(name_or_path).startswith("tiny-"):  # random 2-layer models for tests and teaching
-        arch = str(name_or_path)[len("tiny-"):]
+        arch = str(name_or_path)[len("tiny-") :]
         if arch not in TINY_CONFIGS:
-            raise ModelLoadError(f"unknown tiny model {name_or_path!r}; choose from {['tiny-' + a for a in TINY_CONFIGS]}")
+            raise ModelLoadError(
+                f"unknown tiny model {name_or_path!r}; choose from {['tiny-' + a for a in TINY_CONFIGS]}"
+            )
         bridge = tiny_model(arch, dtype=dtype)
     elif name_or_path in BUILTIN_MODELS:
         spec = BUILTIN_MODELS[name_or_path]
-        folder = _dequantized_folder(spec, Path(cache_dir) if cache_dir else default_cache_dir() / "models", verbose)
+        folder = _dequantized_folder(
+            spec, Path(cache_dir) if cache_dir else default_cache_dir() / "models", verbose
+        )
         hf, tok = _load_hf_folder(folder, dtype, device_map, offload_folder)
         bridge = bridge_from_hf(hf, tok, spec.name, spec.prepend_bos)
     elif str(name_or_path).endswith(".gguf"):
@@ -194,7 +198,9 @@ def _load_gguf(path: Path, architecture: str | None, dtype: torch.dtype):
     try:
         import gguf  # noqa: F401
     except ImportError as e:
-        raise ModelLoadError(f"Loading .gguf files needs the gguf package: {sys.executable} -m pip install gguf") from e
+        raise ModelLoadError(
+            f"Loading .gguf files needs the gguf package: {sys.executable} -m pip install gguf"
+        ) from e
     tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
     # A GGUF-loaded config has no `architectures`, and carries its quantization settings,

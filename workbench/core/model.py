@@ -20,8 +20,21 @@ from typing import Any
 
 import torch
 
-__all__ = ["ModelInfo", "ModelLoadError", "VectorMismatch", "model_info", "hook_name", "HOOK_SITES", "input_device", "model_dtype",
-           "model_fingerprint", "model_id", "weight_processing", "bridge_from_hf", "decoder_layers"]
+__all__ = [
+    "ModelInfo",
+    "ModelLoadError",
+    "VectorMismatch",
+    "model_info",
+    "hook_name",
+    "HOOK_SITES",
+    "input_device",
+    "model_dtype",
+    "model_fingerprint",
+    "model_id",
+    "weight_processing",
+    "bridge_from_hf",
+    "decoder_layers",
+]
 
 
 class ModelLoadError(RuntimeError):
@@ -75,7 +88,8 @@ class ModelInfo:
         """Return ``layer`` if it exists, else raise a clear error (negative counts from the end)."""
         if not -self.n_layers <= layer < self.n_layers:
             raise IndexError(
-                f"layer {layer} is out of range: {self.name} has {self.n_layers} layers (0..{self.n_layers - 1})."
+                f"layer {layer} is out of range: {self.name} has {self.n_layers} layers "
+                f"(0..{self.n_layers - 1})."
             )
         return layer % self.n_layers
 
@@ -136,16 +150,19 @@ def model_fingerprint(model) -> str:
     The config enters without its file path, version and dtype fields; each weight tensor enters
     with its name and shape, and its values rounded to bfloat16 (all of them up to 65 536
     elements, an evenly strided sample of them beyond), so the same weights held in float32 or
-    bfloat16 share a fingerprint (:func:`model_id` adds the dtype).  Weights on the ``meta`` device (offloaded to disk by
-    accelerate) enter by name and shape only.  Computed once per model object: change the
-    weights in place afterwards and the fingerprint is stale.
+    bfloat16 share a fingerprint (:func:`model_id` adds the dtype).  Weights on the ``meta``
+    device (offloaded to disk by accelerate) enter by name and shape only.  Computed once per
+    model object: change the weights in place afterwards and the fingerprint is stale.
     """
     cached = model.__dict__.get("_workbench_fingerprint")
     if cached is not None:
         return cached
     hf = model.original_model
-    config = {k: v for k, v in hf.config.to_dict().items()
-              if not k.startswith("_") and k not in ("transformers_version", "dtype", "torch_dtype")}
+    config = {
+        k: v
+        for k, v in hf.config.to_dict().items()
+        if not k.startswith("_") and k not in ("transformers_version", "dtype", "torch_dtype")
+    }
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     with torch.no_grad():
         for name, param in hf.named_parameters():
@@ -193,7 +210,7 @@ def decoder_layers(hf_model) -> list:
 
 
 def _attn_out_proj(layer):
-    attn = getattr(layer, "self_attn", None) or getattr(layer, "attn", None) or getattr(layer, "attention")
+    attn = getattr(layer, "self_attn", None) or getattr(layer, "attn", None) or layer.attention
     for name in ("o_proj", "c_proj", "out_proj", "dense"):
         if hasattr(attn, name):
             return getattr(attn, name)

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -32,8 +33,15 @@ from tqdm.auto import tqdm
 from ..data.prompts import EncodedPrompt
 from .model import hook_name, input_device, model_dtype, model_info
 
-__all__ = ["HeadScan", "scan_heads", "attribution_scan", "top_heads", "universal_map", "auto_variant_batch",
-           "PatchDidNothing"]
+__all__ = [
+    "HeadScan",
+    "scan_heads",
+    "attribution_scan",
+    "top_heads",
+    "universal_map",
+    "auto_variant_batch",
+    "PatchDidNothing",
+]
 
 
 class PatchDidNothing(RuntimeError):
@@ -64,7 +72,9 @@ def universal_map(aies: Sequence[Float[Tensor, "layer head"]]) -> Float[Tensor, 
     if not aies:
         raise ValueError("universal_map needs at least one AIE map")
     if len({tuple(a.shape) for a in aies}) > 1:
-        raise ValueError(f"AIE maps of different shapes {sorted({tuple(a.shape) for a in aies})}: one model at a time")
+        raise ValueError(
+            f"AIE maps of different shapes {sorted({tuple(a.shape) for a in aies})}: one model at a time"
+        )
     return torch.stack([a.float() for a in aies]).mean(0)
 
 
@@ -105,7 +115,10 @@ class HeadScan:
     def __repr__(self) -> str:
         P, L, H = self.effects.shape
         top = ", ".join(f"L{l}H{h} {v:+.3f}" for l, h, v in self.top_heads(5))
-        return f"HeadScan({self.model or 'model'} on {self.task or 'task'}: {P} prompts x {L} layers x {H} heads; top AIE: {top})"
+        return (
+            f"HeadScan({self.model or 'model'} on {self.task or 'task'}: {P} prompts x {L} layers x {H} "
+            f"heads; top AIE: {top})"
+        )
 
     def _repr_html_(self) -> str:
         rows = "".join(
@@ -113,14 +126,16 @@ class HeadScan:
             for l, h, v in self.top_heads(10)
         )
         P, L, H = self.effects.shape
-        return (f"<b>HeadScan</b> {self.model} / {self.task}: {P} prompts, {L}x{H} heads"
-                f"<table><tr><th>head</th><th>AIE</th><th>s.e.</th></tr>{rows}</table>")
+        return (
+            f"<b>HeadScan</b> {self.model} / {self.task}: {P} prompts, {L}x{H} heads"
+            f"<table><tr><th>head</th><th>AIE</th><th>s.e.</th></tr>{rows}</table>"
+        )
 
     def to_tensors(self) -> dict[str, Tensor]:
         return {"effects": self.effects}
 
     @classmethod
-    def from_tensors(cls, t: dict[str, Tensor], **kw) -> "HeadScan":
+    def from_tensors(cls, t: dict[str, Tensor], **kw) -> HeadScan:
         return cls(t["effects"], **kw)
 
 
@@ -143,7 +158,9 @@ def auto_variant_batch(model, n_tokens: int, budget_bytes: int | None = None) ->
                 avail = 4 << 30
             budget_bytes = int(min(avail * 0.25, 4 << 30))
     d_mlp = int(getattr(model.cfg, "d_mlp", None) or 4 * info.d_model)
-    per_token = 4 * (info.n_layers * (12 * info.d_model + 3 * d_mlp + 2 * info.n_heads * (n_tokens + 512)) + info.d_vocab)
+    per_token = 4 * (
+        info.n_layers * (12 * info.d_model + 3 * d_mlp + 2 * info.n_heads * (n_tokens + 512)) + info.d_vocab
+    )
     return max(1, min(info.n_total_heads, budget_bytes // per_token))
 
 
@@ -205,7 +222,9 @@ def attribution_scan(
     mean_z = mean_z.to(device=device, dtype=dtype)
     effects = torch.full((len(prompts), info.n_layers, info.n_heads), float("nan"))
     keep = torch.zeros(info.n_layers, info.n_heads, dtype=torch.bool)
-    for l, h in (heads if heads is not None else [(l, h) for l in range(info.n_layers) for h in range(info.n_heads)]):
+    for l, h in (
+        heads if heads is not None else [(l, h) for l in range(info.n_layers) for h in range(info.n_heads)]
+    ):
         keep[info.check_layer(l), h] = True
     for p_idx, prompt in enumerate(tqdm(prompts, desc="attribution", disable=not progress, leave=False)):
         zs: dict[int, Tensor] = {}
@@ -215,9 +234,11 @@ def attribution_scan(
             return z
 
         with torch.enable_grad():
-            logits = model.run_with_hooks(torch.tensor([prompt.ids], device=device),
-                                          fwd_hooks=[(hook_name("z", l), grab) for l in range(info.n_layers)],
-                                          logits_to_keep=1)
+            logits = model.run_with_hooks(
+                torch.tensor([prompt.ids], device=device),
+                fwd_hooks=[(hook_name("z", l), grab) for l in range(info.n_layers)],
+                logits_to_keep=1,
+            )
             metric = logits[0, -1].float().softmax(-1)[prompt.answer_id]
             layers = sorted(zs)
             grads = torch.autograd.grad(metric, [zs[l] for l in layers])
@@ -225,7 +246,9 @@ def attribution_scan(
             z_last = zs[l][0, -1].detach()
             est = ((mean_z[l].to(z_last.device) - z_last) * g[0, -1]).sum(-1).float().cpu()  # [head]
             effects[p_idx, l] = torch.where(keep[l], est, torch.tensor(float("nan")))
-    return HeadScan(effects, model=info.name, task=task, meta={"method": "attribution", "n_prompts": len(prompts)})
+    return HeadScan(
+        effects, model=info.name, task=task, meta={"method": "attribution", "n_prompts": len(prompts)}
+    )
 
 
 @torch.inference_mode()
@@ -239,7 +262,11 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
             f"mean_z has shape {tuple(mean_z.shape)}, but {info.name} needs "
             f"{(info.n_layers, info.n_heads, info.d_head)} (layer, head, d_head)."
         )
-    todo = list(heads) if heads is not None else [(l, h) for l in range(info.n_layers) for h in range(info.n_heads)]
+    todo = (
+        list(heads)
+        if heads is not None
+        else [(l, h) for l in range(info.n_layers) for h in range(info.n_heads)]
+    )
     for l, h in todo:
         info.check_layer(l)
         if not 0 <= h < info.n_heads:
@@ -249,7 +276,9 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
     n_fired = 0
     min_change = float("inf")
 
-    bar = tqdm(total=len(prompts) * len(todo), desc="head scan", unit="head", disable=not progress, leave=False)
+    bar = tqdm(
+        total=len(prompts) * len(todo), desc="head scan", unit="head", disable=not progress, leave=False
+    )
     for p_idx, prompt in enumerate(prompts):
         n = len(prompt.ids)
         v_max = batch_size or auto_variant_batch(model, n)
@@ -291,6 +320,10 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
                 effects[p_idx, l, h] = probs[1 + i] - probs[0]
             bar.update(v)
     bar.close()
-    meta = {"n_prompts": len(prompts), "n_heads_scanned": len(todo), "hooks_fired": n_fired,
-            "min_patch_change": min_change}
+    meta = {
+        "n_prompts": len(prompts),
+        "n_heads_scanned": len(todo),
+        "hooks_fired": n_fired,
+        "min_patch_change": min_change,
+    }
     return HeadScan(effects, model=info.name, task=task, meta=meta)

@@ -43,8 +43,12 @@ def tiny_tokenizer():
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<|bos|>", eos_token="<|eos|>", pad_token="<|pad|>",
-        name_or_path="workbench-tiny-bytes", add_bos_token=True,  # TransformerLens asks for both
+        tokenizer_object=tok,
+        bos_token="<|bos|>",
+        eos_token="<|eos|>",
+        pad_token="<|pad|>",
+        name_or_path="workbench-tiny-bytes",
+        add_bos_token=True,  # TransformerLens asks for both
     )
 
 
@@ -53,22 +57,46 @@ def _tiny_config(arch: str, vocab_size: int, **overrides):
 
     if arch == "llama":  # SmolLM2's family: GQA, RoPE, RMSNorm, no biases
         cfg = LlamaConfig(
-            vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
-            tie_word_embeddings=True, bos_token_id=0, eos_token_id=1, pad_token_id=2,
+            vocab_size=vocab_size,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            max_position_embeddings=512,
+            tie_word_embeddings=True,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=2,
         )
         cfg.architectures = ["LlamaForCausalLM"]
     elif arch == "gemma3":  # post-attention norm between heads and the residual; d_head != d_model/n_heads
         cfg = Gemma3TextConfig(
-            vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=1, head_dim=32, max_position_embeddings=512,
-            query_pre_attn_scalar=32, sliding_window=512, bos_token_id=0, eos_token_id=1, pad_token_id=2,
+            vocab_size=vocab_size,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            head_dim=32,
+            max_position_embeddings=512,
+            query_pre_attn_scalar=32,
+            sliding_window=512,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=2,
         )
         cfg.architectures = ["Gemma3ForCausalLM"]
     elif arch == "gpt2":  # learned positions, LayerNorm, biases everywhere
         cfg = GPT2Config(
-            vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=4, n_positions=512,
-            bos_token_id=0, eos_token_id=1,
+            vocab_size=vocab_size,
+            n_embd=64,
+            n_layer=2,
+            n_head=4,
+            n_positions=512,
+            bos_token_id=0,
+            eos_token_id=1,
         )
         cfg.architectures = ["GPT2LMHeadModel"]
     else:

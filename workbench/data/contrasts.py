@@ -46,8 +46,10 @@ class ContrastSet:
 
     def __repr__(self) -> str:
         fmt = "chat" if self.chat else "text"
-        return (f"ContrastSet({self.name!r}: {len(self.positive)} {self.positive_label} vs {len(self.negative)} "
-                f"{self.negative_label} prompts, {len(self.test)} test, {fmt} format)")
+        return (
+            f"ContrastSet({self.name!r}: {len(self.positive)} {self.positive_label} vs {len(self.negative)} "
+            f"{self.negative_label} prompts, {len(self.test)} test, {fmt} format)"
+        )
 
 
 def steering_dir() -> Path:
@@ -66,7 +68,11 @@ def _str_list(data: dict, key: str, path: str, required: bool = True, min_len: i
         return []
     val = data[key]
     if not isinstance(val, list) or not all(isinstance(s, str) and s.strip() for s in val):
-        bad = val if not isinstance(val, list) else next(s for s in val if not (isinstance(s, str) and s.strip()))
+        bad = (
+            val
+            if not isinstance(val, list)
+            else next(s for s in val if not (isinstance(s, str) and s.strip()))
+        )
         raise ContrastFileError(f"{path}: {key!r} must be a list of non-empty strings; found {bad!r}")
     if len(val) < min_len:
         raise ContrastFileError(f"{path}: {key!r} needs at least {min_len} prompt(s), has {len(val)}")
@@ -85,8 +91,10 @@ def load_contrast(name_or_path: str | Path) -> ContrastSet:
         raise FileNotFoundError(f"no contrast file {name_or_path!r}; built-in ones: {list_contrasts()}")
     data = read_json_document(path, ContrastFileError)
     if not isinstance(data, dict):
-        raise ContrastFileError(f"{path}: expected a JSON object with 'positive' and 'negative' lists, "
-                                f"got a {type(data).__name__}")
+        raise ContrastFileError(
+            f"{path}: expected a JSON object with 'positive' and 'negative' lists, "
+            f"got a {type(data).__name__}"
+        )
     positive = _str_list(data, "positive", str(path))
     negative = _str_list(data, "negative", str(path))
     test = _str_list(data, "test", str(path), required=False)
@@ -95,11 +103,21 @@ def load_contrast(name_or_path: str | Path) -> ContrastSet:
         raise ContrastFileError(f"{path}: 'chat' must be true or false, got {chat!r}")
     words = data.get("score_words", {})
     if not isinstance(words, dict) or set(words) - {"positive", "negative"}:
-        raise ContrastFileError(f"{path}: 'score_words' must be an object with 'positive' and 'negative' word lists")
+        raise ContrastFileError(
+            f"{path}: 'score_words' must be an object with 'positive' and 'negative' word lists"
+        )
     words = {k: _str_list(words, k, f"{path} score_words") for k in words}
     labels = {k: data.get(k, d) for k, d in (("positive_label", "positive"), ("negative_label", "negative"))}
     for k, v in labels.items():
         if not isinstance(v, str):
             raise ContrastFileError(f"{path}: {k!r} must be a string, got {v!r}")
-    return ContrastSet(name=str(data.get("name", path.stem)), positive=positive, negative=negative, test=test,
-                       chat=chat, description=str(data.get("description", "")), score_words=words, **labels)
+    return ContrastSet(
+        name=str(data.get("name", path.stem)),
+        positive=positive,
+        negative=negative,
+        test=test,
+        chat=chat,
+        description=str(data.get("description", "")),
+        score_words=words,
+        **labels,
+    )

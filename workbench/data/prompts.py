@@ -25,8 +25,9 @@ A:
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, Sequence
+from typing import Literal
 
 from .tasks import Pair, TaskSplit
 
@@ -78,8 +79,16 @@ class PromptFormat:
 PAPER_FORMAT = PromptFormat()
 
 # Other prefix pairs and separators, for the portability evaluation (paper, appendix).
-_PREFIXES = [("input:", "output:"), ("In:", "Out:"), ("x:", "y:"), ("Input:", "Output:"),
-             ("question:", "answer:"), ("Q:", "A:"), ("text:", "label:"), ("", " ->")]
+_PREFIXES = [
+    ("input:", "output:"),
+    ("In:", "Out:"),
+    ("x:", "y:"),
+    ("Input:", "Output:"),
+    ("question:", "answer:"),
+    ("Q:", "A:"),
+    ("text:", "label:"),
+    ("", " ->"),
+]
 _SEPARATORS = [(" ", "\n"), ("\n", "\n\n"), ("\n", "\n"), (" ", " | "), (" ", "\n\n")]
 PORTABILITY_FORMATS: tuple[PromptFormat, ...] = tuple(
     PromptFormat(i, o.strip() if o.strip() else o, io, ex)
@@ -94,7 +103,8 @@ NATURAL_TEMPLATES: dict[str, tuple[str, ...]] = {
         'The word "{X}", means',
         'When I think of the word "{X}", it usually means',
         'When I think of "{X}", I usually',
-        'While reading a book, I came across the word "{X}". I looked it up in a dictionary and it turns out that it means',
+        'While reading a book, I came across the word "{X}". I looked it up in a dictionary and it turns '
+        "out that it means",
         'The word "{X}" can be understood as a synonym for',
     ),
     "place": (
@@ -179,7 +189,9 @@ def sample_prompts(
             continue
         candidates = [p for p in split.train if p.input != query.input]
         if len(candidates) < n_shot:
-            raise ValueError(f"{n_shot}-shot prompts need {n_shot} train pairs, the split has {len(candidates)}")
+            raise ValueError(
+                f"{n_shot}-shot prompts need {n_shot} train pairs, the split has {len(candidates)}"
+            )
         demos = rng.sample(candidates, n_shot)
         if kind == "icl":
             prompts.append(icl_prompt(demos, query, fmt))

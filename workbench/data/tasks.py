@@ -19,9 +19,9 @@ import hashlib
 import json
 import os
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from ..base.files import read_json_document
 
@@ -88,14 +88,20 @@ class Task:
 
     def to_json(self) -> dict:
         """``{"name", "source", "pairs": [{"input", "output"}, ...]}``: what :meth:`from_json` reads."""
-        return {"name": self.name, "source": self.source,
-                "pairs": [{"input": p.input, "output": p.output} for p in self.pairs]}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "pairs": [{"input": p.input, "output": p.output} for p in self.pairs],
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Task":
+    def from_json(cls, data: dict) -> Task:
         """The task :meth:`to_json` wrote (validated again)."""
-        return cls(name=data["name"], pairs=tuple(_validate(data["pairs"], data.get("source", "<saved>"))),
-                   source=data.get("source", "<saved>"))
+        return cls(
+            name=data["name"],
+            pairs=tuple(_validate(data["pairs"], data.get("source", "<saved>"))),
+            source=data.get("source", "<saved>"),
+        )
 
     def __repr__(self) -> str:
         ex = ", ".join(f"{p.input!r}->{p.output!r}" for p in self.pairs[:3])
@@ -160,7 +166,7 @@ def load_task(name_or_path: str | os.PathLike) -> Task:
             raise TaskError(
                 f"Unknown task {str(name_or_path)!r}: no built-in task by that name in "
                 f"{tasks_dir()} and no such file. Built-in tasks: {known}. "
-                "Or pass the path of a JSON file holding a list of {\"input\": ..., \"output\": ...}."
+                'Or pass the path of a JSON file holding a list of {"input": ..., "output": ...}.'
             )
     raw = read_json_document(path, TaskError)
     pairs = _validate(raw, str(path))
@@ -172,7 +178,9 @@ def _validate(raw: object, source: str) -> list[Pair]:
     if isinstance(raw, dict) and "data" in raw:  # tolerate {"data": [...]} wrappers
         raw = raw["data"]
     if not isinstance(raw, list):
-        raise TaskError(f"{source}: expected a JSON list of {{\"input\", \"output\"}} objects, got {type(raw).__name__}.")
+        raise TaskError(
+            f'{source}: expected a JSON list of {{"input", "output"}} objects, got {type(raw).__name__}.'
+        )
     if not raw:
         raise TaskError(f"{source}: the dataset is empty; a task needs at least a few pairs.")
     pairs: list[Pair] = []

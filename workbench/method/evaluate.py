@@ -8,8 +8,8 @@ if the answer appears in the generated text.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -20,13 +20,27 @@ from ..core.heads import HeadMeans
 from ..core.hooks import add_vector, generate
 from ..core.model import model_info
 from ..core.scan import HeadScan
-from ..data.prompts import (PORTABILITY_FORMATS, EncodedPrompt, Prompt, encode_prompts, natural_prompt,
-                            with_format)
+from ..data.prompts import (
+    PORTABILITY_FORMATS,
+    EncodedPrompt,
+    Prompt,
+    encode_prompts,
+    natural_prompt,
+    with_format,
+)
 from ..data.tasks import Pair
 from .vectors import FunctionVector
 
-__all__ = ["Accuracy", "accuracy", "sweep_layers", "layer_sweep", "LayerSweep", "head_count_sweep",
-           "natural_text_accuracy", "portability_accuracy"]
+__all__ = [
+    "Accuracy",
+    "accuracy",
+    "sweep_layers",
+    "layer_sweep",
+    "LayerSweep",
+    "head_count_sweep",
+    "natural_text_accuracy",
+    "portability_accuracy",
+]
 
 
 @dataclass
@@ -63,8 +77,13 @@ class Accuracy:
         return f"Accuracy(top1={self.top(1):.1%}, top3={self.top(3):.1%}, n={self.n})"
 
 
-def accuracy(model, prompts: Sequence[EncodedPrompt], hooks: Hooks | HookFactory | None = None,
-             batch_size: int = 16, progress: bool | str = False) -> Accuracy:
+def accuracy(
+    model,
+    prompts: Sequence[EncodedPrompt],
+    hooks: Hooks | HookFactory | None = None,
+    batch_size: int = 16,
+    progress: bool | str = False,
+) -> Accuracy:
     """Top-k accuracy of the first answer token, optionally under intervention ``hooks``."""
     if not prompts:
         return Accuracy(torch.empty(0, dtype=torch.long))
@@ -87,10 +106,12 @@ class LayerSweep:
         return self.layers[max(range(len(score)), key=lambda i: (score[i], -i))]
 
     def to_dict(self) -> dict:
-        return {"layers": self.layers,
-                **{name: [a.top1 for a in accs] for name, accs in self.results.items()},
-                "n": {name: accs[0].n if accs else 0 for name, accs in self.results.items()},
-                "baseline": {k: v.top1 for k, v in self.baseline.items()}}
+        return {
+            "layers": self.layers,
+            **{name: [a.top1 for a in accs] for name, accs in self.results.items()},
+            "n": {name: accs[0].n if accs else 0 for name, accs in self.results.items()},
+            "baseline": {k: v.top1 for k, v in self.baseline.items()},
+        }
 
     def to_tensors(self) -> dict[str, Tensor]:
         out = {"layers": torch.tensor(self.layers)}
@@ -100,19 +121,28 @@ class LayerSweep:
         return out
 
     @classmethod
-    def from_tensors(cls, t: dict[str, Tensor]) -> "LayerSweep":
+    def from_tensors(cls, t: dict[str, Tensor]) -> LayerSweep:
         names = [k.split("/", 1)[1] for k in t if k.startswith("sweep/")]
-        return cls(t["layers"].tolist(), {n: [Accuracy(r) for r in t[f"sweep/{n}"]] for n in names},
-                   {n: Accuracy(t[f"baseline/{n}"]) for n in names})
+        return cls(
+            t["layers"].tolist(),
+            {n: [Accuracy(r) for r in t[f"sweep/{n}"]] for n in names},
+            {n: Accuracy(t[f"baseline/{n}"]) for n in names},
+        )
 
     def __repr__(self) -> str:
-        rows = ", ".join(f"{name} best {max(a.top1 for a in accs):.0%}" for name, accs in self.results.items())
+        rows = ", ".join(
+            f"{name} best {max(a.top1 for a in accs):.0%}" for name, accs in self.results.items()
+        )
         return f"LayerSweep({len(self.layers)} layers; {rows}; best layer {self.best_layer()})"
 
 
-def sweep_layers(model, prompt_sets: dict[str, Sequence[EncodedPrompt]],
-                 hooks_at: Callable[[int], Hooks | HookFactory], layers: Sequence[int] | None = None,
-                 progress: bool | str = True) -> LayerSweep:
+def sweep_layers(
+    model,
+    prompt_sets: dict[str, Sequence[EncodedPrompt]],
+    hooks_at: Callable[[int], Hooks | HookFactory],
+    layers: Sequence[int] | None = None,
+    progress: bool | str = True,
+) -> LayerSweep:
     """Apply ``hooks_at(layer)`` at each layer in turn and measure every prompt set."""
     layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
     results: dict[str, list[Accuracy]] = {name: [] for name in prompt_sets}
@@ -125,15 +155,30 @@ def sweep_layers(model, prompt_sets: dict[str, Sequence[EncodedPrompt]],
     return LayerSweep(layers, results, baseline)
 
 
-def layer_sweep(model, vector: Tensor, prompt_sets: dict[str, Sequence[EncodedPrompt]],
-                layers: Sequence[int] | None = None, alpha: float = 1.0, progress: bool = True) -> LayerSweep:
+def layer_sweep(
+    model,
+    vector: Tensor,
+    prompt_sets: dict[str, Sequence[EncodedPrompt]],
+    layers: Sequence[int] | None = None,
+    alpha: float = 1.0,
+    progress: bool = True,
+) -> LayerSweep:
     """Add ``alpha * vector`` after each layer in turn and measure every prompt set."""
-    return sweep_layers(model, prompt_sets, lambda layer: add_vector(model, layer, vector, alpha), layers, progress)
+    return sweep_layers(
+        model, prompt_sets, lambda layer: add_vector(model, layer, vector, alpha), layers, progress
+    )
 
 
-def head_count_sweep(model, means: HeadMeans, scan: HeadScan, layer: int,
-                     prompts: Sequence[EncodedPrompt], counts: Sequence[int] = (0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 40),
-                     alpha: float = 1.0, progress: bool = True) -> dict[int, Accuracy]:
+def head_count_sweep(
+    model,
+    means: HeadMeans,
+    scan: HeadScan,
+    layer: int,
+    prompts: Sequence[EncodedPrompt],
+    counts: Sequence[int] = (0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 40),
+    alpha: float = 1.0,
+    progress: bool = True,
+) -> dict[int, Accuracy]:
     """Accuracy as the FV sums the top 0, 1, 2, ... heads by AIE."""
     ranked = [(l, h) for l, h, _ in scan.top_heads(max(counts))]
     out = {}
@@ -143,9 +188,16 @@ def head_count_sweep(model, means: HeadMeans, scan: HeadScan, layer: int,
     return out
 
 
-def natural_text_accuracy(model, pairs: Sequence[Pair], templates: Sequence[str], vector: Tensor | None,
-                          layer: int | None, alpha: float = 1.0, max_new_tokens: int = 16,
-                          progress: bool = True) -> dict[str, float]:
+def natural_text_accuracy(
+    model,
+    pairs: Sequence[Pair],
+    templates: Sequence[str],
+    vector: Tensor | None,
+    layer: int | None,
+    alpha: float = 1.0,
+    max_new_tokens: int = 16,
+    progress: bool = True,
+) -> dict[str, float]:
     """Fraction of greedy generations that contain the answer, per template."""
     bos = model_info(model).bos_id
     out = {}
@@ -153,15 +205,25 @@ def natural_text_accuracy(model, pairs: Sequence[Pair], templates: Sequence[str]
         hits = 0
         for pair in pairs:
             prompt = natural_prompt(template, pair)
-            ids = ([bos] if bos is not None else []) + model.tokenizer(prompt.text, add_special_tokens=False)["input_ids"]
+            ids = ([bos] if bos is not None else []) + model.tokenizer(prompt.text, add_special_tokens=False)[
+                "input_ids"
+            ]
             text = generate(model, ids, max_new_tokens, vector, layer, alpha)
             hits += pair.output.lower() in text.lower()
         out[template] = hits / max(1, len(pairs))
     return out
 
 
-def portability_accuracy(model, prompts: Sequence[Prompt], vector: Tensor, layer: int, n_formats: int = 20,
-                         seed: int = 0, alpha: float = 1.0, progress: bool = True) -> dict[str, dict[str, float]]:
+def portability_accuracy(
+    model,
+    prompts: Sequence[Prompt],
+    vector: Tensor,
+    layer: int,
+    n_formats: int = 20,
+    seed: int = 0,
+    alpha: float = 1.0,
+    progress: bool = True,
+) -> dict[str, dict[str, float]]:
     """Zero-shot accuracy with and without the FV under other prefixes and separators."""
     formats = random.Random(seed).sample(list(PORTABILITY_FORMATS), min(n_formats, len(PORTABILITY_FORMATS)))
     bos = model_info(model).bos_id
@@ -169,6 +231,8 @@ def portability_accuracy(model, prompts: Sequence[Prompt], vector: Tensor, layer
     for fmt in tqdm(formats, desc="portability", disable=not progress, leave=False):
         enc, _ = encode_prompts(model.tokenizer, [with_format(p, fmt) for p in prompts], bos)
         key = repr((fmt.input_prefix, fmt.output_prefix, fmt.io_separator, fmt.example_separator))
-        out[key] = {"plain": accuracy(model, enc).top1,
-                    "fv": accuracy(model, enc, add_vector(model, layer, vector, alpha)).top1}
+        out[key] = {
+            "plain": accuracy(model, enc).top1,
+            "fv": accuracy(model, enc, add_vector(model, layer, vector, alpha)).top1,
+        }
     return out

@@ -12,8 +12,9 @@ benchmarks call :func:`run_task`; nothing else strings these stages together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -39,16 +40,32 @@ class Stages:
     """The one cache helper: a stage's tensors under a key of everything it depends on."""
 
     def __init__(self, model, task: Task, protocol: Protocol, cache: StageCache, progress: bool):
-        self.model, self.task, self.protocol, self.cache, self.progress = model, task, protocol, cache, progress
-        self.key = {"model": model_id(model), "task": task.digest, "seed": protocol.seed,
-                    "n_shot": protocol.n_shot, "filter": protocol.filter_correct}
+        self.model, self.task, self.protocol, self.cache, self.progress = (
+            model,
+            task,
+            protocol,
+            cache,
+            progress,
+        )
+        self.key = {
+            "model": model_id(model),
+            "task": task.digest,
+            "seed": protocol.seed,
+            "n_shot": protocol.n_shot,
+            "filter": protocol.filter_correct,
+        }
 
     def cached(self, stage: str, parts: dict[str, Any], compute: Callable[[], dict[str, torch.Tensor]]):
         return self.cache.get_or_compute(stage, {**self.key, **parts}, compute)
 
 
-def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: StageCache | None = None,
-             progress: bool = True) -> TaskResult:
+def run_task(
+    model,
+    task: Task | str,
+    protocol: Protocol = Protocol(),
+    cache: StageCache | None = None,
+    progress: bool = True,
+) -> TaskResult:
     """Run the function-vector protocol for one task on one model."""
     task = task if isinstance(task, Task) else load_task(task)
     info = model_info(model)
@@ -70,12 +87,30 @@ def run_task(model, task: Task | str, protocol: Protocol = Protocol(), cache: St
 
     split = sets.split
     icl_right = ranks["icl"].correct
-    notes: dict[str, Any] = {"n_pairs": len(task), "split": [len(split.train), len(split.valid), len(split.test)],
-                             "valid_icl_top1": valid_top1, "extraction_queries": len(extraction),
-                             "test_queries": int(icl_right.numel()), "test_queries_filtered": int(icl_right.sum())}
+    notes: dict[str, Any] = {
+        "n_pairs": len(task),
+        "split": [len(split.train), len(split.valid), len(split.test)],
+        "valid_icl_top1": valid_top1,
+        "extraction_queries": len(extraction),
+        "test_queries": int(icl_right.numel()),
+        "test_queries_filtered": int(icl_right.sum()),
+    }
     notes.update(generation_extras(stages, sets, fv, icl_right))
-    return TaskResult(info.name, model_id(model), task, protocol, extraction, means, scan, fv, fv.layer, ranks,
-                      valid_sweep, test_sweep, notes)
+    return TaskResult(
+        info.name,
+        model_id(model),
+        task,
+        protocol,
+        extraction,
+        means,
+        scan,
+        fv,
+        fv.layer,
+        ranks,
+        valid_sweep,
+        test_sweep,
+        notes,
+    )
 
 
 def filter_extraction_queries(stages: Stages) -> tuple[list[Pair], float]:
@@ -86,15 +121,19 @@ def filter_extraction_queries(stages: Stages) -> tuple[list[Pair], float]:
     """
     sets = PromptSets(stages.task, stages.protocol, stages.model)
     valid_icl = sets["valid_icl"]
-    ranks = stages.cached("valid_filter", {"filter": None},
-                          lambda: {"ranks": accuracy(stages.model, valid_icl).ranks})["ranks"]
+    ranks = stages.cached(
+        "valid_filter", {"filter": None}, lambda: {"ranks": accuracy(stages.model, valid_icl).ranks}
+    )["ranks"]
     valid_ok = Accuracy(ranks).correct
     good = [e.prompt.query for e, ok in zip(valid_icl, valid_ok) if ok]
     if stages.protocol.filter_correct and not good:
         import warnings
 
-        warnings.warn(f"clean ICL answers none of the {len(valid_icl)} valid queries of {stages.task.name}; "
-                      "using all of them unfiltered", stacklevel=3)
+        warnings.warn(
+            f"clean ICL answers none of the {len(valid_icl)} valid queries of {stages.task.name}; "
+            "using all of them unfiltered",
+            stacklevel=3,
+        )
     pool = good if (stages.protocol.filter_correct and good) else [e.prompt.query for e in valid_icl]
     return pool, float(valid_ok.float().mean())
 
@@ -102,17 +141,23 @@ def filter_extraction_queries(stages: Stages) -> tuple[list[Pair], float]:
 def mean_activations(stages: Stages, sets: PromptSets) -> HeadMeans:
     """Each head's mean last-token output over the clean ``means`` prompts."""
     p = stages.protocol
-    return HeadMeans.from_tensors(stages.cached(
-        "means", {"n": p.n_mean_prompts},
-        lambda: mean_head_activations(stages.model, sets["means"], progress=stages.progress).to_tensors()))
+    return HeadMeans.from_tensors(
+        stages.cached(
+            "means",
+            {"n": p.n_mean_prompts},
+            lambda: mean_head_activations(stages.model, sets["means"], progress=stages.progress).to_tensors(),
+        )
+    )
 
 
 def head_scan(stages: Stages, sets: PromptSets, means: HeadMeans) -> HeadScan:
     """The causal indirect effect of every head on the corrupted ``scan`` prompts."""
     p = stages.protocol
     tensors = stages.cached(
-        "scan", {"n": p.n_scan_prompts, "n_means": p.n_mean_prompts},
-        lambda: scan_heads(stages.model, sets["scan"], means.mean_z, progress=stages.progress).to_tensors())
+        "scan",
+        {"n": p.n_scan_prompts, "n_means": p.n_mean_prompts},
+        lambda: scan_heads(stages.model, sets["scan"], means.mean_z, progress=stages.progress).to_tensors(),
+    )
     return HeadScan.from_tensors(tensors, model=model_info(stages.model).name, task=stages.task.name)
 
 
@@ -122,22 +167,41 @@ def zero_shot_head_means(model, sets: PromptSets, progress: bool = True) -> Head
     return mean_head_activations(model, sets["train_zero_shot"], progress=progress)
 
 
-def function_vector(stages: Stages, sets: PromptSets, means: HeadMeans, scan: HeadScan, top_k: int) -> FunctionVector:
+def function_vector(
+    stages: Stages, sets: PromptSets, means: HeadMeans, scan: HeadScan, top_k: int
+) -> FunctionVector:
     """The sum of the top-``top_k`` heads' mean outputs (centred on their zero-shot outputs if asked)."""
     p = stages.protocol
     heads = [(l, h) for l, h, _ in scan.top_heads(top_k)]
     if p.center:
-        zero = HeadMeans.from_tensors(stages.cached(
-            "zero_shot_means", {"filter": None},
-            lambda: zero_shot_head_means(stages.model, sets, stages.progress).to_tensors()))
+        zero = HeadMeans.from_tensors(
+            stages.cached(
+                "zero_shot_means",
+                {"filter": None},
+                lambda: zero_shot_head_means(stages.model, sets, stages.progress).to_tensors(),
+            )
+        )
         means = means.centered(zero)
     provenance = vector_provenance(
-        stages.model, "resid_post", "add", "last token of the prompt, and every generated token", p.alpha,
-        prompt_format=asdict(PAPER_FORMAT), seed=p.seed, protocol=p.to_dict(), task=stages.task.name,
-        task_digest=stages.task.digest)
-    return FunctionVector.from_heads(means, heads, stages.model, stages.task.name, provenance=provenance,
-                                     meta={"protocol": p.to_dict(), "n_mean_prompts": means.n_prompts,
-                                           "n_scan_prompts": scan.n_prompts})
+        stages.model,
+        "resid_post",
+        "add",
+        "last token of the prompt, and every generated token",
+        p.alpha,
+        prompt_format=asdict(PAPER_FORMAT),
+        seed=p.seed,
+        protocol=p.to_dict(),
+        task=stages.task.name,
+        task_digest=stages.task.digest,
+    )
+    return FunctionVector.from_heads(
+        means,
+        heads,
+        stages.model,
+        stages.task.name,
+        provenance=provenance,
+        meta={"protocol": p.to_dict(), "n_mean_prompts": means.n_prompts, "n_scan_prompts": scan.n_prompts},
+    )
 
 
 def _fv_key(stages: Stages, fv: FunctionVector) -> dict[str, Any]:
@@ -154,16 +218,29 @@ def choose_layer(stages: Stages, sets: PromptSets, fv: FunctionVector) -> tuple[
         return info.check_layer(p.layer), None
     if p.layer_rule == "third":
         return info.n_layers // 3, None
-    sweep = LayerSweep.from_tensors(stages.cached("valid_sweep", _fv_key(stages, fv), lambda: layer_sweep(
-        stages.model, fv.vector, {"zero_shot": sets["valid_zero_shot"], "shuffled": sets["valid_shuffled"]},
-        alpha=p.alpha, progress=stages.progress).to_tensors()))
+    sweep = LayerSweep.from_tensors(
+        stages.cached(
+            "valid_sweep",
+            _fv_key(stages, fv),
+            lambda: layer_sweep(
+                stages.model,
+                fv.vector,
+                {"zero_shot": sets["valid_zero_shot"], "shuffled": sets["valid_shuffled"]},
+                alpha=p.alpha,
+                progress=stages.progress,
+            ).to_tensors(),
+        )
+    )
     return sweep.best_layer(), sweep
 
 
 def evaluation(stages: Stages, sets: PromptSets, fv: FunctionVector, means: HeadMeans) -> dict[str, Accuracy]:
     """Every test query under each condition (:func:`evaluate_conditions`), cached."""
+
     def compute():
-        accs = evaluate_conditions(stages.model, sets, fv, fv.layer, means, stages.protocol.alpha, stages.progress)
+        accs = evaluate_conditions(
+            stages.model, sets, fv, fv.layer, means, stages.protocol.alpha, stages.progress
+        )
         return {name: a.ranks for name, a in accs.items()}
 
     ranks = stages.cached("evaluation", {**_fv_key(stages, fv), "layer": fv.layer}, compute)
@@ -172,13 +249,30 @@ def evaluation(stages: Stages, sets: PromptSets, fv: FunctionVector, means: Head
 
 def test_layer_sweep(stages: Stages, sets: PromptSets, fv: FunctionVector) -> LayerSweep:
     """The FV added after every layer, on the test split (reported, never used to choose)."""
-    return LayerSweep.from_tensors(stages.cached("test_sweep", _fv_key(stages, fv), lambda: layer_sweep(
-        stages.model, fv.vector, {"zero_shot": sets["test_zero_shot"], "shuffled": sets["test_sweep_shuffled"]},
-        alpha=stages.protocol.alpha, progress=stages.progress).to_tensors()))
+    return LayerSweep.from_tensors(
+        stages.cached(
+            "test_sweep",
+            _fv_key(stages, fv),
+            lambda: layer_sweep(
+                stages.model,
+                fv.vector,
+                {"zero_shot": sets["test_zero_shot"], "shuffled": sets["test_sweep_shuffled"]},
+                alpha=stages.protocol.alpha,
+                progress=stages.progress,
+            ).to_tensors(),
+        )
+    )
 
 
-def evaluate_conditions(model, sets: PromptSets, fv: FunctionVector, layer: int, means: HeadMeans,
-                        alpha: float = 1.0, progress: bool = True) -> dict[str, Accuracy]:
+def evaluate_conditions(
+    model,
+    sets: PromptSets,
+    fv: FunctionVector,
+    layer: int,
+    means: HeadMeans,
+    alpha: float = 1.0,
+    progress: bool = True,
+) -> dict[str, Accuracy]:
     """Every test query under each condition (unfiltered; rows align with the test split).
 
     icl: clean prompts.  zero_shot(+fv), shuffled(+fv): without/with the FV added after ``layer``.
@@ -200,8 +294,12 @@ def evaluate_conditions(model, sets: PromptSets, fv: FunctionVector, layer: int,
         "mean_state": (zero, add_vector(model, layer, means.mean_resid[layer], 1.0)),
         "task_vector": (zero, replace_last_state(model, layer, states)),
     }
-    return {name: accuracy(model, prompts, hooks)
-            for name, (prompts, hooks) in tqdm(conditions.items(), desc="evaluate", disable=not progress, leave=False)}
+    return {
+        name: accuracy(model, prompts, hooks)
+        for name, (prompts, hooks) in tqdm(
+            conditions.items(), desc="evaluate", disable=not progress, leave=False
+        )
+    }
 
 
 def generation_extras(stages: Stages, sets: PromptSets, fv: FunctionVector, icl_right: torch.Tensor) -> dict:
@@ -220,9 +318,12 @@ def generation_extras(stages: Stages, sets: PromptSets, fv: FunctionVector, icl_
         notes["natural_text"] = {
             "queries": len(pairs),
             "plain": natural_text_accuracy(model, pairs, templates, None, None, progress=stages.progress),
-            "fv": natural_text_accuracy(model, pairs, templates, fv.vector, fv.layer, p.alpha, progress=stages.progress),
+            "fv": natural_text_accuracy(
+                model, pairs, templates, fv.vector, fv.layer, p.alpha, progress=stages.progress
+            ),
         }
     if p.portability:
-        notes["portability"] = portability_accuracy(model, extra, fv.vector, fv.layer, seed=p.seed, alpha=p.alpha,
-                                                    progress=stages.progress)
+        notes["portability"] = portability_accuracy(
+            model, extra, fv.vector, fv.layer, seed=p.seed, alpha=p.alpha, progress=stages.progress
+        )
     return notes

@@ -20,9 +20,10 @@ sees the run's own split, seed and queries.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any
 
 from ..core.model import model_info
 from ..data.prompts import EncodedPrompt, Prompt, PromptKind, encode_prompts, sample_prompts
@@ -61,7 +62,12 @@ class Protocol:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, least in (("n_shot", 1), ("n_mean_prompts", 1), ("n_scan_prompts", 1), ("n_extra_queries", 0)):
+        for name, least in (
+            ("n_shot", 1),
+            ("n_mean_prompts", 1),
+            ("n_scan_prompts", 1),
+            ("n_extra_queries", 0),
+        ):
             if getattr(self, name) < least:
                 raise ProtocolError(f"{name} must be at least {least}, got {getattr(self, name)}")
         if self.top_k is not None and self.top_k < 1:
@@ -73,7 +79,7 @@ class Protocol:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Protocol":
+    def from_dict(cls, data: dict[str, Any]) -> Protocol:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -96,19 +102,31 @@ class PromptSetSpec:
 
 
 PROMPT_SETS: dict[str, PromptSetSpec] = {
-    "valid_icl": PromptSetSpec("icl", "valid", None, 0, "clean prompts of every valid query: the extraction filter"),
-    "means": PromptSetSpec("icl", "extraction", "n_mean_prompts", 1, "clean prompts whose head outputs are averaged"),
-    "scan": PromptSetSpec("shuffled", "extraction", "n_scan_prompts", 2, "corrupted prompts of the head scan"),
+    "valid_icl": PromptSetSpec(
+        "icl", "valid", None, 0, "clean prompts of every valid query: the extraction filter"
+    ),
+    "means": PromptSetSpec(
+        "icl", "extraction", "n_mean_prompts", 1, "clean prompts whose head outputs are averaged"
+    ),
+    "scan": PromptSetSpec(
+        "shuffled", "extraction", "n_scan_prompts", 2, "corrupted prompts of the head scan"
+    ),
     "valid_zero_shot": PromptSetSpec("zero_shot", "valid", None, 0, "the layer choice (zero-shot)"),
     "valid_shuffled": PromptSetSpec("shuffled", "valid", None, 3, "the layer choice (shuffled labels)"),
     "test_sweep_shuffled": PromptSetSpec("shuffled", "test", None, 4, "the reported test-split layer sweep"),
     "test_icl": PromptSetSpec("icl", "test", None, 5, "clean ICL on every test query; defines the filter"),
     "test_zero_shot": PromptSetSpec("zero_shot", "test", None, 0, "every test query alone"),
     "test_shuffled": PromptSetSpec("shuffled", "test", None, 6, "every test query after shuffled labels"),
-    "donors": PromptSetSpec("icl", "train", "test_zero_shot", 7,
-                            "clean prompts about train queries, one per test query: Hendel's task vectors"),
-    "train_zero_shot": PromptSetSpec("zero_shot", "train", None, 8,
-                                     "zero-shot train prompts: the centring baseline, soft-vector training"),
+    "donors": PromptSetSpec(
+        "icl",
+        "train",
+        "test_zero_shot",
+        7,
+        "clean prompts about train queries, one per test query: Hendel's task vectors",
+    ),
+    "train_zero_shot": PromptSetSpec(
+        "zero_shot", "train", None, 8, "zero-shot train prompts: the centring baseline, soft-vector training"
+    ),
     "attention_example": PromptSetSpec("icl", "test", 1, 0, "the clean prompt the attention views show"),
     "screen_icl": PromptSetSpec("icl", "test", None, 0, "the quick ICL screen of `workbench icl`"),
     "screen_zero_shot": PromptSetSpec("zero_shot", "test", None, 0, "the quick ICL screen (zero-shot)"),
@@ -140,8 +158,10 @@ class PromptSets:
         self._encoded: dict[tuple[str, int | None], list[EncodedPrompt]] = {}
 
     def __repr__(self) -> str:
-        return (f"PromptSets({self.task.name!r}, seed {self.protocol.seed}, {self.split}, "
-                f"{'?' if self.extraction is None else len(self.extraction)} extraction queries)")
+        return (
+            f"PromptSets({self.task.name!r}, seed {self.protocol.seed}, {self.split}, "
+            f"{'?' if self.extraction is None else len(self.extraction)} extraction queries)"
+        )
 
     @cached_property
     def split(self) -> TaskSplit:
@@ -169,8 +189,10 @@ class PromptSets:
         if spec.queries != "extraction":
             return None
         if self.extraction is None:
-            raise ValueError(f"the prompt set {name!r} draws from the extraction queries, which are not known "
-                             "here: take the sets from a TaskResult (result.prompt_sets(model))")
+            raise ValueError(
+                f"the prompt set {name!r} draws from the extraction queries, which are not known "
+                "here: take the sets from a TaskResult (result.prompt_sets(model))"
+            )
         return self.extraction
 
     def text(self, name: str, n: int | None = None) -> list[Prompt]:
@@ -179,13 +201,22 @@ class PromptSets:
         count = n if n is not None else self._count(spec)
         queries = "valid" if spec.queries == "extraction" else spec.queries
         n_shot = 0 if spec.kind == "zero_shot" else self.protocol.n_shot
-        return sample_prompts(self.split, count, n_shot, spec.kind, queries, seed=self.seed(name),
-                              query_pairs=self._queries(name, spec))
+        return sample_prompts(
+            self.split,
+            count,
+            n_shot,
+            spec.kind,
+            queries,
+            seed=self.seed(name),
+            query_pairs=self._queries(name, spec),
+        )
 
     def encoded(self, name: str, n: int | None = None) -> list[EncodedPrompt]:
         """Set ``name`` encoded for the model (answers that cannot be scored dropped, with a warning)."""
         if self.model is None:
-            raise ValueError("these prompt sets have no model to encode for: PromptSets(task, protocol, model)")
+            raise ValueError(
+                "these prompt sets have no model to encode for: PromptSets(task, protocol, model)"
+            )
         key = (name, n)
         if key not in self._encoded:
             self._encoded[key] = encode(self.model, self.text(name, n))

@@ -83,7 +83,8 @@ class TaskResult:
         if model_id(model) != self.model_id:
             raise ResultMismatch(
                 f"this result was made on {self.model!r} ({self.model_id}); the model given is "
-                f"{model_info(model).name!r} ({model_id(model)}). Studies of a run need the run's own model.")
+                f"{model_info(model).name!r} ({model_id(model)}). Studies of a run need the run's own model."
+            )
 
     def prompt_sets(self, model) -> PromptSets:
         """The run's prompt sets, encoded for ``model`` (which must be the run's model)."""
@@ -99,18 +100,24 @@ class TaskResult:
         return "\n".join(rows)
 
     def __repr__(self) -> str:
-        return (f"TaskResult({self.model} / {self.task.name}, seed {self.protocol.seed}, FV at layer "
-                f"{self.fv_layer}, {len(self.fv.heads)} heads)\n{self.table()}")
+        return (
+            f"TaskResult({self.model} / {self.task.name}, seed {self.protocol.seed}, FV at layer "
+            f"{self.fv_layer}, {len(self.fv.heads)} heads)\n{self.table()}"
+        )
 
     def _repr_html_(self) -> str:
         filtered = self.accuracy
-        rows = "".join(f"<tr><td>{k}</td><td>{filtered[k].top1:.1%}</td><td>{a.top1:.1%}</td></tr>"
-                       for k, a in self.accuracy_unfiltered.items())
+        rows = "".join(
+            f"<tr><td>{k}</td><td>{filtered[k].top1:.1%}</td><td>{a.top1:.1%}</td></tr>"
+            for k, a in self.accuracy_unfiltered.items()
+        )
         heads = ", ".join(f"L{l}H{h}" for l, h in self.fv.heads)
-        return (f"<b>TaskResult</b> {self.model} / {self.task.name} (seed {self.protocol.seed}): FV of "
-                f"{len(self.fv.heads)} heads [{heads}] after layer {self.fv_layer}"
-                f"<table><tr><th>condition</th><th>filtered (n={int(self.icl_correct.sum())})</th>"
-                f"<th>all (n={self.icl_correct.numel()})</th></tr>{rows}</table>")
+        return (
+            f"<b>TaskResult</b> {self.model} / {self.task.name} (seed {self.protocol.seed}): FV of "
+            f"{len(self.fv.heads)} heads [{heads}] after layer {self.fv_layer}"
+            f"<table><tr><th>condition</th><th>filtered (n={int(self.icl_correct.sum())})</th>"
+            f"<th>all (n={self.icl_correct.numel()})</th></tr>{rows}</table>"
+        )
 
     # --- saving -------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -154,7 +161,8 @@ class TaskResult:
         return out
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write ``result.json``, ``function_vector.safetensors`` and ``tensors.safetensors`` (each atomically)."""
+        """Write ``result.json``, ``function_vector.safetensors`` and ``tensors.safetensors`` (each
+        atomically)."""
         out_dir = Path(out_dir)
         self.fv.save(out_dir / "function_vector.safetensors")
         write_tensors(out_dir / "tensors.safetensors", self.to_tensors())
@@ -162,27 +170,35 @@ class TaskResult:
         return out_dir
 
     @classmethod
-    def load(cls, out_dir: str | Path) -> "TaskResult":
+    def load(cls, out_dir: str | Path) -> TaskResult:
         """Read back a folder written by :meth:`save`."""
         out_dir = Path(out_dir)
         missing = [name for name in RESULT_FILES if not (out_dir / name).exists()]
         if missing:
-            raise ResultFileError(f"no {', '.join(missing)} in {out_dir}: pass a folder written by "
-                                  "`workbench run --out` (or TaskResult.save) with this version of the workbench")
+            raise ResultFileError(
+                f"no {', '.join(missing)} in {out_dir}: pass a folder written by "
+                "`workbench run --out` (or TaskResult.save) with this version of the workbench"
+            )
         data = read_json(out_dir / "result.json")
         if "task_data" not in data:
-            raise ResultFileError(f"{out_dir}/result.json was written by an older workbench (no task data); "
-                                  "rerun `workbench run` to refresh it")
+            raise ResultFileError(
+                f"{out_dir}/result.json was written by an older workbench (no task data); "
+                "rerun `workbench run` to refresh it"
+            )
         tensors, _ = read_tensors(out_dir / "tensors.safetensors")
 
         def group(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
+            return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
 
-        sweeps = {name: LayerSweep.from_tensors(group(name)) if group(name) else None
-                  for name in ("valid_sweep", "test_sweep")}
+        sweeps = {
+            name: LayerSweep.from_tensors(group(name)) if group(name) else None
+            for name in ("valid_sweep", "test_sweep")
+        }
         task = Task.from_json(data["task_data"])
         return cls(
-            model=data["model"], model_id=data["model_id"], task=task,
+            model=data["model"],
+            model_id=data["model_id"],
+            task=task,
             protocol=Protocol.from_dict(data["protocol"]),
             extraction_queries=[Pair(x, y) for x, y in data["extraction_queries"]],
             means=HeadMeans.from_tensors(group("means")),
@@ -190,5 +206,7 @@ class TaskResult:
             fv=FunctionVector.load(out_dir / "function_vector.safetensors"),
             fv_layer=int(data["fv_layer"]),
             accuracy_unfiltered={k: Accuracy(group("ranks")[k]) for k in data["accuracy_unfiltered"]},
-            valid_sweep=sweeps["valid_sweep"], test_sweep=sweeps["test_sweep"], notes=data.get("notes", {}),
+            valid_sweep=sweeps["valid_sweep"],
+            test_sweep=sweeps["test_sweep"],
+            notes=data.get("notes", {}),
         )

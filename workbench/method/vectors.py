@@ -25,10 +25,11 @@ and scale like tensors; the result remembers where it came from.
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import torch
 from jaxtyping import Float
@@ -36,14 +37,31 @@ from torch import Tensor
 
 from ..base.files import read_tensors, write_tensors
 from ..core.heads import HeadMeans
-from ..core.model import (HOOK_SITES, ModelInfo, VectorMismatch, input_device, model_dtype, model_fingerprint,
-                          model_info, weight_processing)
+from ..core.model import (
+    HOOK_SITES,
+    ModelInfo,
+    VectorMismatch,
+    input_device,
+    model_dtype,
+    model_fingerprint,
+    model_info,
+    weight_processing,
+)
 
-__all__ = ["VectorArtifact", "FunctionVector", "VectorMismatch", "vector_provenance", "default_top_k",
-           "package_versions", "LAYER_CONVENTION"]
+__all__ = [
+    "VectorArtifact",
+    "FunctionVector",
+    "VectorMismatch",
+    "vector_provenance",
+    "default_top_k",
+    "package_versions",
+    "LAYER_CONVENTION",
+]
 
-LAYER_CONVENTION = ("layer L means after block L: the output of decoder layer L (0-based), "
-                    "TransformerLens' blocks.L.hook_resid_post, Hugging Face's hidden_states[L + 1]")
+LAYER_CONVENTION = (
+    "layer L means after block L: the output of decoder layer L (0-based), "
+    "TransformerLens' blocks.L.hook_resid_post, Hugging Face's hidden_states[L + 1]"
+)
 
 
 def default_top_k(n_total_heads: int) -> int:
@@ -69,8 +87,9 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def vector_provenance(model, site: str, operation: str, positions: str, scale: Any = None,
-                      **context: Any) -> dict[str, Any]:
+def vector_provenance(
+    model, site: str, operation: str, positions: str, scale: Any = None, **context: Any
+) -> dict[str, Any]:
     """What a saved vector must record to be applied correctly elsewhere.
 
     ``site``: a key of :data:`~workbench.core.model.HOOK_SITES` (stored as its template, e.g.
@@ -79,10 +98,19 @@ def vector_provenance(model, site: str, operation: str, positions: str, scale: A
     seed, protocol and anything else it came from.
     """
     info = model_info(model)
-    return {"model": info.name, "model_fingerprint": model_fingerprint(model), "dtype": info.dtype,
-            "weight_processing": weight_processing(model), "hook_site": HOOK_SITES[site],
-            "layer_convention": LAYER_CONVENTION, "operation": operation, "positions": positions,
-            "scale": scale, **context, "versions": package_versions()}
+    return {
+        "model": info.name,
+        "model_fingerprint": model_fingerprint(model),
+        "dtype": info.dtype,
+        "weight_processing": weight_processing(model),
+        "hook_site": HOOK_SITES[site],
+        "layer_convention": LAYER_CONVENTION,
+        "operation": operation,
+        "positions": positions,
+        "scale": scale,
+        **context,
+        "versions": package_versions(),
+    }
 
 
 class VectorArtifact:
@@ -107,8 +135,13 @@ class VectorArtifact:
         raise NotImplementedError
 
     @classmethod
-    def from_saved(cls, tensors: dict[str, Tensor], fields: dict[str, Any], provenance: dict[str, Any],
-                   meta: dict[str, Any]) -> "VectorArtifact":
+    def from_saved(
+        cls,
+        tensors: dict[str, Tensor],
+        fields: dict[str, Any],
+        provenance: dict[str, Any],
+        meta: dict[str, Any],
+    ) -> VectorArtifact:
         raise NotImplementedError
 
     def shape_problem(self, info: ModelInfo) -> str | None:
@@ -126,26 +159,32 @@ class VectorArtifact:
         info = model_info(model)
         problem = self.shape_problem(info)
         if problem:
-            raise VectorMismatch(f"this {self.what} {problem} (made on {self.model!r}), but {info.name} "
-                                 f"{self._model_shape(info)}. Make one on {info.name} instead.")
+            raise VectorMismatch(
+                f"this {self.what} {problem} (made on {self.model!r}), but {info.name} "
+                f"{self._model_shape(info)}. Make one on {info.name} instead."
+            )
         if self.allow_other_model:
             return
         made_on = self.provenance.get("model_fingerprint")
         if made_on is not None and made_on != model_fingerprint(model):
             raise VectorMismatch(
                 f"this {self.what} was made on {self.model!r} (weights fingerprint {made_on}), not on "
-                f"{info.name!r} (fingerprint {model_fingerprint(model)}): residual streams of different weights "
+                f"{info.name!r} (fingerprint {model_fingerprint(model)}): residual streams of different "
+                "weights "
                 f"do not share directions. Make one on {info.name}, or pass allow_other_model=True if you "
-                "know better.")
+                "know better."
+            )
         if made_on is None and self.model and self.model != info.name:
             raise VectorMismatch(
                 f"this {self.what} was made on {self.model!r}, not on {info.name!r}; residual streams of "
                 f"different models do not share directions. Make one on {info.name}, or pass "
-                "allow_other_model=True if you know the two are the same weights under another name.")
+                "allow_other_model=True if you know the two are the same weights under another name."
+            )
 
     def _model_shape(self, info: ModelInfo) -> str:
-        return (f"has {info.n_layers} layers x {info.n_heads} heads, d_head {info.d_head}, "
-                f"d_model {info.d_model}")
+        return (
+            f"has {info.n_layers} layers x {info.n_heads} heads, d_head {info.d_head}, d_model {info.d_model}"
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the tensors as safetensors, fields, provenance and meta as one JSON header (atomically)."""
@@ -162,15 +201,22 @@ class VectorArtifact:
         tensors, header = read_tensors(path)
         missing = [name for name in cls.TENSOR_NAMES if name not in tensors]
         if missing:
-            raise ValueError(f"{path} holds no {missing[0]!r} tensor; was it written by {cls.__name__}.save? "
-                             f"(it holds {sorted(tensors)})")
+            raise ValueError(
+                f"{path} holds no {missing[0]!r} tensor; was it written by {cls.__name__}.save? "
+                f"(it holds {sorted(tensors)})"
+            )
         bad = [name for name, t in tensors.items() if not torch.isfinite(t).all()]
         if bad:
-            raise VectorMismatch(f"{path}: the tensor {bad[0]!r} holds NaN or infinite values; it cannot be used.")
+            raise VectorMismatch(
+                f"{path}: the tensor {bad[0]!r} holds NaN or infinite values; it cannot be used."
+            )
         if "fields" in header:
             fields, provenance, meta = header["fields"], header.get("provenance", {}), header.get("meta", {})
         else:  # the flat header of earlier versions
-            fields, provenance = header, {"model": header.get("model", ""), "versions": header.get("versions", {})}
+            fields, provenance = (
+                header,
+                {"model": header.get("model", ""), "versions": header.get("versions", {})},
+            )
             meta = {k: v for k, v in header.items() if k not in cls.LEGACY_FIELDS}
         vector = cls.from_saved(tensors, fields, provenance, meta)
         vector.allow_other_model = allow_other_model
@@ -205,9 +251,15 @@ class FunctionVector(VectorArtifact):
 
     @classmethod
     def from_heads(
-        cls, means: HeadMeans, heads: Sequence[tuple[int, int]], model, task: str = "",
-        layer: int | None = None, meta: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None,
-    ) -> "FunctionVector":
+        cls,
+        means: HeadMeans,
+        heads: Sequence[tuple[int, int]],
+        model,
+        task: str = "",
+        layer: int | None = None,
+        meta: dict[str, Any] | None = None,
+        provenance: dict[str, Any] | None = None,
+    ) -> FunctionVector:
         """Sum the mean residual contributions of ``heads`` (``means.mean_out[l, h]``).
 
         ``model``: the model itself (its name and identity are recorded) or its name.
@@ -219,15 +271,22 @@ class FunctionVector(VectorArtifact):
         if not isinstance(model, str):
             provenance = provenance or vector_provenance(model, "resid_post", "add", "last token")
             model = model_info(model).name
-        return cls(vec, model=model, task=task, heads=heads, layer=layer, meta=dict(meta or {}),
-                   provenance=dict(provenance or {}))
+        return cls(
+            vec,
+            model=model,
+            task=task,
+            heads=heads,
+            layer=layer,
+            meta=dict(meta or {}),
+            provenance=dict(provenance or {}),
+        )
 
     # --- algebra -------------------------------------------------------------------------
-    def _same_model(self, other: "FunctionVector") -> bool:
+    def _same_model(self, other: FunctionVector) -> bool:
         a, b = self.provenance.get("model_fingerprint"), other.provenance.get("model_fingerprint")
         return (a == b) if (a and b) else other.model == self.model
 
-    def _combine(self, other: "FunctionVector", sign: str) -> "FunctionVector":
+    def _combine(self, other: FunctionVector, sign: str) -> FunctionVector:
         if not isinstance(other, FunctionVector):
             return NotImplemented
         if not self._same_model(other) or other.vector.shape != self.vector.shape:
@@ -236,10 +295,16 @@ class FunctionVector(VectorArtifact):
                 f"{other.model!r} (d_model {other.vector.shape[0]}): both must come from the same model."
             )
         vec = self.vector + other.vector if sign == "+" else self.vector - other.vector
-        return FunctionVector(vec, self.model, f"{self.task} {sign} {other.task}",
-                              sorted(set(self.heads) | set(other.heads)), self.layer,
-                              {"composed_of": [self.task, other.task], "op": sign}, dict(self.provenance),
-                              self.allow_other_model)
+        return FunctionVector(
+            vec,
+            self.model,
+            f"{self.task} {sign} {other.task}",
+            sorted(set(self.heads) | set(other.heads)),
+            self.layer,
+            {"composed_of": [self.task, other.task], "op": sign},
+            dict(self.provenance),
+            self.allow_other_model,
+        )
 
     def __add__(self, other):
         return self._combine(other, "+")
@@ -247,9 +312,13 @@ class FunctionVector(VectorArtifact):
     def __sub__(self, other):
         return self._combine(other, "-")
 
-    def __mul__(self, scale: float) -> "FunctionVector":
-        return replace(self, vector=self.vector * float(scale), task=f"{float(scale):g}*{self.task}",
-                       meta=dict(self.meta))
+    def __mul__(self, scale: float) -> FunctionVector:
+        return replace(
+            self,
+            vector=self.vector * float(scale),
+            task=f"{float(scale):g}*{self.task}",
+            meta=dict(self.meta),
+        )
 
     __rmul__ = __mul__
 
@@ -266,22 +335,35 @@ class FunctionVector(VectorArtifact):
     def __repr__(self) -> str:
         heads = ", ".join(f"L{l}H{h}" for l, h in self.heads[:6]) + ("..." if len(self.heads) > 6 else "")
         where = f", layer {self.layer}" if self.layer is not None else ""
-        return (f"FunctionVector({self.task!r} on {self.model}, |v|={self.norm:.2f}, {len(self.heads)} heads "
-                f"[{heads}]{where})")
+        return (
+            f"FunctionVector({self.task!r} on {self.model}, |v|={self.norm:.2f}, {len(self.heads)} heads "
+            f"[{heads}]{where})"
+        )
 
     # --- the artifact ---------------------------------------------------------------------------
     def tensors(self) -> dict[str, Tensor]:
         return {"function_vector": self.vector}
 
     def fields(self) -> dict[str, Any]:
-        return {"model": self.model, "task": self.task, "heads": self.heads, "layer": self.layer,
-                "d_model": int(self.vector.shape[0])}
+        return {
+            "model": self.model,
+            "task": self.task,
+            "heads": self.heads,
+            "layer": self.layer,
+            "d_model": int(self.vector.shape[0]),
+        }
 
     @classmethod
-    def from_saved(cls, tensors, fields, provenance, meta) -> "FunctionVector":
-        return cls(tensors["function_vector"], model=fields.get("model", ""), task=fields.get("task", ""),
-                   heads=[tuple(h) for h in fields.get("heads", [])], layer=fields.get("layer"), meta=meta,
-                   provenance=provenance)
+    def from_saved(cls, tensors, fields, provenance, meta) -> FunctionVector:
+        return cls(
+            tensors["function_vector"],
+            model=fields.get("model", ""),
+            task=fields.get("task", ""),
+            heads=[tuple(h) for h in fields.get("heads", [])],
+            layer=fields.get("layer"),
+            meta=meta,
+            provenance=provenance,
+        )
 
     def shape_problem(self, info: ModelInfo) -> str | None:
         if self.vector.shape[0] != info.d_model:

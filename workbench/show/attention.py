@@ -14,8 +14,8 @@ from __future__ import annotations
 import html
 import json
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from jaxtyping import Float
@@ -34,12 +34,16 @@ def circuitsvis_bundle() -> str:
 
     path = Path(circuitsvis.__file__).parent / "dist" / "cdn" / "iife.js"
     if not path.exists():
-        raise FileNotFoundError(f"circuitsvis's bundled JavaScript is missing at {path}; reinstall circuitsvis")
+        raise FileNotFoundError(
+            f"circuitsvis's bundled JavaScript is missing at {path}; reinstall circuitsvis"
+        )
     return path.read_text(encoding="utf-8").replace("</script>", "<\\/script>")
 
 
 @torch.inference_mode()
-def head_patterns(model, prompt: EncodedPrompt, heads: Sequence[tuple[int, int]]) -> Float[Tensor, "head query key"]:
+def head_patterns(
+    model, prompt: EncodedPrompt, heads: Sequence[tuple[int, int]]
+) -> Float[Tensor, "head query key"]:
     """Attention patterns (``blocks.L.attn.hook_pattern``) of the given heads on one prompt."""
     info = model_info(model)
     layers = sorted({info.check_layer(l) for l, _ in heads})
@@ -50,8 +54,9 @@ def head_patterns(model, prompt: EncodedPrompt, heads: Sequence[tuple[int, int]]
         return pattern
 
     device = input_device(model)
-    model.run_with_hooks(torch.tensor([prompt.ids], device=device),
-                         fwd_hooks=[(hook_name("pattern", l), grab) for l in layers])
+    model.run_with_hooks(
+        torch.tensor([prompt.ids], device=device), fwd_hooks=[(hook_name("pattern", l), grab) for l in layers]
+    )
     return torch.stack([store[l][h] for l, h in heads])
 
 
@@ -87,8 +92,13 @@ class AttentionPage:
         self.title = title
         self.sections: list[str] = []
 
-    def add_heads(self, caption: str, patterns: Float[Tensor, "head query key"], tokens: Sequence[str],
-                  head_names: Sequence[str] | None = None) -> "AttentionPage":
+    def add_heads(
+        self,
+        caption: str,
+        patterns: Float[Tensor, "head query key"],
+        tokens: Sequence[str],
+        head_names: Sequence[str] | None = None,
+    ) -> AttentionPage:
         div = "cv-" + uuid.uuid4().hex[:12]
         props = {"attention": patterns.tolist(), "tokens": list(tokens)}
         if head_names is not None:
@@ -100,15 +110,20 @@ class AttentionPage:
         return self
 
     def html(self) -> str:
-        return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title></head>"
-                f"<body style='font-family: sans-serif'><h2>{html.escape(self.title)}</h2>"
-                "<p>◆ marks the query's last token (where the FV heads read the task); ▸ marks the first token "
-                "of each demonstration's label.</p>"
-                f"<script>{circuitsvis_bundle()}</script>{''.join(self.sections)}</body></html>")
+        return (
+            "<!DOCTYPE html><html><head><meta "
+            f"charset='utf-8'><title>{html.escape(self.title)}</title></head>"
+            f"<body style='font-family: sans-serif'><h2>{html.escape(self.title)}</h2>"
+            "<p>◆ marks the query's last token (where the FV heads read the task); ▸ marks the first token "
+            "of each demonstration's label.</p>"
+            f"<script>{circuitsvis_bundle()}</script>{''.join(self.sections)}</body></html>"
+        )
 
     def _repr_html_(self) -> str:  # a notebook cell: the same self-contained page in an iframe
-        return (f"<iframe srcdoc=\"{html.escape(self.html(), quote=True)}\" "
-                "style='width:100%; height:720px; border:0'></iframe>")
+        return (
+            f'<iframe srcdoc="{html.escape(self.html(), quote=True)}" '
+            "style='width:100%; height:720px; border:0'></iframe>"
+        )
 
     def save(self, path: str | Path) -> Path:
         with atomic_path(path) as tmp:
@@ -116,11 +131,17 @@ class AttentionPage:
         return Path(path)
 
 
-def attention_view(model, prompt: EncodedPrompt, heads: Sequence[tuple[int, int]], caption: str = "",
-                   page: AttentionPage | None = None) -> AttentionPage:
+def attention_view(
+    model,
+    prompt: EncodedPrompt,
+    heads: Sequence[tuple[int, int]],
+    caption: str = "",
+    page: AttentionPage | None = None,
+) -> AttentionPage:
     """Add the patterns of ``heads`` on ``prompt`` to ``page`` (a new one by default)."""
     page = page or AttentionPage()
     patterns = head_patterns(model, prompt, heads)
     tokens = _token_strings(model, prompt, label_positions(model, prompt))
-    return page.add_heads(caption or ", ".join(f"L{l}H{h}" for l, h in heads), patterns, tokens,
-                          [f"L{l}H{h}" for l, h in heads])
+    return page.add_heads(
+        caption or ", ".join(f"L{l}H{h}" for l, h in heads), patterns, tokens, [f"L{l}H{h}" for l, h in heads]
+    )

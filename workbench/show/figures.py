@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 import torch
@@ -26,15 +27,42 @@ from plotly.subplots import make_subplots
 from ..base.files import atomic_path
 from ..core.scan import top_heads, universal_map
 
-__all__ = ["aie_heatmap", "aie_grid", "layer_sweep_figure", "head_count_figure", "accuracy_comparison",
-           "decoded_figure", "grouped_bars", "scatter_figure", "soft_alpha_figure", "injection_figure", "steering_figure", "export", "CONDITION_LABELS", "STYLE"]
+__all__ = [
+    "aie_heatmap",
+    "aie_grid",
+    "layer_sweep_figure",
+    "head_count_figure",
+    "accuracy_comparison",
+    "decoded_figure",
+    "grouped_bars",
+    "scatter_figure",
+    "soft_alpha_figure",
+    "injection_figure",
+    "steering_figure",
+    "export",
+    "CONDITION_LABELS",
+    "STYLE",
+]
 
 STYLE = dict(template="simple_white", font=dict(family="Helvetica, Arial, sans-serif", size=13))
-COLORS = {"icl": "#4C72B0", "zero_shot": "#BBBBBB", "zero_shot_fv": "#DD8452", "shuffled": "#8C8C8C",
-          "shuffled_fv": "#C44E52", "mean_state": "#55A868", "task_vector": "#8172B3"}
-CONDITION_LABELS = {"icl": "10-shot ICL", "zero_shot": "zero-shot", "zero_shot_fv": "zero-shot + FV",
-                    "shuffled": "shuffled", "shuffled_fv": "shuffled + FV", "mean_state": "zero-shot + mean state",
-                    "task_vector": "zero-shot + task vector (Hendel)"}
+COLORS = {
+    "icl": "#4C72B0",
+    "zero_shot": "#BBBBBB",
+    "zero_shot_fv": "#DD8452",
+    "shuffled": "#8C8C8C",
+    "shuffled_fv": "#C44E52",
+    "mean_state": "#55A868",
+    "task_vector": "#8172B3",
+}
+CONDITION_LABELS = {
+    "icl": "10-shot ICL",
+    "zero_shot": "zero-shot",
+    "zero_shot_fv": "zero-shot + FV",
+    "shuffled": "shuffled",
+    "shuffled_fv": "shuffled + FV",
+    "mean_state": "zero-shot + mean state",
+    "task_vector": "zero-shot + task vector (Hendel)",
+}
 
 
 def _aie(scan) -> torch.Tensor:
@@ -50,10 +78,24 @@ def _heatmap_trace(aie: torch.Tensor, sem: torch.Tensor | None = None, showscale
     L, H = aie.shape
     zmax = zmax or float(torch.nan_to_num(aie).abs().max()) or 1.0
     custom = sem.numpy() if sem is not None else None
-    hover = "layer %{y}, head %{x}<br>AIE %{z:.4f}" + ("<br>s.e. %{customdata:.4f}" if custom is not None else "") + "<extra></extra>"
-    return go.Heatmap(z=aie.numpy(), x=list(range(H)), y=list(range(L)), colorscale="RdBu_r", zmid=0,
-                      zmin=-zmax, zmax=zmax, customdata=custom, hovertemplate=hover, showscale=showscale,
-                      colorbar=dict(title="AIE"))
+    hover = (
+        "layer %{y}, head %{x}<br>AIE %{z:.4f}"
+        + ("<br>s.e. %{customdata:.4f}" if custom is not None else "")
+        + "<extra></extra>"
+    )
+    return go.Heatmap(
+        z=aie.numpy(),
+        x=list(range(H)),
+        y=list(range(L)),
+        colorscale="RdBu_r",
+        zmid=0,
+        zmin=-zmax,
+        zmax=zmax,
+        customdata=custom,
+        hovertemplate=hover,
+        showscale=showscale,
+        colorbar=dict(title="AIE"),
+    )
 
 
 def aie_heatmap(scan, top_k: int = 10, title: str | None = None) -> go.Figure:
@@ -62,10 +104,24 @@ def aie_heatmap(scan, top_k: int = 10, title: str | None = None) -> go.Figure:
     sem = scan.sem if hasattr(scan, "sem") else None
     fig = go.Figure(_heatmap_trace(aie, sem))
     for l, h in _top(aie, top_k):
-        fig.add_shape(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5, line=dict(color="black", width=2), fillcolor="rgba(0,0,0,0)")
+        fig.add_shape(
+            type="rect",
+            x0=h - 0.5,
+            x1=h + 0.5,
+            y0=l - 0.5,
+            y1=l + 0.5,
+            line=dict(color="black", width=2),
+            fillcolor="rgba(0,0,0,0)",
+        )
     name = title or f"Average indirect effect per head{': ' + scan.task if getattr(scan, 'task', '') else ''}"
-    fig.update_layout(title=name, xaxis_title="head", yaxis_title="layer", width=420 + 12 * aie.shape[1],
-                      height=260 + 14 * aie.shape[0], **STYLE)
+    fig.update_layout(
+        title=name,
+        xaxis_title="head",
+        yaxis_title="layer",
+        width=420 + 12 * aie.shape[1],
+        height=260 + 14 * aie.shape[0],
+        **STYLE,
+    )
     return fig
 
 
@@ -75,27 +131,47 @@ def aie_grid(scans: Mapping[str, Any], top_k: int = 10, cols: int = 4, universal
     if universal and len(items) > 1:
         items.append(("universal (mean over tasks)", universal_map([a for _, a in items])))
     rows = -(-len(items) // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[n for n, _ in items], horizontal_spacing=0.04, vertical_spacing=0.08)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[n for n, _ in items],
+        horizontal_spacing=0.04,
+        vertical_spacing=0.08,
+    )
     zmax = max(float(torch.nan_to_num(a).abs().max()) for _, a in items) or 1.0
-    for i, (name, aie) in enumerate(items):
+    for i, (_, aie) in enumerate(items):
         r, c = i // cols + 1, i % cols + 1
         fig.add_trace(_heatmap_trace(aie, showscale=(i == 0), zmax=zmax), row=r, col=c)
         for l, h in _top(aie, top_k):
-            fig.add_shape(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5,
-                          line=dict(color="black", width=1.5), fillcolor="rgba(0,0,0,0)", row=r, col=c)
+            fig.add_shape(
+                type="rect",
+                x0=h - 0.5,
+                x1=h + 0.5,
+                y0=l - 0.5,
+                y1=l + 0.5,
+                line=dict(color="black", width=1.5),
+                fillcolor="rgba(0,0,0,0)",
+                row=r,
+                col=c,
+            )
     fig.update_layout(title="AIE per task", height=330 * rows, width=260 * cols + 120, **STYLE)
     return fig
 
 
-def layer_sweep_figure(sweep, baselines: Mapping[str, Any] | None = None, title: str = "Where to add the FV") -> go.Figure:
+def layer_sweep_figure(
+    sweep, baselines: Mapping[str, Any] | None = None, title: str = "Where to add the FV"
+) -> go.Figure:
     """Accuracy against the layer of intervention, with binomial error bars.
 
     ``sweep``: the FV's LayerSweep; ``baselines``: name -> LayerSweep of other interventions (e.g.
     the mean state, the task vector) on the same prompts.
     """
     fig = go.Figure()
-    colors = {"FV": {"zero_shot": COLORS["zero_shot_fv"], "shuffled": COLORS["shuffled_fv"]},
-              "mean state": COLORS["mean_state"], "task vector": COLORS["task_vector"]}
+    colors = {
+        "FV": {"zero_shot": COLORS["zero_shot_fv"], "shuffled": COLORS["shuffled_fv"]},
+        "mean state": COLORS["mean_state"],
+        "task vector": COLORS["task_vector"],
+    }
     for label, sw in [("FV", sweep), *((baselines or {}).items())]:
         d = sw.to_dict()
         for name in [k for k in d if k not in ("layers", "baseline", "n")]:
@@ -104,17 +180,37 @@ def layer_sweep_figure(sweep, baselines: Mapping[str, Any] | None = None, title:
             err = [((p * (1 - p) / n) ** 0.5 if n else 0) for p in y]
             color = colors.get(label, "#333")
             color = color.get(name, "#333") if isinstance(color, dict) else color
-            fig.add_trace(go.Scatter(x=d["layers"], y=y, mode="lines+markers", name=f"{name} + {label}",
-                                     error_y=dict(type="data", array=err, visible=True, thickness=1),
-                                     line=dict(dash="solid" if label == "FV" else "dot", color=color)))
+            fig.add_trace(
+                go.Scatter(
+                    x=d["layers"],
+                    y=y,
+                    mode="lines+markers",
+                    name=f"{name} + {label}",
+                    error_y=dict(type="data", array=err, visible=True, thickness=1),
+                    line=dict(dash="solid" if label == "FV" else "dot", color=color),
+                )
+            )
         if label == "FV":
             for name, base in d.get("baseline", {}).items():
-                fig.add_trace(go.Scatter(x=[d["layers"][0], d["layers"][-1]], y=[base, base], mode="lines",
-                                         name=f"{name}, no intervention",
-                                         line=dict(color=COLORS.get(name, "#999"), dash="dash", width=1)))
-    fig.update_layout(title=title, xaxis_title="layer L (added after block L)", yaxis_title="top-1 accuracy",
-                      yaxis_range=[0, 1.02], xaxis=dict(dtick=1 if len(sweep.layers) <= 12 else 2),
-                      width=820, height=440, **STYLE)
+                fig.add_trace(
+                    go.Scatter(
+                        x=[d["layers"][0], d["layers"][-1]],
+                        y=[base, base],
+                        mode="lines",
+                        name=f"{name}, no intervention",
+                        line=dict(color=COLORS.get(name, "#999"), dash="dash", width=1),
+                    )
+                )
+    fig.update_layout(
+        title=title,
+        xaxis_title="layer L (added after block L)",
+        yaxis_title="top-1 accuracy",
+        yaxis_range=[0, 1.02],
+        xaxis=dict(dtick=1 if len(sweep.layers) <= 12 else 2),
+        width=820,
+        height=440,
+        **STYLE,
+    )
     return fig
 
 
@@ -124,14 +220,27 @@ def head_count_figure(curves: Mapping[str, Mapping[int, Any]], title: str = "Hea
     for name, by_k in curves.items():
         ks = sorted(int(k) for k in by_k)
         acc = [by_k[k].top1 if hasattr(by_k[k], "top1") else by_k[k] for k in ks]
-        fig.add_trace(go.Scatter(x=ks, y=acc, mode="lines+markers", name=name, line=dict(color=COLORS.get(name))))
-    fig.update_layout(title=title, xaxis_title="number of heads (by AIE)", yaxis_title="top-1 accuracy",
-                      yaxis_range=[0, 1.02], width=640, height=400, **STYLE)
+        fig.add_trace(
+            go.Scatter(x=ks, y=acc, mode="lines+markers", name=name, line=dict(color=COLORS.get(name)))
+        )
+    fig.update_layout(
+        title=title,
+        xaxis_title="number of heads (by AIE)",
+        yaxis_title="top-1 accuracy",
+        yaxis_range=[0, 1.02],
+        width=640,
+        height=400,
+        **STYLE,
+    )
     return fig
 
 
-def accuracy_comparison(results: Sequence[Any], key: str = "accuracy",
-                        conditions: Sequence[str] = tuple(CONDITION_LABELS), title: str | None = None) -> go.Figure:
+def accuracy_comparison(
+    results: Sequence[Any],
+    key: str = "accuracy",
+    conditions: Sequence[str] = tuple(CONDITION_LABELS),
+    title: str | None = None,
+) -> go.Figure:
     """Grouped bars per task (TaskResults): ICL, zero-shot, + FV, shuffled, + FV and the baselines.
 
     ``key``: ``"accuracy"`` (test queries clean ICL gets right) or ``"accuracy_unfiltered"``.
@@ -144,12 +253,21 @@ def accuracy_comparison(results: Sequence[Any], key: str = "accuracy",
         fig.add_trace(go.Bar(name=CONDITION_LABELS.get(c, c), x=tasks, y=vals, marker_color=COLORS.get(c)))
     model = results[0].model if results else ""
     label = "filtered to queries ICL gets right" if key == "accuracy" else "all test queries"
-    fig.update_layout(barmode="group", title=title or f"{model}: top-1 accuracy ({label})", yaxis_title="top-1 accuracy",
-                      yaxis_range=[0, 1.02], width=max(700, 110 * len(tasks)), height=440, **STYLE)
+    fig.update_layout(
+        barmode="group",
+        title=title or f"{model}: top-1 accuracy ({label})",
+        yaxis_title="top-1 accuracy",
+        yaxis_range=[0, 1.02],
+        width=max(700, 110 * len(tasks)),
+        height=440,
+        **STYLE,
+    )
     return fig
 
 
-def decoded_figure(tokens: Sequence[tuple[str, float]], title: str = "FV decoded through the unembedding") -> go.Figure:
+def decoded_figure(
+    tokens: Sequence[tuple[str, float]], title: str = "FV decoded through the unembedding"
+) -> go.Figure:
     """Horizontal bars of the top tokens of a decoded vector and their logits."""
     labels = [repr(t)[1:-1] for t, _ in tokens][::-1]
     fig = go.Figure(go.Bar(x=[v for _, v in tokens][::-1], y=labels, orientation="h", marker_color="#DD8452"))
@@ -157,20 +275,37 @@ def decoded_figure(tokens: Sequence[tuple[str, float]], title: str = "FV decoded
     return fig
 
 
-def grouped_bars(rows: Mapping[str, Mapping[str, float]], title: str = "Composing function vectors") -> go.Figure:
+def grouped_bars(
+    rows: Mapping[str, Mapping[str, float]], title: str = "Composing function vectors"
+) -> go.Figure:
     """Grouped bars: one group per row (e.g. a composed task), one bar per way of triggering it."""
     ways = list(dict.fromkeys(w for r in rows.values() for w in r))
     fig = go.Figure([go.Bar(name=w, x=list(rows), y=[rows[t].get(w) for t in rows]) for w in ways])
-    fig.update_layout(barmode="group", title=title, yaxis_title="top-1 accuracy", yaxis_range=[0, 1.02],
-                      width=700, height=420, **STYLE)
+    fig.update_layout(
+        barmode="group",
+        title=title,
+        yaxis_title="top-1 accuracy",
+        yaxis_range=[0, 1.02],
+        width=700,
+        height=420,
+        **STYLE,
+    )
     return fig
 
 
-def scatter_figure(x: Sequence[float], y: Sequence[float], labels: Sequence[str], xlabel: str, ylabel: str,
-                   title: str) -> go.Figure:
+def scatter_figure(
+    x: Sequence[float], y: Sequence[float], labels: Sequence[str], xlabel: str, ylabel: str, title: str
+) -> go.Figure:
     """A labelled scatter (e.g. one point per head), with the y = x line."""
-    fig = go.Figure(go.Scatter(x=list(x), y=list(y), mode="markers", text=list(labels),
-                               hovertemplate="%{text}<br>x %{x:.4f}<br>y %{y:.4f}<extra></extra>"))
+    fig = go.Figure(
+        go.Scatter(
+            x=list(x),
+            y=list(y),
+            mode="markers",
+            text=list(labels),
+            hovertemplate="%{text}<br>x %{x:.4f}<br>y %{y:.4f}<extra></extra>",
+        )
+    )
     lo, hi = min(min(x), min(y)), max(max(x), max(y))
     fig.add_shape(type="line", x0=lo, y0=lo, x1=hi, y1=hi, line=dict(color="#999", dash="dash"))
     fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, width=560, height=480, **STYLE)
@@ -190,10 +325,23 @@ def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Fi
     n = len(panels)
     specs = [[{}] * (n - 1) + [{"secondary_y": True}]]
     fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.08, subplot_titles=panels, specs=specs)
-    heat = dict(colorscale="Viridis", zmin=0, zmax=1,
-                colorbar=dict(title="zero-shot top-1", orientation="h", x=0.15, y=-0.42, len=0.3, thickness=12))
-    fig.add_trace(go.Heatmap(z=diag["zero_shot"], x=layers, y=[str(a) for a in alphas], **heat,
-                             hovertemplate="layer %{x}, alpha %{y}<br>top-1 %{z:.0%}<extra></extra>"), 1, 1)
+    heat = dict(
+        colorscale="Viridis",
+        zmin=0,
+        zmax=1,
+        colorbar=dict(title="zero-shot top-1", orientation="h", x=0.15, y=-0.42, len=0.3, thickness=12),
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=diag["zero_shot"],
+            x=layers,
+            y=[str(a) for a in alphas],
+            **heat,
+            hovertemplate="layer %{x}, alpha %{y}<br>top-1 %{z:.0%}<extra></extra>",
+        ),
+        1,
+        1,
+    )
     fig.update_yaxes(title_text="alpha", type="category", row=1, col=1)
     if grid:
         centered = diag.get("head_counts_centered")
@@ -202,30 +350,81 @@ def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Fi
         if centered:
             rows += [f"{k} centred" for k in centered["counts"]]
             z += centered["zero_shot"]
-        fig.add_trace(go.Heatmap(z=z, x=grid["layers"], y=rows, **heat,
-                                 showscale=False, hovertemplate="layer %{x}, top %{y} heads<br>top-1 %{z:.0%}<extra></extra>"), 1, 2)
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=grid["layers"],
+                y=rows,
+                **heat,
+                showscale=False,
+                hovertemplate="layer %{x}, top %{y} heads<br>top-1 %{z:.0%}<extra></extra>",
+            ),
+            1,
+            2,
+        )
         fig.update_xaxes(range=[min(layers) - 0.5, max(layers) + 0.5], row=1, col=2)
         fig.update_yaxes(type="category", row=1, col=2)  # tick labels say "k" or "k centred" heads
-    for key, name, color in (("task_vector", CONDITION_LABELS["task_vector"], COLORS["task_vector"]),
-                             ("mean_state", CONDITION_LABELS["mean_state"], COLORS["mean_state"])):
-        fig.add_trace(go.Scatter(x=layers, y=diag[key], name=name, mode="lines+markers", line_color=color), 1, n)
+    for key, name, color in (
+        ("task_vector", CONDITION_LABELS["task_vector"], COLORS["task_vector"]),
+        ("mean_state", CONDITION_LABELS["mean_state"], COLORS["mean_state"]),
+    ):
+        fig.add_trace(
+            go.Scatter(x=layers, y=diag[key], name=name, mode="lines+markers", line_color=color), 1, n
+        )
     tests = diag.get("state_tests")
     if tests:
-        for key, name, color in (("replace_mean_icl", "zero-shot, state replaced by mean ICL state", "#64B5CD"),
-                                 ("add_icl_minus_zero", "zero-shot + (mean ICL - mean zero-shot state)", "#937860")):
-            fig.add_trace(go.Scatter(x=tests["layers"], y=tests[key], name=name, mode="lines+markers",
-                                     line=dict(color=color, dash="dash")), 1, n)
+        for key, name, color in (
+            ("replace_mean_icl", "zero-shot, state replaced by mean ICL state", "#64B5CD"),
+            ("add_icl_minus_zero", "zero-shot + (mean ICL - mean zero-shot state)", "#937860"),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=tests["layers"],
+                    y=tests[key],
+                    name=name,
+                    mode="lines+markers",
+                    line=dict(color=color, dash="dash"),
+                ),
+                1,
+                n,
+            )
     best_fv = [max(col) for col in zip(*diag["zero_shot"])]
-    fig.add_trace(go.Scatter(x=layers, y=best_fv, name="zero-shot + FV (best alpha)", mode="lines+markers",
-                             line_color=COLORS["zero_shot_fv"]), 1, n)
-    fig.add_trace(go.Scatter(x=layers, y=diag["norm_ratio"], name="|FV| / |residual| (right axis, log)", mode="lines",
-                             line=dict(color="#999999", dash="dot")), 1, n, secondary_y=True)
+    fig.add_trace(
+        go.Scatter(
+            x=layers,
+            y=best_fv,
+            name="zero-shot + FV (best alpha)",
+            mode="lines+markers",
+            line_color=COLORS["zero_shot_fv"],
+        ),
+        1,
+        n,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=layers,
+            y=diag["norm_ratio"],
+            name="|FV| / |residual| (right axis, log)",
+            mode="lines",
+            line=dict(color="#999999", dash="dot"),
+        ),
+        1,
+        n,
+        secondary_y=True,
+    )
     fig.update_yaxes(title_text="top-1 accuracy", range=[0, 1.02], row=1, col=n, secondary_y=False)
     fig.update_yaxes(title_text="|FV| / |residual|", type="log", dtick=1, row=1, col=n, secondary_y=True)
     fig.update_xaxes(title_text="layer")
-    fig.update_layout(title=title or f"{diag['model']} / {diag['task']}: where, how strongly and with how many heads "
-                      f"the FV acts (n={diag['n_prompts']} zero-shot test prompts)", width=430 * n + 420, height=480,
-                      legend=dict(x=1.06, y=1, font=dict(size=11)), margin=dict(b=150), **STYLE)
+    fig.update_layout(
+        title=title
+        or f"{diag['model']} / {diag['task']}: where, how strongly and with how many heads "
+        f"the FV acts (n={diag['n_prompts']} zero-shot test prompts)",
+        width=430 * n + 420,
+        height=480,
+        legend=dict(x=1.06, y=1, font=dict(size=11)),
+        margin=dict(b=150),
+        **STYLE,
+    )
     return fig
 
 
@@ -238,15 +437,29 @@ def steering_figure(result: Mapping[str, Any], title: str | None = None) -> go.F
     """
     fig = go.Figure()
     for layer, row in zip(result["layers"], result["score"]):
-        fig.add_trace(go.Scatter(x=list(result["alphas"]), y=list(row), mode="lines+markers", name=f"layer {layer}"))
+        fig.add_trace(
+            go.Scatter(x=list(result["alphas"]), y=list(row), mode="lines+markers", name=f"layer {layer}")
+        )
     if result.get("projected") is not None:
         a = result["alphas"]
-        fig.add_trace(go.Scatter(x=[min(a), max(a)], y=[result["projected"]] * 2, mode="lines",
-                                 name="direction projected out", line=dict(color="#333", dash="dash", width=1)))
+        fig.add_trace(
+            go.Scatter(
+                x=[min(a), max(a)],
+                y=[result["projected"]] * 2,
+                mode="lines",
+                name="direction projected out",
+                line=dict(color="#333", dash="dash", width=1),
+            )
+        )
     fig.add_vline(x=0, line=dict(color="#BBBBBB", width=1))
-    fig.update_layout(title=title or f"Steering with {result.get('label', 'a contrastive vector')}",
-                      xaxis_title="alpha (multiple of the mean difference, added after the layer)",
-                      yaxis_title=result.get("metric", "score"), width=760, height=440, **STYLE)
+    fig.update_layout(
+        title=title or f"Steering with {result.get('label', 'a contrastive vector')}",
+        xaxis_title="alpha (multiple of the mean difference, added after the layer)",
+        yaxis_title=result.get("metric", "score"),
+        width=760,
+        height=440,
+        **STYLE,
+    )
     return fig
 
 
@@ -260,8 +473,12 @@ def _browser() -> str | None:
     return None
 
 
-def export(fig: go.Figure, name: str, out_dir: str | os.PathLike = "figures",
-           formats: Sequence[str] = ("html", "png", "pdf")) -> list[Path]:
+def export(
+    fig: go.Figure,
+    name: str,
+    out_dir: str | os.PathLike = "figures",
+    formats: Sequence[str] = ("html", "png", "pdf"),
+) -> list[Path]:
     """Write ``fig`` as ``out_dir/name.{html,png,pdf}``; returns the files written.
 
     HTML inlines plotly.js, so it opens offline.  PNG/PDF need kaleido and a Chromium; without
@@ -278,8 +495,11 @@ def export(fig: go.Figure, name: str, out_dir: str | os.PathLike = "figures",
     if static:
         browser = _browser()
         if browser is None:
-            print(f"note: no Chromium found, so {name} was written as HTML only. Install one (Debian: "
-                  "apt-get install chromium) or set BROWSER_PATH for PNG/PDF.", file=sys.stderr)
+            print(
+                f"note: no Chromium found, so {name} was written as HTML only. Install one (Debian: "
+                "apt-get install chromium) or set BROWSER_PATH for PNG/PDF.",
+                file=sys.stderr,
+            )
             return written
         os.environ.setdefault("BROWSER_PATH", browser)
         for fmt in static:
@@ -288,8 +508,11 @@ def export(fig: go.Figure, name: str, out_dir: str | os.PathLike = "figures",
                 with atomic_path(path, suffix=f".{fmt}") as tmp:
                     fig.write_image(str(tmp), format=fmt, scale=2 if fmt == "png" else 1)
             except Exception as e:  # noqa: BLE001 - static export is optional
-                print(f"note: static export of {name}.{fmt} failed ({type(e).__name__}: {e}); the HTML is written.",
-                      file=sys.stderr)
+                print(
+                    f"note: static export of {name}.{fmt} failed ({type(e).__name__}: {e}); the HTML is "
+                    "written.",
+                    file=sys.stderr,
+                )
                 break
             written.append(path)
     return written
@@ -306,27 +529,67 @@ def soft_alpha_figure(soft, scan, top_k: int = 8, title: str | None = None) -> g
     aie = _aie(scan).float()
     L, H = alpha.shape
     top = set(_top(aie, top_k))
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.12,
-                        subplot_titles=["alpha against AIE (one point per head)", "alpha per head"])
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.6, 0.4],
+        horizontal_spacing=0.12,
+        subplot_titles=["alpha against AIE (one point per head)", "alpha per head"],
+    )
     for is_top, name, color in [(False, "other heads", "#4C72B0"), (True, f"top {top_k} by AIE", "#DD8452")]:
         pts = [(l, h) for l in range(L) for h in range(H) if ((l, h) in top) == is_top]
-        fig.add_trace(go.Scatter(x=[float(aie[l, h]) for l, h in pts], y=[float(alpha[l, h]) for l, h in pts],
-                                 mode="markers", name=name, text=[f"L{l}H{h}" for l, h in pts],
-                                 marker=dict(color=color, size=7, opacity=0.8),
-                                 hovertemplate="%{text}<br>AIE %{x:.4f}<br>alpha %{y:.3f}<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Heatmap(z=alpha.numpy(), x=list(range(H)), y=list(range(L)), colorscale="Blues", zmin=0, zmax=1,
-                             colorbar=dict(title="alpha", x=1.02), hovertemplate="layer %{y}, head %{x}<br>alpha %{z:.3f}<extra></extra>"),
-                  row=1, col=2)
+        fig.add_trace(
+            go.Scatter(
+                x=[float(aie[l, h]) for l, h in pts],
+                y=[float(alpha[l, h]) for l, h in pts],
+                mode="markers",
+                name=name,
+                text=[f"L{l}H{h}" for l, h in pts],
+                marker=dict(color=color, size=7, opacity=0.8),
+                hovertemplate="%{text}<br>AIE %{x:.4f}<br>alpha %{y:.3f}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_trace(
+        go.Heatmap(
+            z=alpha.numpy(),
+            x=list(range(H)),
+            y=list(range(L)),
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar=dict(title="alpha", x=1.02),
+            hovertemplate="layer %{y}, head %{x}<br>alpha %{z:.3f}<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
     for l, h in top:
-        fig.add_shape(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5, line=dict(color="#D9480F", width=3), opacity=1,
-                      fillcolor="rgba(0,0,0,0)", row=1, col=2)
+        fig.add_shape(
+            type="rect",
+            x0=h - 0.5,
+            x1=h + 0.5,
+            y0=l - 0.5,
+            y1=l + 0.5,
+            line=dict(color="#D9480F", width=3),
+            opacity=1,
+            fillcolor="rgba(0,0,0,0)",
+            row=1,
+            col=2,
+        )
     fig.update_xaxes(title_text="AIE", row=1, col=1)
     fig.update_yaxes(title_text="alpha", range=[-0.03, 1.03], row=1, col=1)
     fig.update_xaxes(title_text="head", row=1, col=2)
     fig.update_yaxes(title_text="layer", row=1, col=2)
     task = getattr(soft, "task", "") or getattr(scan, "task", "")
     n_on = int((alpha > 0.5).sum())
-    fig.update_layout(title=title or f"Soft task vector{': ' + task if task else ''} ({n_on} of {L * H} heads with alpha > 0.5)",
-                      width=1000, height=max(460, 300 + 12 * L),
-                      legend=dict(orientation="h", x=0.0, y=-0.15), **STYLE)
+    fig.update_layout(
+        title=title
+        or f"Soft task vector{': ' + task if task else ''} ({n_on} of {L * H} heads with alpha > 0.5)",
+        width=1000,
+        height=max(460, 300 + 12 * L),
+        legend=dict(orientation="h", x=0.0, y=-0.15),
+        **STYLE,
+    )
     return fig

@@ -10,8 +10,8 @@ given.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..base.files import write_json
 from ..base.stage_cache import StageCache
@@ -34,9 +34,16 @@ COMPOSED_TASKS = {
 }
 
 
-def paper_figures(model, tasks: Sequence[str | Task], out_dir: str | Path = "figures", protocol: Protocol = Protocol(),
-                  formats: Sequence[str] = ("html", "png", "pdf"), composition_tasks: bool = True,
-                  fresh: bool = False, progress: bool = True) -> dict[str, list[Path]]:
+def paper_figures(
+    model,
+    tasks: Sequence[str | Task],
+    out_dir: str | Path = "figures",
+    protocol: Protocol = Protocol(),
+    formats: Sequence[str] = ("html", "png", "pdf"),
+    composition_tasks: bool = True,
+    fresh: bool = False,
+    progress: bool = True,
+) -> dict[str, list[Path]]:
     """Make every figure for ``tasks`` on ``model``; returns figure name -> files written.
 
     Stages come from the stage cache when they were computed before; ``fresh=True`` recomputes
@@ -56,8 +63,12 @@ def paper_figures(model, tasks: Sequence[str | Task], out_dir: str | Path = "fig
         results[task.name] = run(task, featured_protocol if i == 0 else protocol)
     featured = results[tasks[0].name]
     written: dict[str, list[Path]] = {}
-    summary: dict = {"model": name, "tasks": list(results), "featured": featured.task.name,
-                     "seed": protocol.seed}
+    summary: dict = {
+        "model": name,
+        "tasks": list(results),
+        "featured": featured.task.name,
+        "seed": protocol.seed,
+    }
 
     def save(fig, key):
         written[key] = figures.export(fig, f"{name}_{key}", out_dir, formats)
@@ -65,31 +76,55 @@ def paper_figures(model, tasks: Sequence[str | Task], out_dir: str | Path = "fig
     title = featured.task.name
     save(figures.aie_heatmap(featured.scan, top_k=len(featured.fv.heads)), f"aie_{title}")
     if len(results) > 1:
-        save(figures.aie_grid({t: r.scan for t, r in results.items()}, top_k=len(featured.fv.heads)), "aie_grid")
+        save(
+            figures.aie_grid({t: r.scan for t, r in results.items()}, top_k=len(featured.fv.heads)),
+            "aie_grid",
+        )
     save(figures.accuracy_comparison(list(results.values())), "accuracy")
-    save(figures.accuracy_comparison(list(results.values()), key="accuracy_unfiltered"), "accuracy_unfiltered")
+    save(
+        figures.accuracy_comparison(list(results.values()), key="accuracy_unfiltered"), "accuracy_unfiltered"
+    )
 
     baselines = baseline_sweeps(model, featured, progress=progress)
-    save(figures.layer_sweep_figure(featured.test_sweep, baselines,
-                                    title=f"{title}: accuracy by the layer of intervention (test split)"), "layer_sweep")
+    save(
+        figures.layer_sweep_figure(
+            featured.test_sweep,
+            baselines,
+            title=f"{title}: accuracy by the layer of intervention (test split)",
+        ),
+        "layer_sweep",
+    )
     curves = head_count_curves(model, featured, progress=progress)
-    save(figures.head_count_figure(curves, title=f"{title}: accuracy by the number of FV heads"), "head_count")
+    save(
+        figures.head_count_figure(curves, title=f"{title}: accuracy by the number of FV heads"), "head_count"
+    )
     decoded = featured.fv.decode(model, k=15)
     save(figures.decoded_figure(decoded, title=f"{title} FV through the unembedding"), "decoded")
     abl = ablation(model, featured)
     save(figures.grouped_bars({title: abl}, title=f"{title}: clean ICL accuracy under ablation"), "ablation")
-    summary.update(head_count=curves, decoded=decoded, ablation=abl,
-                   baseline_sweeps={k: v.to_dict() for k, v in baselines.items()})
+    summary.update(
+        head_count=curves,
+        decoded=decoded,
+        ablation=abl,
+        baseline_sweeps={k: v.to_dict() for k, v in baselines.items()},
+    )
 
     # Attribution patching against the exact scan, on the same prompts.
     approx, agreement = attribution_vs_exact(model, featured, progress=progress)
     H = model_info(model).n_heads
     labels = [f"L{i // H}H{i % H}" for i in range(featured.scan.aie.numel())]
-    save(figures.scatter_figure(featured.scan.aie.flatten().tolist(), approx.aie.flatten().tolist(), labels,
-                                "exact AIE (activation patching)", "attribution estimate",
-                                f"{title}: attribution patching vs the exact scan<br><sup>Spearman "
-                                f"{agreement['spearman']:.2f}, top-10 overlap {agreement['top_k_overlap']:.0%}</sup>"),
-         "attribution")
+    save(
+        figures.scatter_figure(
+            featured.scan.aie.flatten().tolist(),
+            approx.aie.flatten().tolist(),
+            labels,
+            "exact AIE (activation patching)",
+            "attribution estimate",
+            f"{title}: attribution patching vs the exact scan<br><sup>Spearman "
+            f"{agreement['spearman']:.2f}, top-10 overlap {agreement['top_k_overlap']:.0%}</sup>",
+        ),
+        "attribution",
+    )
     summary["attribution"] = agreement
 
     if composition_tasks:
@@ -98,7 +133,10 @@ def paper_figures(model, tasks: Sequence[str | Task], out_dir: str | Path = "fig
             part_results = [results.get(p) or run(p) for p in parts]
             comp[f"{composed} = {' + '.join(parts)}"] = composition(model, run(composed), part_results)
         if comp:
-            save(figures.grouped_bars(comp, title="Composing function vectors (zero-shot test accuracy)"), "composition")
+            save(
+                figures.grouped_bars(comp, title="Composing function vectors (zero-shot test accuracy)"),
+                "composition",
+            )
             summary["composition"] = comp
 
     # Attention of the top FV heads against random heads, on one clean ICL prompt.
@@ -106,7 +144,9 @@ def paper_figures(model, tasks: Sequence[str | Task], out_dir: str | Path = "fig
     info = model_info(model)
     top = featured.fv.heads[:4]
     rng = random.Random(protocol.seed)
-    others = [(l, h) for l in range(info.n_layers) for h in range(info.n_heads) if (l, h) not in featured.fv.heads]
+    others = [
+        (l, h) for l in range(info.n_layers) for h in range(info.n_heads) if (l, h) not in featured.fv.heads
+    ]
     page = attention_view(model, prompt, top, f"top FV heads for {title}")
     attention_view(model, prompt, rng.sample(others, len(top)), "random heads, for comparison", page=page)
     path = page.save(out_dir / f"{name}_attention.html")

@@ -9,6 +9,19 @@ from .agreement import attribution_vs_exact, compare_runs, compare_scans, merge_
 from .diagnose import diagnose_run, head_count_grid, injection_diagnostics, state_tests
 from .paper import ablation, baseline_sweeps, composition, head_count_curves, icl_screen
 
-__all__ = ["ablation", "attribution_vs_exact", "baseline_sweeps", "compare_runs", "compare_scans", "composition",
-           "diagnose_run", "head_count_curves", "head_count_grid", "icl_screen", "injection_diagnostics",
-           "merge_results", "state_tests", "top_k_overlap"]
+__all__ = [
+    "ablation",
+    "attribution_vs_exact",
+    "baseline_sweeps",
+    "compare_runs",
+    "compare_scans",
+    "composition",
+    "diagnose_run",
+    "head_count_curves",
+    "head_count_grid",
+    "icl_screen",
+    "injection_diagnostics",
+    "merge_results",
+    "state_tests",
+    "top_k_overlap",
+]

@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -18,8 +19,14 @@ from ..core.scan import HeadScan, attribution_scan, universal_map
 from ..method.pipeline import CONDITIONS
 from ..method.result import ResultMismatch, TaskResult
 
-__all__ = ["top_k_overlap", "compare_scans", "attribution_vs_exact", "compare_runs", "merge_results",
-           "MergedRuns"]
+__all__ = [
+    "top_k_overlap",
+    "compare_scans",
+    "attribution_vs_exact",
+    "compare_runs",
+    "merge_results",
+    "MergedRuns",
+]
 
 
 def top_k_overlap(a: HeadScan, b: HeadScan, k: int = 10) -> float:
@@ -39,12 +46,17 @@ def compare_scans(exact: HeadScan, approx: HeadScan, k: int = 10) -> dict[str, f
     """
     a, b = exact.aie.flatten(), approx.aie.flatten()
     ok = ~(a.isnan() | b.isnan())
-    return {"spearman": spearman(a, b), "top_k_overlap": top_k_overlap(exact, approx, k), "k": k,
-            "max_abs_diff": float((a[ok] - b[ok]).abs().max())}
+    return {
+        "spearman": spearman(a, b),
+        "top_k_overlap": top_k_overlap(exact, approx, k),
+        "k": k,
+        "max_abs_diff": float((a[ok] - b[ok]).abs().max()),
+    }
 
 
-def attribution_vs_exact(model, result: TaskResult, k: int = 10,
-                         progress: bool = True) -> tuple[HeadScan, dict[str, float]]:
+def attribution_vs_exact(
+    model, result: TaskResult, k: int = 10, progress: bool = True
+) -> tuple[HeadScan, dict[str, float]]:
     """Attribution patching on the very prompts of ``result``'s exact scan, and how well it agrees.
 
     Returns the attribution scan and :func:`compare_scans` of the two (rank correlation, top-``k``
@@ -64,11 +76,17 @@ def compare_runs(a: TaskResult, b: TaskResult, k: int = 10) -> dict[str, Any]:
     """Two runs of one model side by side: top-``k`` overlap and Spearman of their AIE maps, their
     layers and zero-shot + FV accuracies (filtered)."""
     if a.model_id != b.model_id:
-        raise ResultMismatch(f"the two runs come from different models ({a.model} {a.model_id}, {b.model} {b.model_id})")
+        raise ResultMismatch(
+            f"the two runs come from different models ({a.model} {a.model_id}, {b.model} {b.model_id})"
+        )
     stats = compare_scans(a.scan, b.scan, k)
-    return {**stats, "tasks": [a.task.name, b.task.name], "seeds": [a.protocol.seed, b.protocol.seed],
-            "fv_layers": [a.fv_layer, b.fv_layer],
-            "zero_shot_fv": [a.accuracy["zero_shot_fv"].top1, b.accuracy["zero_shot_fv"].top1]}
+    return {
+        **stats,
+        "tasks": [a.task.name, b.task.name],
+        "seeds": [a.protocol.seed, b.protocol.seed],
+        "fv_layers": [a.fv_layer, b.fv_layer],
+        "zero_shot_fv": [a.accuracy["zero_shot_fv"].top1, b.accuracy["zero_shot_fv"].top1],
+    }
 
 
 @dataclass
@@ -85,16 +103,28 @@ class MergedRuns:
     def markdown(self) -> list[str]:
         lines = ["| task | layer | " + " | ".join(CONDITIONS) + " |", "|" + "---|" * (len(CONDITIONS) + 2)]
         for r in self.rows:
-            lines.append(f"| {r['task']} | {r['layer']} | " + " | ".join(f"{100 * r[c]:.0f}" for c in CONDITIONS) + " |")
-        lines.append("| **mean** | | " + " | ".join(f"**{100 * self.mean[c]:.0f}**" for c in CONDITIONS) + " |")
+            lines.append(
+                f"| {r['task']} | {r['layer']} | "
+                + " | ".join(f"{100 * r[c]:.0f}" for c in CONDITIONS)
+                + " |"
+            )
+        lines.append(
+            "| **mean** | | " + " | ".join(f"**{100 * self.mean[c]:.0f}**" for c in CONDITIONS) + " |"
+        )
         return lines
 
     def __repr__(self) -> str:
         return "\n".join(self.markdown())
 
     def to_json(self) -> dict[str, Any]:
-        return {"model": self.model, "tasks": self.tasks, "mean": self.mean, "key": self.key,
-                "universal_aie": self.universal_aie.tolist(), "table": self.markdown()}
+        return {
+            "model": self.model,
+            "tasks": self.tasks,
+            "mean": self.mean,
+            "key": self.key,
+            "universal_aie": self.universal_aie.tolist(),
+            "table": self.markdown(),
+        }
 
 
 def merge_results(results: Sequence[TaskResult], unfiltered: bool = False) -> MergedRuns:
@@ -103,18 +133,30 @@ def merge_results(results: Sequence[TaskResult], unfiltered: bool = False) -> Me
         raise ResultMismatch("no results to merge")
     models = {r.model_id for r in results}
     if len(models) > 1:
-        raise ResultMismatch(f"results come from different models {sorted({r.model for r in results})} "
-                         f"({len(models)} identities); merge one model at a time")
+        raise ResultMismatch(
+            f"results come from different models {sorted({r.model for r in results})} "
+            f"({len(models)} identities); merge one model at a time"
+        )
     seen: dict[tuple[str, int], int] = {}
     for i, r in enumerate(results):
         key = (r.task.digest, r.protocol.seed)
         if key in seen:
-            raise ResultMismatch(f"results {seen[key]} and {i} are the same task ({r.task.name}, seed "
-                             f"{r.protocol.seed}); each run may be merged once")
+            raise ResultMismatch(
+                f"results {seen[key]} and {i} are the same task ({r.task.name}, seed "
+                f"{r.protocol.seed}); each run may be merged once"
+            )
         seen[key] = i
     key = "accuracy_unfiltered" if unfiltered else "accuracy"
-    rows = [{"task": r.task.name, "layer": r.fv_layer, **{c: getattr(r, key)[c].top1 for c in CONDITIONS}}
-            for r in results]
+    rows = [
+        {"task": r.task.name, "layer": r.fv_layer, **{c: getattr(r, key)[c].top1 for c in CONDITIONS}}
+        for r in results
+    ]
     mean = {c: sum(row[c] for row in rows) / len(rows) for c in CONDITIONS}
-    return MergedRuns(results[0].model, [r.task.name for r in results], key, rows, mean,
-                      universal_map([r.scan.aie for r in results]))
+    return MergedRuns(
+        results[0].model,
+        [r.task.name for r in results],
+        key,
+        rows,
+        mean,
+        universal_map([r.scan.aie for r in results]),
+    )

@@ -11,7 +11,8 @@ All measure on the run's zero-shot test prompts (every test query, unfiltered).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -26,8 +27,9 @@ from .paper import baseline_sweeps
 __all__ = ["injection_diagnostics", "head_count_grid", "state_tests", "diagnose_run"]
 
 
-def injection_diagnostics(model, result: TaskResult, alphas: Sequence[float] = (0.5, 1, 2, 4, 8, 16),
-                          progress: bool = True) -> dict:
+def injection_diagnostics(
+    model, result: TaskResult, alphas: Sequence[float] = (0.5, 1, 2, 4, 8, 16), progress: bool = True
+) -> dict:
     """Size against the residual, scale, and a ceiling, for every layer ``L``:
 
     - ``norm_ratio[L]``: ``|FV| / mean |resid_L|`` at the last token, how big the FV is beside
@@ -41,13 +43,21 @@ def injection_diagnostics(model, result: TaskResult, alphas: Sequence[float] = (
     n_layers = model_info(model).n_layers
     resid = last_token_states(model, zero, list(range(n_layers)))  # [layer, prompt, d_model]
     resid_norm = resid.norm(dim=-1).mean(-1)
-    grid = [layer_sweep(model, result.fv.vector, {"zero_shot": zero}, alpha=a, progress=progress and f"alpha {a}")
-            for a in alphas]
+    grid = [
+        layer_sweep(model, result.fv.vector, {"zero_shot": zero}, alpha=a, progress=progress and f"alpha {a}")
+        for a in alphas
+    ]
     base = baseline_sweeps(model, result, progress)
     return {
-        "model": result.model, "task": result.task.name, "n_prompts": len(zero), "fv_layer": result.fv_layer,
-        "heads": [list(h) for h in result.fv.heads], "layers": list(range(n_layers)), "alphas": list(alphas),
-        "fv_norm": result.fv.norm, "resid_norm": resid_norm.tolist(),
+        "model": result.model,
+        "task": result.task.name,
+        "n_prompts": len(zero),
+        "fv_layer": result.fv_layer,
+        "heads": [list(h) for h in result.fv.heads],
+        "layers": list(range(n_layers)),
+        "alphas": list(alphas),
+        "fv_norm": result.fv.norm,
+        "resid_norm": resid_norm.tolist(),
         "norm_ratio": (result.fv.norm / resid_norm).tolist(),
         "zero_shot": [[a.top1 for a in g.results["zero_shot"]] for g in grid],
         "baseline_zero_shot": grid[0].baseline["zero_shot"].top1,
@@ -56,8 +66,14 @@ def injection_diagnostics(model, result: TaskResult, alphas: Sequence[float] = (
     }
 
 
-def head_count_grid(model, result: TaskResult, counts: Sequence[int], layers: Sequence[int] | None = None,
-                    centered: bool = False, progress: bool = True) -> dict:
+def head_count_grid(
+    model,
+    result: TaskResult,
+    counts: Sequence[int],
+    layers: Sequence[int] | None = None,
+    centered: bool = False,
+    progress: bool = True,
+) -> dict:
     """Zero-shot test accuracy with the FV of the top ``k`` heads added after layer ``L``, for every
     ``k`` in ``counts`` and ``L`` in ``layers``: does the task need more heads?
 
@@ -73,13 +89,21 @@ def head_count_grid(model, result: TaskResult, counts: Sequence[int], layers: Se
     means = result.means
     if centered:
         means = means.centered(zero_shot_head_means(model, sets, progress=False))
-    by_layer = [head_count_sweep(model, means, result.scan, layer, zero, counts, progress=False)
-                for layer in tqdm(layers, desc="head counts x layers", disable=not progress, leave=False)]
-    return {"counts": counts, "layers": layers, "centered": centered,
-            "zero_shot": [[by_layer[i][k].top1 for i in range(len(layers))] for k in counts]}
+    by_layer = [
+        head_count_sweep(model, means, result.scan, layer, zero, counts, progress=False)
+        for layer in tqdm(layers, desc="head counts x layers", disable=not progress, leave=False)
+    ]
+    return {
+        "counts": counts,
+        "layers": layers,
+        "centered": centered,
+        "zero_shot": [[by_layer[i][k].top1 for i in range(len(layers))] for k in counts],
+    }
 
 
-def state_tests(model, result: TaskResult, layers: Sequence[int] | None = None, progress: bool = True) -> dict:
+def state_tests(
+    model, result: TaskResult, layers: Sequence[int] | None = None, progress: bool = True
+) -> dict:
     """Add or replace?  Zero-shot test accuracy at each layer with the last state
 
     - ``replace_mean_icl``: overwritten by the MEAN clean ICL last state (Hendel's task vector
@@ -99,13 +123,22 @@ def state_tests(model, result: TaskResult, layers: Sequence[int] | None = None, 
     for i, layer in enumerate(tqdm(layers, desc="state tests", disable=not progress, leave=False)):
         same = icl_mean[i].expand(len(zero), -1)
         out["replace_mean_icl"].append(accuracy(model, zero, replace_last_state(model, layer, same)).top1)
-        out["add_icl_minus_zero"].append(accuracy(model, zero, add_vector(model, layer, icl_mean[i] - zero_mean[i])).top1)
+        out["add_icl_minus_zero"].append(
+            accuracy(model, zero, add_vector(model, layer, icl_mean[i] - zero_mean[i])).top1
+        )
     return out
 
 
-def diagnose_run(model, result: TaskResult, alphas: Sequence[float], counts: Sequence[int] = (),
-             count_layers: Sequence[int] | None = None, centered: bool = False,
-             state_layers: Sequence[int] | None = None, previous: dict[str, Any] | None = None) -> dict:
+def diagnose_run(
+    model,
+    result: TaskResult,
+    alphas: Sequence[float],
+    counts: Sequence[int] = (),
+    count_layers: Sequence[int] | None = None,
+    centered: bool = False,
+    state_layers: Sequence[int] | None = None,
+    previous: dict[str, Any] | None = None,
+) -> dict:
     """Every diagnostic asked for, in one dict (what ``workbench diagnose`` writes and draws).
 
     ``counts``: also :func:`head_count_grid` (and its centred version with ``centered``) at
@@ -113,8 +146,12 @@ def diagnose_run(model, result: TaskResult, alphas: Sequence[float], counts: Seq
     ``None``: skip).  ``previous``: an earlier output of this function; its parts measured on
     the same run (same FV heads and model) with the same settings are kept, not re-measured.
     """
-    same_run = (previous is not None and previous.get("heads") == [list(h) for h in result.fv.heads]
-                and previous.get("model") == result.model and previous.get("task") == result.task.name)
+    same_run = (
+        previous is not None
+        and previous.get("heads") == [list(h) for h in result.fv.heads]
+        and previous.get("model") == result.model
+        and previous.get("task") == result.task.name
+    )
     if same_run and previous.get("alphas") == list(alphas):
         diag = dict(previous)
     else:
@@ -124,7 +161,9 @@ def diagnose_run(model, result: TaskResult, alphas: Sequence[float], counts: Seq
         layers = list(count_layers) if count_layers else diag["layers"]
 
         def measured(grid):
-            return same_run and grid is not None and grid["counts"] == list(counts) and grid["layers"] == layers
+            return (
+                same_run and grid is not None and grid["counts"] == list(counts) and grid["layers"] == layers
+            )
 
         if not measured(diag.get("head_counts")):
             diag["head_counts"] = head_count_grid(model, result, counts, layers)

@@ -10,7 +10,7 @@ ablation checks that the FV heads matter for ICL itself.
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..core.heads import last_token_states
 from ..core.hooks import add_vector, mean_ablate_heads, project_out, replace_last_state
@@ -63,8 +63,10 @@ def ablation(model, result: TaskResult, n_random: int = 5) -> dict[str, float]:
     heads = list(result.fv.heads)
     others = [(l, h) for l in range(info.n_layers) for h in range(info.n_heads) if (l, h) not in heads]
     rng = random.Random(result.protocol.seed)
-    random_acc = [accuracy(model, icl, mean_ablate_heads(model, rng.sample(others, len(heads)), mean_z)).top1
-                  for _ in range(n_random)]
+    random_acc = [
+        accuracy(model, icl, mean_ablate_heads(model, rng.sample(others, len(heads)), mean_z)).top1
+        for _ in range(n_random)
+    ]
     return {
         "none": accuracy(model, icl).top1,
         "top_heads": accuracy(model, icl, mean_ablate_heads(model, heads, mean_z)).top1,
@@ -74,17 +76,30 @@ def ablation(model, result: TaskResult, n_random: int = 5) -> dict[str, float]:
     }
 
 
-def head_count_curves(model, result: TaskResult, counts: Sequence[int] = HEAD_COUNTS,
-                      progress: bool = True) -> dict[str, dict[int, float]]:
+def head_count_curves(
+    model, result: TaskResult, counts: Sequence[int] = HEAD_COUNTS, progress: bool = True
+) -> dict[str, dict[int, float]]:
     """Zero-shot and shuffled test accuracy (unfiltered) as the FV sums more top heads, at the run's
     layer.  At ``k = len(result.fv.heads)`` it reproduces the run's own ``zero_shot_fv`` and
     ``shuffled_fv`` (for an uncentred FV)."""
     sets = result.prompt_sets(model)
     counts = [k for k in counts if k <= model_info(model).n_total_heads]
-    return {name: {k: a.top1 for k, a in head_count_sweep(model, result.means, result.scan, result.fv_layer,
-                                                          sets[f"test_{name}"], counts, result.protocol.alpha,
-                                                          progress=progress).items()}
-            for name in ("zero_shot", "shuffled")}
+    return {
+        name: {
+            k: a.top1
+            for k, a in head_count_sweep(
+                model,
+                result.means,
+                result.scan,
+                result.fv_layer,
+                sets[f"test_{name}"],
+                counts,
+                result.protocol.alpha,
+                progress=progress,
+            ).items()
+        }
+        for name in ("zero_shot", "shuffled")
+    }
 
 
 def baseline_sweeps(model, result: TaskResult, progress: bool = True) -> dict[str, LayerSweep]:
@@ -98,10 +113,18 @@ def baseline_sweeps(model, result: TaskResult, progress: bool = True) -> dict[st
     states = last_token_states(model, sets["donors"], list(range(model_info(model).n_layers)))
     prompt_sets = {"zero_shot": sets["test_zero_shot"]}
     return {
-        "mean state": sweep_layers(model, prompt_sets, lambda l: add_vector(model, l, result.means.mean_resid[l]),
-                                   progress=progress and "mean-state sweep"),
-        "task vector": sweep_layers(model, prompt_sets, lambda l: replace_last_state(model, l, states[l]),
-                                    progress=progress and "task-vector sweep"),
+        "mean state": sweep_layers(
+            model,
+            prompt_sets,
+            lambda l: add_vector(model, l, result.means.mean_resid[l]),
+            progress=progress and "mean-state sweep",
+        ),
+        "task vector": sweep_layers(
+            model,
+            prompt_sets,
+            lambda l: replace_last_state(model, l, states[l]),
+            progress=progress and "task-vector sweep",
+        ),
     }
 
 
