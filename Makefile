@@ -8,7 +8,7 @@ TASK    ?= antonym
 TABLE_TASKS ?= antonym synonym capitalize country-capital english-french present-past singular-plural next-item landmark-country choose-first-of-3
 FV_TASKS ?= antonym capitalize country-capital present-past singular-plural landmark-country choose-first-of-3 uppercase adjective-comparative lowercase-first-letter
 
-.PHONY: setup demo test icl-table fv-table
+.PHONY: setup demo test lint icl-table fv-table
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -23,8 +23,12 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/workbench run --model $(MODEL) --task $(TASK) --out runs/$(MODEL)/$(TASK)
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # README tables (each number in README.md comes from one of these).
 icl-table: setup

@@ -1,13 +1,27 @@
-"""Shared fixtures: tiny random models (milliseconds, no network) and the real embedded model."""
+"""Shared fixtures: tiny random models (milliseconds, no network) and the real embedded model.
+
+The suite never writes into a user's cache: stage results go to a fresh temporary folder, and
+dequantized weights to ``build/test-cache`` in the repository (ignored by git, kept between local
+runs so the embedded model is dequantized once).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # for `reference`
+sys.path.insert(0, str(Path(__file__).parent))  # for `reference` and `trained_tiny`
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ["WORKBENCH_CACHE"] = str(REPO / "build" / "test-cache")  # before any workbench import reads it
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_stage_cache(tmp_path_factory):
+    os.environ["WORKBENCH_STAGE_CACHE"] = str(tmp_path_factory.mktemp("stages"))
 
 
 @pytest.fixture(scope="session")
@@ -23,9 +37,7 @@ def toy_task():
     from workbench.data.tasks import Task
 
     words = ["apple", "river", "green", "stone", "cloud", "table", "music", "horse", "light", "paper"]
-    return Task.from_pairs(
-        "toy-capitalize", [(f"{w}{i}", f"{w.capitalize()}{i}") for i in range(12) for w in words]
-    )
+    return Task.from_pairs("toy-capitalize", [(f"{w}{i}", f"{w.capitalize()}{i}") for i in range(12) for w in words])
 
 
 @pytest.fixture(scope="session")
@@ -34,11 +46,3 @@ def real_model():
     from workbench.core.loading import DEFAULT_MODEL, load_model
 
     return load_model(DEFAULT_MODEL)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _isolated_cache(tmp_path_factory):
-    """Stage results go to a temporary folder; dequantized weights stay in the user cache."""
-    import os
-
-    os.environ.setdefault("WORKBENCH_STAGE_CACHE", str(tmp_path_factory.mktemp("stages")))

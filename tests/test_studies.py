@@ -1,0 +1,114 @@
+"""Studies against independent computations: plain per-prompt forwards and hooks written here, not the
+workbench's batched forwards or intervention vocabulary."""
+
+import random
+
+import pytest
+import torch
+
+from workbench.method.pipeline import run_task
+from workbench.method.protocol import Protocol
+from workbench.studies.paper import ablation, baseline_sweeps, composition
+
+PROTOCOL = Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=3, seed=2)
+
+
+def plain_top1(model, prompts, hooks_for=lambda i: []):
+    """Share of prompts whose answer token has no higher logit, one unbatched forward each."""
+    right = 0
+    with torch.no_grad():
+        for i, p in enumerate(prompts):
+            logits = model.run_with_hooks(torch.tensor([p.ids]), fwd_hooks=hooks_for(i))[0, -1]
+            right += int((logits > logits[p.answer_id]).sum() == 0)
+    return right / len(prompts)
+
+
+def add_after(layer, vector):
+    def hook(act, hook):
+        act[:, -1] = act[:, -1] + vector
+        return act
+
+    return [(f"blocks.{layer}.hook_resid_post", hook)]
+
+
+@pytest.fixture(scope="module")
+def run(tiny, toy_task):
+    return run_task(tiny["llama"], toy_task, PROTOCOL, progress=False)
+
+
+def test_ablation_against_plain_hooks(tiny, run):
+    model = tiny["llama"]
+    icl = run.prompt_sets(model)["test_icl"]
+    mean_z = run.means.mean_z
+
+    def patch(heads):
+        def hook(z, hook):
+            for l, h in heads:
+                if l == hook.layer():
+                    z[:, -1, h] = mean_z[l, h]
+            return z
+
+        return [(f"blocks.{l}.attn.hook_z", hook) for l in sorted({l for l, _ in heads})]
+
+    def project(act, hook):
+        u = run.fv.vector / run.fv.vector.norm()
+        act[:, -1] = act[:, -1] - (act[:, -1] @ u)[:, None] * u
+        return act
+
+    out = ablation(model, run, n_random=2)
+    heads = list(run.fv.heads)
+    assert out["none"] == pytest.approx(plain_top1(model, icl))
+    assert out["top_heads"] == pytest.approx(plain_top1(model, icl, lambda i: patch(heads)))
+    others = [(l, h) for l in range(2) for h in range(4) if (l, h) not in heads]
+    rng = random.Random(PROTOCOL.seed)
+    draws = [plain_top1(model, icl, lambda i, s=rng.sample(others, len(heads)): patch(s)) for _ in range(2)]
+    assert out["random_heads"] == pytest.approx(sum(draws) / 2) and out["random_heads_min"] == min(draws)
+    every_layer = [(f"blocks.{l}.hook_resid_post", project) for l in range(2)]
+    assert out["fv_projected_out"] == pytest.approx(plain_top1(model, icl, lambda i: every_layer))
+
+
+def test_baseline_sweeps_against_plain_hooks(tiny, run):
+    model = tiny["llama"]
+    sets = run.prompt_sets(model)
+    zero, donors = sets["test_zero_shot"], sets["donors"]
+    sweeps = baseline_sweeps(model, run, progress=False)
+    for layer in range(2):
+        states = []
+        with torch.no_grad():
+            for p in donors:
+                _, cache = model.run_with_cache(torch.tensor([p.ids]))
+                states.append(cache[f"blocks.{layer}.hook_resid_post"][0, -1])
+
+        def replace(i, layer=layer, states=states):
+            def hook(act, hook):
+                act[:, -1] = states[i]
+                return act
+
+            return [(f"blocks.{layer}.hook_resid_post", hook)]
+
+        task_vector = sweeps["task vector"].results["zero_shot"][layer].top1
+        assert task_vector == pytest.approx(plain_top1(model, zero, replace))
+        mean_state = sweeps["mean state"].results["zero_shot"][layer].top1
+        assert mean_state == pytest.approx(plain_top1(model, zero, lambda i: add_after(layer, run.means.mean_resid[layer])))
+    assert sweeps["mean state"].baseline["zero_shot"].top1 == pytest.approx(plain_top1(model, zero))
+
+
+def test_composition_against_plain_hooks(tiny, toy_task, run):
+    from workbench.data.tasks import Task
+
+    model = tiny["llama"]
+    lower = Task.from_pairs("toy-lower", [(p.input, p.input.lower()) for p in toy_task.pairs])
+    part = run_task(model, lower, PROTOCOL, progress=False)
+    out = composition(model, run, [run, part])
+    zero = run.prompt_sets(model)["test_zero_shot"]
+    layer = run.fv_layer
+    assert out["own_fv"] == pytest.approx(plain_top1(model, zero, lambda i: add_after(layer, run.fv.vector)))
+    total = run.fv.vector + part.fv.vector
+    assert out["sum_of_parts"] == pytest.approx(plain_top1(model, zero, lambda i: add_after(layer, total)))
+    assert out["part 2 only"] == pytest.approx(plain_top1(model, zero, lambda i: add_after(layer, part.fv.vector)))
+    assert out["zero_shot"] == pytest.approx(plain_top1(model, zero))
+    other = run_task(tiny["gpt2"], lower, PROTOCOL, progress=False)
+    from workbench.method.result import ResultMismatch
+
+    with pytest.raises(ResultMismatch):
+        composition(model, run, [run, other])  # a part from another model
