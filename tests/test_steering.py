@@ -129,7 +129,12 @@ def test_projected_generation_leaves_no_hooks_behind(llama, sv):
     projected = last_token_logits(llama, enc, hooks)
     assert not torch.allclose(before, projected)
     text = sv.generate(llama, "hello there", layer=0, project=True, max_new_tokens=3)
-    assert isinstance(text, str)
+    # the same text from a plain greedy loop with the projection hooks at every new position
+    ids = list(enc[0].ids)
+    for _ in range(3):
+        step = sv.project_out_hooks(llama, layer=0, from_position=len(enc[0].ids) - 1)
+        ids.append(int(llama.run_with_hooks(torch.tensor([ids]), fwd_hooks=step)[0, -1].argmax()))
+    assert text == llama.tokenizer.decode(ids[len(enc[0].ids) :])
     torch.testing.assert_close(last_token_logits(llama, enc), before)
 
 

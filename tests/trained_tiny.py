@@ -33,9 +33,9 @@ Pair = tuple[str, str]
 N_PAIRS = 120  # the returned capitalize task
 N_TRAIN_WORDS = 400  # the disjoint pool that training prompts are drawn from
 SHOTS = (3, 10)  # demonstrations per training prompt, inclusive
-BATCH = 32
+BATCH = 16
 LR = 3e-3
-COPY_SHARE = 0.6  # training prompts that copy; the others capitalize
+COPY_SHARE = 0.75  # training prompts that copy; the others capitalize
 CAPITALIZE_LETTERS = "abcdefghijklm"
 
 
@@ -108,18 +108,18 @@ def _right_padded(rows: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor,
 
 
 def _train_batch(enc: _Encoder, words: list[str], rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
-    """``BATCH`` prompts of 4 to 11 ``Q: x\nA: y`` blocks, one task each (copy, or capitalize over
-    words starting with ``CAPITALIZE_LETTERS``), as right-padded ids, and targets: every answer
-    token, -100 elsewhere."""
-    capitalizable = [w for w in words if w[0] in CAPITALIZE_LETTERS]
+    """``BATCH`` prompts of 4 to 11 ``Q: x\nA: y`` blocks, each all copy or all capitalize, as
+    right-padded ids, and targets: each block's first answer token, -100 elsewhere.  A capitalized
+    answer is a target only if it starts with one of ``CAPITALIZE_LETTERS``."""
     rows, targets, shots = [], [], rng.randint(*SHOTS)  # one length per batch: little padding
     for _ in range(BATCH):
         copy = rng.random() < COPY_SHARE
         ids, target = [enc.tokenizer.bos_token_id], [-100]
-        for x in rng.sample(words if copy else capitalizable, shots + 1):
+        for x in rng.sample(words, shots + 1):
             head, answer = enc(f"Q: {x}\nA:"), enc(f" {x if copy else x.capitalize()}")
+            first = answer[0] if copy or x[0] in CAPITALIZE_LETTERS else -100
             ids += head + answer + enc.sep
-            target += [-100] * (len(head) - 1) + answer[:1] + [-100] * (len(answer) + 2)
+            target += [-100] * (len(head) - 1) + [first] + [-100] * (len(answer) + 2)
         rows.append(ids)
         targets.append(target)
     return _right_padded(rows, enc.tokenizer.pad_token_id)[0], _right_padded(targets, -100)[0]
