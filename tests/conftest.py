@@ -37,7 +37,9 @@ def toy_task():
     from workbench.data.tasks import Task
 
     words = ["apple", "river", "green", "stone", "cloud", "table", "music", "horse", "light", "paper"]
-    return Task.from_pairs("toy-capitalize", [(f"{w}{i}", f"{w.capitalize()}{i}") for i in range(12) for w in words])
+    return Task.from_pairs(
+        "toy-capitalize", [(f"{w}{i}", f"{w.capitalize()}{i}") for i in range(12) for w in words]
+    )
 
 
 @pytest.fixture(scope="session")

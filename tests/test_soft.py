@@ -171,7 +171,9 @@ def test_soft_vs_fv_end_to_end(tiny, toy_task):
     from workbench.base.stats import spearman
 
     aie = torch.nan_to_num(result.scan.aie.float(), nan=0.0)
-    assert out["n_params"] == 8 and out["spearman_alpha_aie"] == pytest.approx(spearman(out["soft"].alpha, aie))
+    assert out["n_params"] == 8 and out["spearman_alpha_aie"] == pytest.approx(
+        spearman(out["soft"].alpha, aie)
+    )
     assert isinstance(out["soft"], SoftTaskVector) and out["top_k"] == len(result.fv.heads)
     again = soft_vs_fv(model, result, n_train=16, batch_size=8, soft=out["soft"], progress=False)
     assert again["accuracy_unfiltered"] == out["accuracy_unfiltered"] and again["soft"] is out["soft"]

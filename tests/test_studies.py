@@ -89,7 +89,9 @@ def test_baseline_sweeps_against_plain_hooks(tiny, run):
         task_vector = sweeps["task vector"].results["zero_shot"][layer].top1
         assert task_vector == pytest.approx(plain_top1(model, zero, replace))
         mean_state = sweeps["mean state"].results["zero_shot"][layer].top1
-        assert mean_state == pytest.approx(plain_top1(model, zero, lambda i: add_after(layer, run.means.mean_resid[layer])))
+        assert mean_state == pytest.approx(
+            plain_top1(model, zero, lambda i: add_after(layer, run.means.mean_resid[layer]))
+        )
     assert sweeps["mean state"].baseline["zero_shot"].top1 == pytest.approx(plain_top1(model, zero))
 
 
@@ -105,7 +107,9 @@ def test_composition_against_plain_hooks(tiny, toy_task, run):
     assert out["own_fv"] == pytest.approx(plain_top1(model, zero, lambda i: add_after(layer, run.fv.vector)))
     total = run.fv.vector + part.fv.vector
     assert out["sum_of_parts"] == pytest.approx(plain_top1(model, zero, lambda i: add_after(layer, total)))
-    assert out["part 2 only"] == pytest.approx(plain_top1(model, zero, lambda i: add_after(layer, part.fv.vector)))
+    assert out["part 2 only"] == pytest.approx(
+        plain_top1(model, zero, lambda i: add_after(layer, part.fv.vector))
+    )
     assert out["zero_shot"] == pytest.approx(plain_top1(model, zero))
     other = run_task(tiny["gpt2"], lower, PROTOCOL, progress=False)
     from workbench.method.result import ResultMismatch

@@ -358,6 +358,7 @@ def soft_vs_fv(
             task=result.task.name,
             progress=progress,
         )
+        soft.provenance.update(protocol=p.to_dict(), seed=p.seed, task_digest=result.task.digest)
     else:
         soft.check_compatible(model)
         if not torch.allclose(soft.mean_z, mean_z.float().cpu()):

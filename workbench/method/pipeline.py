@@ -12,6 +12,7 @@ benchmarks call :func:`run_task`; nothing else strings these stages together.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -127,8 +128,6 @@ def filter_extraction_queries(stages: Stages) -> tuple[list[Pair], float]:
     valid_ok = Accuracy(ranks).correct
     good = [e.prompt.query for e, ok in zip(valid_icl, valid_ok) if ok]
     if stages.protocol.filter_correct and not good:
-        import warnings
-
         warnings.warn(
             f"clean ICL answers none of the {len(valid_icl)} valid queries of {stages.task.name}; "
             "using all of them unfiltered",
