@@ -48,3 +48,17 @@ def real_model():
     from workbench.core.loading import DEFAULT_MODEL, load_model
 
     return load_model(DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def trained():
+    """A tiny Llama trained to do ICL partly (``trained_tiny.py``), and its held-out capitalize task:
+    the model whose clean ICL answers some queries right and some wrong."""
+    from trained_tiny import trained_copy_model
+
+    from workbench.core.model import bridge_from_hf
+    from workbench.data.tasks import Task
+
+    hf, tokenizer, pairs = trained_copy_model()
+    hf.config.architectures = ["LlamaForCausalLM"]
+    return bridge_from_hf(hf, tokenizer, "trained-tiny"), Task.from_pairs("trained-capitalize", pairs)

@@ -121,6 +121,32 @@ def test_cached_stages_are_reused(tiny, toy_task, monkeypatch, tmp_path):
         assert torch.equal(again.accuracy_unfiltered[name].ranks, acc.ranks), name
 
 
+def test_filtered_path_on_a_model_that_does_icl_partly(trained):
+    """The paper's filter, with a model whose clean ICL gets some valid queries right and some wrong:
+    extraction uses exactly the right ones (found here with one unbatched forward each), and the
+    filtered accuracies are over the test queries ICL gets right."""
+    model, task = trained
+    protocol = Protocol(n_mean_prompts=8, n_scan_prompts=3)
+    result = run_task(model, task, protocol, progress=False)
+    sets = result.prompt_sets(model)
+    valid = sets["valid_icl"]
+    with torch.no_grad():
+        ranks = [
+            int((l > l[e.answer_id]).sum()) for e in valid for l in [model(torch.tensor([e.ids]))[0, -1]]
+        ]
+    right = [e.prompt.query for e, r in zip(valid, ranks) if r == 0]
+    assert 0 < len(right) < len(valid), "the trained model should get some valid queries right, not all"
+    assert result.extraction_queries == right and result.notes["extraction_queries"] == len(right)
+    assert {p.query for p in sets.text("means")} <= set(right) and {
+        p.query for p in sets.text("scan")
+    } <= set(right)
+    icl_all, icl_right = result.accuracy_unfiltered["icl"], result.accuracy["icl"]
+    assert icl_right.top1 == 1.0 and icl_right.n == result.notes["test_queries_filtered"]
+    assert 0 < icl_right.n < icl_all.n and icl_all.top1 == pytest.approx(icl_right.n / icl_all.n)
+    unfiltered = run_task(model, task, replace(protocol, filter_correct=False), progress=False)
+    assert unfiltered.extraction_queries == [e.prompt.query for e in valid]
+
+
 # --- the four bugs of a run's data without a home ---------------------------------------------------
 
 
