@@ -23,8 +23,8 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 try:
     from workbench.core.tiny import tiny_tokenizer
-except ImportError:
-    from workbench.core.tiny import tiny_tokenizer
+except ImportError:  # the layout before the package moved into subfolders
+    from workbench.tiny import tiny_tokenizer
 
 __all__ = ["trained_copy_model"]
 
@@ -108,7 +108,7 @@ def _right_padded(rows: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor,
 
 
 def _train_batch(enc: _Encoder, words: list[str], rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
-    """``BATCH`` prompts of 4 to 11 ``Q: x\nA: y`` blocks, each all copy or all capitalize, as
+    """``BATCH`` prompts of 4 to 11 ``Q: x\\nA: y`` blocks, each all copy or all capitalize, as
     right-padded ids, and targets: each block's first answer token, -100 elsewhere.  A capitalized
     answer is a target only if it starts with one of ``CAPITALIZE_LETTERS``."""
     rows, targets, shots = [], [], rng.randint(*SHOTS)  # one length per batch: little padding
@@ -143,7 +143,7 @@ def _accuracy(
 
 
 def trained_copy_model(
-    steps: int = 300, seed: int = 0
+    steps: int = 400, seed: int = 0
 ) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast, list[Pair]]:
     """A 2-layer Llama-shaped model trained for ``steps`` Adam steps to do ICL partly.
 

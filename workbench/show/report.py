@@ -34,6 +34,17 @@ COMPOSED_TASKS = {
 }
 
 
+class _Writer:
+    """Exports figures as ``out_dir/<model>_<key>.<format>`` and remembers what it wrote."""
+
+    def __init__(self, model, out_dir: str | Path, formats: Sequence[str]):
+        self.name, self.out_dir, self.formats = model_info(model).name, Path(out_dir), formats
+        self.written: dict[str, list[Path]] = {}
+
+    def __call__(self, fig, key: str) -> None:
+        self.written[key] = figures.export(fig, f"{self.name}_{key}", self.out_dir, self.formats)
+
+
 def paper_figures(
     model,
     tasks: Sequence[str | Task],
@@ -47,53 +58,56 @@ def paper_figures(
     """Make every figure for ``tasks`` on ``model``; returns figure name -> files written.
 
     Stages come from the stage cache when they were computed before; ``fresh=True`` recomputes
-    everything (and does not write to the cache).
+    everything (and does not write to the cache).  The first task is the featured one.
     """
     cache = StageCache(enabled=not fresh)
 
     def run(task, proto=protocol):
         return run_task(model, task, proto, cache=cache, progress=progress)
 
-    out_dir = Path(out_dir)
-    name = model_info(model).name
-    featured_protocol = Protocol(**{**protocol.to_dict(), "sweep_layers": True})
     tasks = [t if isinstance(t, Task) else load_task(t) for t in tasks]  # fail on a bad task before any work
-    results: dict[str, TaskResult] = {}
-    for i, task in enumerate(tasks):
-        results[task.name] = run(task, featured_protocol if i == 0 else protocol)
+    featured_protocol = Protocol(**{**protocol.to_dict(), "sweep_layers": True})
+    results = {t.name: run(t, featured_protocol if i == 0 else protocol) for i, t in enumerate(tasks)}
     featured = results[tasks[0].name]
-    written: dict[str, list[Path]] = {}
+    save = _Writer(model, out_dir, formats)
     summary: dict = {
-        "model": name,
+        "model": save.name,
         "tasks": list(results),
         "featured": featured.task.name,
         "seed": protocol.seed,
     }
 
-    def save(fig, key):
-        written[key] = figures.export(fig, f"{name}_{key}", out_dir, formats)
+    overview_figures(save, results)
+    summary.update(featured_figures(save, model, featured, progress))
+    summary["attribution"] = attribution_figure(save, model, featured, progress)
+    if composition_tasks:
+        summary["composition"] = composition_figure(save, model, results, run)
+    save.written["attention"] = [
+        attention_page(model, featured, save.out_dir / f"{save.name}_attention.html")
+    ]
+    write_json(save.out_dir / f"{save.name}_summary.json", summary)
+    return save.written
 
-    title = featured.task.name
-    save(figures.aie_heatmap(featured.scan, top_k=len(featured.fv.heads)), f"aie_{title}")
+
+def overview_figures(save: _Writer, results: dict[str, TaskResult]) -> None:
+    """The featured task's AIE heatmap, the grid of all tasks' heatmaps, the accuracy comparisons."""
+    featured = next(iter(results.values()))
+    k = len(featured.fv.heads)
+    save(figures.aie_heatmap(featured.scan, top_k=k), f"aie_{featured.task.name}")
     if len(results) > 1:
-        save(
-            figures.aie_grid({t: r.scan for t, r in results.items()}, top_k=len(featured.fv.heads)),
-            "aie_grid",
-        )
+        save(figures.aie_grid({t: r.scan for t, r in results.items()}, top_k=k), "aie_grid")
     save(figures.accuracy_comparison(list(results.values())), "accuracy")
     save(
         figures.accuracy_comparison(list(results.values()), key="accuracy_unfiltered"), "accuracy_unfiltered"
     )
 
+
+def featured_figures(save: _Writer, model, featured: TaskResult, progress: bool) -> dict:
+    """Layer sweep beside the baselines, head-count curve, decoded FV, ablation; returns their numbers."""
+    title = featured.task.name
     baselines = baseline_sweeps(model, featured, progress=progress)
-    save(
-        figures.layer_sweep_figure(
-            featured.test_sweep,
-            baselines,
-            title=f"{title}: accuracy by the layer of intervention (test split)",
-        ),
-        "layer_sweep",
-    )
+    sweep_title = f"{title}: accuracy by the layer of intervention (test split)"
+    save(figures.layer_sweep_figure(featured.test_sweep, baselines, title=sweep_title), "layer_sweep")
     curves = head_count_curves(model, featured, progress=progress)
     save(
         figures.head_count_figure(curves, title=f"{title}: accuracy by the number of FV heads"), "head_count"
@@ -102,17 +116,23 @@ def paper_figures(
     save(figures.decoded_figure(decoded, title=f"{title} FV through the unembedding"), "decoded")
     abl = ablation(model, featured)
     save(figures.grouped_bars({title: abl}, title=f"{title}: clean ICL accuracy under ablation"), "ablation")
-    summary.update(
-        head_count=curves,
-        decoded=decoded,
-        ablation=abl,
-        baseline_sweeps={k: v.to_dict() for k, v in baselines.items()},
-    )
+    return {
+        "head_count": curves,
+        "decoded": decoded,
+        "ablation": abl,
+        "baseline_sweeps": {k: v.to_dict() for k, v in baselines.items()},
+    }
 
-    # Attribution patching against the exact scan, on the same prompts.
+
+def attribution_figure(save: _Writer, model, featured: TaskResult, progress: bool) -> dict:
+    """Attribution patching against the exact scan, on the same prompts; returns the agreement."""
     approx, agreement = attribution_vs_exact(model, featured, progress=progress)
     H = model_info(model).n_heads
     labels = [f"L{i // H}H{i % H}" for i in range(featured.scan.aie.numel())]
+    title = (
+        f"{featured.task.name}: attribution patching vs the exact scan<br><sup>Spearman "
+        f"{agreement['spearman']:.2f}, top-10 overlap {agreement['top_k_overlap']:.0%}</sup>"
+    )
     save(
         figures.scatter_figure(
             featured.scan.aie.flatten().tolist(),
@@ -120,36 +140,35 @@ def paper_figures(
             labels,
             "exact AIE (activation patching)",
             "attribution estimate",
-            f"{title}: attribution patching vs the exact scan<br><sup>Spearman "
-            f"{agreement['spearman']:.2f}, top-10 overlap {agreement['top_k_overlap']:.0%}</sup>",
+            title,
         ),
         "attribution",
     )
-    summary["attribution"] = agreement
+    return agreement
 
-    if composition_tasks:
-        comp = {}
-        for composed, parts in COMPOSED_TASKS.items():
-            part_results = [results.get(p) or run(p) for p in parts]
-            comp[f"{composed} = {' + '.join(parts)}"] = composition(model, run(composed), part_results)
-        if comp:
-            save(
-                figures.grouped_bars(comp, title="Composing function vectors (zero-shot test accuracy)"),
-                "composition",
-            )
-            summary["composition"] = comp
 
-    # Attention of the top FV heads against random heads, on one clean ICL prompt.
+def composition_figure(save: _Writer, model, results: dict[str, TaskResult], run) -> dict:
+    """Each built-in composed task: its own FV against the sum of its parts' FVs."""
+    comp = {}
+    for composed, parts in COMPOSED_TASKS.items():
+        part_results = [results.get(p) or run(p) for p in parts]
+        comp[f"{composed} = {' + '.join(parts)}"] = composition(model, run(composed), part_results)
+    save(
+        figures.grouped_bars(comp, title="Composing function vectors (zero-shot test accuracy)"),
+        "composition",
+    )
+    return comp
+
+
+def attention_page(model, featured: TaskResult, path: Path) -> Path:
+    """Attention of the top FV heads against as many random heads, on the run's example ICL prompt."""
     prompt = featured.prompt_sets(model)["attention_example"][0]
     info = model_info(model)
     top = featured.fv.heads[:4]
-    rng = random.Random(protocol.seed)
-    others = [
+    heads = [
         (l, h) for l in range(info.n_layers) for h in range(info.n_heads) if (l, h) not in featured.fv.heads
     ]
-    page = attention_view(model, prompt, top, f"top FV heads for {title}")
-    attention_view(model, prompt, rng.sample(others, len(top)), "random heads, for comparison", page=page)
-    path = page.save(out_dir / f"{name}_attention.html")
-    written["attention"] = [path]
-    write_json(out_dir / f"{name}_summary.json", summary)
-    return written
+    others = random.Random(featured.protocol.seed).sample(heads, len(top))
+    page = attention_view(model, prompt, top, f"top FV heads for {featured.task.name}")
+    attention_view(model, prompt, others, "random heads, for comparison", page=page)
+    return page.save(path)
