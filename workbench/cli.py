@@ -71,8 +71,8 @@ def cmd_icl(args) -> int:
     from .base.files import write_json
     from .core.model import model_info
     from .data.tasks import load_task
+    from .method.evaluate import icl_screen
     from .method.protocol import Protocol
-    from .studies.paper import icl_screen
 
     tasks = [load_task(t) for t in args.tasks]
     model = _load(args)

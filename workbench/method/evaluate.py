@@ -28,7 +28,8 @@ from ..data.prompts import (
     natural_prompt,
     with_format,
 )
-from ..data.tasks import Pair
+from ..data.tasks import Pair, Task
+from .protocol import PromptSets, Protocol
 from .vectors import FunctionVector
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "LayerSweep",
     "head_count_sweep",
     "natural_text_accuracy",
+    "icl_screen",
     "portability_accuracy",
 ]
 
@@ -236,3 +238,11 @@ def portability_accuracy(
             "fv": accuracy(model, enc, add_vector(model, layer, vector, alpha)).top1,
         }
     return out
+
+
+def icl_screen(model, task: Task, protocol: Protocol = Protocol()) -> dict[str, float | int | str]:
+    """Clean, zero-shot and shuffled-label top-1 accuracy on every test query of ``task``: the
+    quick look of ``workbench icl`` (its own prompt sets, ``screen_*``), before any run."""
+    sets = PromptSets(task, protocol, model)
+    accs = {kind: accuracy(model, sets[f"screen_{kind}"]).top1 for kind in ("icl", "zero_shot", "shuffled")}
+    return {"task": task.name, **accs, "n": len(sets["screen_shuffled"])}

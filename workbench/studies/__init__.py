@@ -1,13 +1,13 @@
 """Studies of finished runs; each takes :class:`~workbench.method.result.TaskResult` objects.
 
-- :mod:`.paper`: composition, ablation, head-count curves, baseline sweeps, the ICL screen.
+- :mod:`.paper`: composition, ablation, head-count curves, baseline sweeps,
 - :mod:`.diagnose`: why an FV does or doesn't work zero-shot (``workbench diagnose``).
 - :mod:`.agreement`: seed stability, attribution against exact, many runs merged.
 """
 
 from .agreement import attribution_vs_exact, compare_runs, compare_scans, merge_results, top_k_overlap
 from .diagnose import diagnose_run, head_count_grid, injection_diagnostics, state_tests
-from .paper import ablation, baseline_sweeps, composition, head_count_curves, icl_screen
+from .paper import ablation, baseline_sweeps, composition, head_count_curves
 
 __all__ = [
     "ablation",

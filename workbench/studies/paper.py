@@ -1,4 +1,4 @@
-"""Studies of the paper on finished runs: composition, ablation, head-count curves, baselines, ICL screen.
+"""Studies of the paper on finished runs: composition, ablation, head-count curves, baselines.
 
 Each takes :class:`~workbench.method.result.TaskResult` objects (from :func:`run_task`) and the
 model they were made on, draws its prompts from the run's own prompt sets (so its split, seed
@@ -15,12 +15,10 @@ from collections.abc import Sequence
 from ..core.heads import last_token_states
 from ..core.hooks import add_vector, mean_ablate_heads, project_out, replace_last_state
 from ..core.model import model_info
-from ..data.tasks import Task
 from ..method.evaluate import LayerSweep, accuracy, head_count_sweep, sweep_layers
-from ..method.protocol import PromptSets, Protocol
 from ..method.result import TaskResult
 
-__all__ = ["composition", "ablation", "head_count_curves", "baseline_sweeps", "icl_screen", "HEAD_COUNTS"]
+__all__ = ["composition", "ablation", "head_count_curves", "baseline_sweeps", "HEAD_COUNTS"]
 
 HEAD_COUNTS = (0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 40)
 
@@ -126,11 +124,3 @@ def baseline_sweeps(model, result: TaskResult, progress: bool = True) -> dict[st
             progress=progress and "task-vector sweep",
         ),
     }
-
-
-def icl_screen(model, task: Task, protocol: Protocol = Protocol()) -> dict[str, float | int | str]:
-    """Clean, zero-shot and shuffled-label top-1 accuracy on every test query of ``task``: the
-    quick look of ``workbench icl`` (its own prompt sets, ``screen_*``), before any run."""
-    sets = PromptSets(task, protocol, model)
-    accs = {kind: accuracy(model, sets[f"screen_{kind}"]).top1 for kind in ("icl", "zero_shot", "shuffled")}
-    return {"task": task.name, **accs, "n": len(sets["screen_shuffled"])}
