@@ -374,32 +374,31 @@ def test_diagnose_command_grid_matches_a_direct_evaluation(tmp_path, capsys, mon
     from workbench.data.tasks import load_task
     from workbench.method.evaluate import accuracy
 
-    rc = main(
-        [
-            "diagnose",
-            "--model",
-            "tiny-llama",
-            "--task",
-            "capitalize",
-            "--alphas",
-            "1",
-            "4",
-            "--counts",
-            "2",
-            "8",
-            "--state-tests",
-            "1",
-            "--centered",
-            "--n-mean-prompts",
-            "4",
-            "--n-scan-prompts",
-            "2",
-            "--out",
-            str(tmp_path),
-            "--formats",
-            "html",
-        ]
-    )
+    diagnose_args = [
+        "diagnose",
+        "--model",
+        "tiny-llama",
+        "--task",
+        "capitalize",
+        "--alphas",
+        "1",
+        "4",
+        "--counts",
+        "2",
+        "8",
+        "--state-tests",
+        "1",
+        "--centered",
+        "--n-mean-prompts",
+        "4",
+        "--n-scan-prompts",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--formats",
+        "html",
+    ]
+    rc = main(diagnose_args)
     assert rc == 0 and "task-vector ceiling" in capsys.readouterr().out
     diag = json.loads((tmp_path / "tiny-llama_injection_capitalize.json").read_text())
     assert len(diag["zero_shot"]) == 2 and len(diag["zero_shot"][0]) == 2 == len(diag["task_vector"])
@@ -434,33 +433,7 @@ def test_diagnose_command_grid_matches_a_direct_evaluation(tmp_path, capsys, mon
 
     for name in ("injection_diagnostics", "head_count_grid", "state_tests"):
         monkeypatch.setattr(diagnose_module, name, lambda *a, **k: 1 / 0)
-    rc = main(
-        [
-            "diagnose",
-            "--model",
-            "tiny-llama",
-            "--task",
-            "capitalize",
-            "--alphas",
-            "1",
-            "4",
-            "--counts",
-            "2",
-            "8",
-            "--state-tests",
-            "1",
-            "--centered",
-            "--n-mean-prompts",
-            "4",
-            "--n-scan-prompts",
-            "2",
-            "--out",
-            str(tmp_path),
-            "--formats",
-            "html",
-            "--reuse",
-        ]
-    )
+    rc = main([*diagnose_args, "--reuse"])
     assert rc == 0
     assert json.loads((tmp_path / "tiny-llama_injection_capitalize.json").read_text()) == diag
 

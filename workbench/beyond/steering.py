@@ -21,18 +21,8 @@ tokenizer's chat template with the assistant header appended (``...<|im_start|>a
 SmolLM2-Instruct): the last token, where the residual is read and the vector is added, is then
 the same header token for every prompt, the point where the assistant's reply starts.  Use it
 for behaviours of the assistant (agreeing with the user); use plain text for properties of a
-continuation (sentiment, language).  A contrast file says which (``"chat": true/false``).
-
-Contrast files (``tasks/steering/*.json``)::
-
-    {"name": "sentiment", "description": "...", "chat": false,
-     "positive_label": "positive", "negative_label": "negative",
-     "positive": ["I loved every minute of", ...], "negative": ["I hated every minute of", ...],
-     "test": ["The weather today is", ...],
-     "score_words": {"positive": [" great", ...], "negative": [" awful", ...]}}
-
-``test`` holds held-out prompts for generation; ``score_words`` (optional) the words whose
-presence in a generation, and whose first tokens' logits at the next position, score it.
+continuation (sentiment, language).  A contrast file (:mod:`workbench.data.contrasts`) says which
+(``"chat": true/false``).
 """
 
 from __future__ import annotations
