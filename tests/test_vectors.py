@@ -35,7 +35,7 @@ def test_algebra():
 
 
 def test_default_top_k():
-    assert default_top_k(448) == 10 and default_top_k(72) == 4 and 4 <= default_top_k(270) <= 10
+    assert (default_top_k(448), default_top_k(270), default_top_k(72), default_top_k(8)) == (10, 8, 4, 4)
 
 
 def test_save_load_roundtrip_and_mismatch(tmp_path, tiny):
@@ -59,3 +59,48 @@ def test_decode_returns_tokens(tiny):
     fv = FunctionVector(model.W_U[:, 100].detach() * 50, "tiny-llama", "toy")
     tokens = fv.decode(model, k=5)
     assert len(tokens) == 5 and tokens[0][1] >= tokens[-1][1]
+
+
+def test_artifact_refuses_nan_and_a_layer_beyond_the_model(tmp_path, tiny):
+    model = tiny["llama"]
+    bad = FunctionVector(torch.full((64,), float("nan")), "tiny-llama", "toy").save(
+        tmp_path / "nan.safetensors"
+    )
+    with pytest.raises(VectorMismatch, match="NaN"):
+        FunctionVector.load(bad)
+    deep = FunctionVector(torch.ones(64), "tiny-llama", "toy", layer=7).save(tmp_path / "deep.safetensors")
+    with pytest.raises(VectorMismatch, match="after layer 7"):
+        FunctionVector.load(deep, model=model)
+
+
+def test_vectors_saved_before_the_provenance_header_still_load(tmp_path, tiny):
+    from workbench.base.files import write_tensors
+
+    old = {
+        "model": "tiny-llama",
+        "task": "toy",
+        "heads": [[0, 1]],
+        "layer": 1,
+        "d_model": 64,
+        "seed": 4,
+        "versions": {"torch": "2.13.0"},
+    }
+    path = write_tensors(tmp_path / "old.safetensors", {"function_vector": torch.ones(64)}, old)
+    fv = FunctionVector.load(path, model=tiny["llama"])
+    assert (fv.model, fv.task, fv.heads, fv.layer, fv.meta["seed"]) == ("tiny-llama", "toy", [(0, 1)], 1, 4)
+
+
+def test_provenance_records_how_to_apply_the_vector(tmp_path, tiny):
+    from workbench.core.model import model_fingerprint
+
+    model = tiny["gemma3"]
+    fv = FunctionVector.from_heads(means(d_model=64), [(0, 1)], model, "toy", layer=1)
+    back = FunctionVector.load(fv.save(tmp_path / "fv.safetensors"), model=model)
+    prov = back.provenance
+    assert prov["hook_site"] == "blocks.{layer}.hook_resid_post" and prov["operation"] == "add"
+    assert prov["model"] == "tiny-gemma3" and prov["model_fingerprint"] == model_fingerprint(model)
+    assert (
+        prov["dtype"] == "float32"
+        and prov["weight_processing"] == "none"
+        and "after block L" in prov["layer_convention"]
+    )

@@ -157,17 +157,24 @@ def trained_copy_model(
     pairs = [(w, w.capitalize()) for w in words[:N_PAIRS]]
     train_words = words[N_PAIRS:]
     enc = _Encoder(tokenizer)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(_config(len(tokenizer))).float()
-        opt = torch.optim.Adam(model.parameters(), lr=LR)
-        model.train()
-        for _ in range(steps):
-            ids, targets = _train_batch(enc, train_words, rng)
-            loss = F.cross_entropy(model(ids).logits.flatten(0, 1), targets.flatten())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # matrices this small gain little from more, and spin on a busy CPU
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = LlamaForCausalLM(_config(len(tokenizer))).float()
+            model.set_attn_implementation("sdpa")  # a third faster to train; eager again below
+            opt = torch.optim.Adam(model.parameters(), lr=LR)
+            model.train()
+            for _ in range(steps):
+                ids, targets = _train_batch(enc, train_words, rng)
+                loss = F.cross_entropy(model(ids).logits.flatten(0, 1), targets.flatten())
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    model.set_attn_implementation("eager")
     return model.eval(), tokenizer, pairs
 
 
@@ -180,3 +187,4 @@ if __name__ == "__main__":
     again, _, _ = trained_copy_model()
     same = all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
     print(f"deterministic (same seed, identical weights): {same}")
+    print(f"attention: {model.config._attn_implementation}, dtype: {model.dtype}, training: {model.training}")
