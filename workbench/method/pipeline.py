@@ -41,13 +41,11 @@ class Stages:
     """The one cache helper: a stage's tensors under a key of everything it depends on."""
 
     def __init__(self, model, task: Task, protocol: Protocol, cache: StageCache, progress: bool):
-        self.model, self.task, self.protocol, self.cache, self.progress = (
-            model,
-            task,
-            protocol,
-            cache,
-            progress,
-        )
+        self.model = model
+        self.task = task
+        self.protocol = protocol
+        self.cache = cache
+        self.progress = progress
         self.key = {
             "model": model_id(model),
             "task": task.digest,
@@ -57,6 +55,7 @@ class Stages:
         }
 
     def cached(self, stage: str, parts: dict[str, Any], compute: Callable[[], dict[str, torch.Tensor]]):
+        """The stored tensors of ``stage`` for the run's key plus ``parts``; computed and stored if absent."""
         return self.cache.get_or_compute(stage, {**self.key, **parts}, compute)
 
 
