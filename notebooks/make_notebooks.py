@@ -124,7 +124,7 @@ for pair in split.test[:3]:
 """,
     ),
     ("md", "## 4. Reading the vector: the logit lens"),
-    ("code", "figures.decoded_figure(fv.decode(model, k=12))"),
+    ("code", "wb.figures.decoded_figure(fv.decode(model, k=12))"),
     (
         "md",
         "## 5. Composing two vectors\n`first-item-capitalize` = pick the first of three words, then capitalize it. Does the sum of the two simple FVs do it?",

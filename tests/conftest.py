@@ -60,5 +60,4 @@ def trained():
     from workbench.data.tasks import Task
 
     hf, tokenizer, pairs = trained_copy_model()
-    hf.config.architectures = ["LlamaForCausalLM"]
     return bridge_from_hf(hf, tokenizer, "trained-tiny"), Task.from_pairs("trained-capitalize", pairs)

@@ -65,7 +65,9 @@ def test_ablation_against_plain_hooks(trained, run):
     others = [(l, h) for l in range(2) for h in range(4) if (l, h) not in heads]
     rng = random.Random(PROTOCOL.seed)
     draws = [plain_top1(model, icl, lambda i, s=rng.sample(others, len(heads)): patch(s)) for _ in range(2)]
-    assert out["random_heads"] == pytest.approx(sum(draws) / 2) and out["random_heads_min"] == min(draws)
+    assert out["random_heads"] == pytest.approx(sum(draws) / 2) and out["random_heads_min"] == pytest.approx(
+        min(draws)
+    )
     every_layer = [(f"blocks.{l}.hook_resid_post", project) for l in range(2)]
     assert out["fv_projected_out"] == pytest.approx(plain_top1(model, icl, lambda i: every_layer))
 
