@@ -45,7 +45,15 @@ from ..data.prompts import EncodedPrompt
 from ..method.evaluate import Accuracy, accuracy
 from ..method.vectors import VectorArtifact, vector_provenance
 
-__all__ = ["SoftTaskVector", "fit_soft_task_vector", "soft_hooks", "soft_loss", "soft_vs_fv", "ON_THRESHOLD"]
+__all__ = [
+    "soft_conditions",
+    "SoftTaskVector",
+    "fit_soft_task_vector",
+    "soft_hooks",
+    "soft_loss",
+    "soft_vs_fv",
+    "ON_THRESHOLD",
+]
 
 ON_THRESHOLD = 0.5  # a head counts as "on" when alpha > this
 
@@ -368,30 +376,10 @@ def soft_vs_fv(
     )
     soft.meta["train_loss_final"] = soft_loss(model, train, soft.alpha, mean_z, batch_size)
 
-    zero = sets["test_zero_shot"]
-    icl = result.accuracy_unfiltered["icl"]
-    if icl.n != len(zero):
-        raise RuntimeError(
-            f"the result's ICL evaluation has {icl.n} test queries, the split gives {len(zero)}: "
-            "was the result made with another task file or seed?"
-        )
     k = top_k or len(result.fv.heads)
+    accs = soft_conditions(model, result, soft, k, progress)
+    zero, right = sets["test_zero_shot"], accs["icl"].correct
     top = [(l, h) for l, h, _ in result.scan.top_heads(k)]
-    matched = [(l, h) for l, h, _ in result.scan.top_heads(max(1, soft.n_on()))]
-    conditions: dict[str, Hooks | None] = {
-        "zero_shot": None,
-        "zero_shot_soft": soft.hooks(model),
-        "zero_shot_soft_binary": soft.binarized().hooks(model),
-        "zero_shot_fv": add_vector(model, result.fv_layer, result.fv.vector, p.alpha),
-        "zero_shot_topk_mask": mean_ablate_heads(model, top, mean_z),
-        "zero_shot_aie_mask_matched": mean_ablate_heads(model, matched, mean_z),
-    }
-    accs: dict[str, Accuracy] = {
-        name: accuracy(model, zero, hooks)
-        for name, hooks in tqdm(conditions.items(), desc="evaluate", disable=not progress, leave=False)
-    }
-    accs["icl"] = icl
-    right = icl.correct
     aie = torch.nan_to_num(result.scan.aie.float(), nan=0.0)
     return {
         "model": info.name,
@@ -415,3 +403,32 @@ def soft_vs_fv(
         "hparams": soft.hparams,
         "soft": soft,
     }
+
+
+def soft_conditions(
+    model, result, soft: SoftTaskVector, top_k: int, progress: bool = True
+) -> dict[str, Accuracy]:
+    """Every test query of ``result`` (zero-shot) under the soft vector and its comparisons (see
+    :func:`soft_vs_fv`), and clean ICL from the result's own evaluation of the same queries."""
+    zero = result.prompt_sets(model)["test_zero_shot"]
+    icl = result.accuracy_unfiltered["icl"]
+    if icl.n != len(zero):
+        raise RuntimeError(
+            f"the result's ICL evaluation has {icl.n} test queries, its prompt sets {len(zero)}"
+        )
+    mean_z = result.means.mean_z
+    top = [(l, h) for l, h, _ in result.scan.top_heads(top_k)]
+    matched = [(l, h) for l, h, _ in result.scan.top_heads(max(1, soft.n_on()))]
+    conditions: dict[str, Hooks | None] = {
+        "zero_shot": None,
+        "zero_shot_soft": soft.hooks(model),
+        "zero_shot_soft_binary": soft.binarized().hooks(model),
+        "zero_shot_fv": add_vector(model, result.fv_layer, result.fv.vector, result.protocol.alpha),
+        "zero_shot_topk_mask": mean_ablate_heads(model, top, mean_z),
+        "zero_shot_aie_mask_matched": mean_ablate_heads(model, matched, mean_z),
+    }
+    accs = {
+        name: accuracy(model, zero, hooks)
+        for name, hooks in tqdm(conditions.items(), desc="evaluate", disable=not progress, leave=False)
+    }
+    return {**accs, "icl": icl}
