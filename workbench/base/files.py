@@ -1,7 +1,10 @@
-"""Atomic writes: everything the workbench writes to disk goes through here.
+"""Atomic, checked writes: everything the workbench writes to disk goes through here.
 
 Nothing already computed is lost to an interrupted run: a file is written to a temporary name in
 the same folder and then moved over the target with ``os.replace`` (atomic on POSIX and Windows).
+Written files get the permissions the umask allows (a shared cache stays readable by a group),
+temporaries left by a killed process are removed on the next write beside them, and tensor files
+carry a SHA-256 of their content, checked on every read (:class:`CorruptFileError`).
 
 >>> import tempfile
 >>> path = write_json(Path(tempfile.mkdtemp()) / "a.json", {"x": 1})
@@ -11,9 +14,14 @@ the same folder and then moved over the target with ``os.replace`` (atomic on PO
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import os
+import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +37,15 @@ __all__ = [
     "read_json_document",
     "write_tensors",
     "read_tensors",
+    "content_digest",
     "default_cache_dir",
+    "CorruptFileError",
+    "check_writable_folder",
 ]
+
+
+class CorruptFileError(OSError):
+    """A file the workbench wrote cannot be read back as written (truncated, edited, bit-flipped)."""
 
 
 def default_cache_dir() -> Path:
@@ -49,10 +64,13 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _remove_stale_temporaries(target)
+    prefix = f".{target.name}.{socket.gethostname()}.{os.getpid()}."
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
     inner = tmp / (target.name + suffix)
     try:
         yield inner
+        _apply_umask(inner)
         if target.is_dir() and inner.is_dir():
             # os.replace cannot replace a non-empty folder: move the old one aside first.
             old = tmp / ".old"
@@ -63,9 +81,77 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 def _remove_tree(path: Path) -> None:
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _apply_umask(path: Path) -> None:
+    """Give ``path`` (and, for a folder, its content) the modes a plain ``open`` would: temporary
+    files are created private (0600), which would lock other users out of a shared cache."""
+    if not path.exists():
+        return
+    mask = _umask()
+    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for p in paths:
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
+
+
+STALE_AFTER_S = 24 * 3600  # a temporary of another machine is only removed after this long
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove ``.<name>.<host>.<pid>.XXXX.tmp`` folders beside ``target`` left by a killed writer:
+    its process is gone (same machine), or it is older than :data:`STALE_AFTER_S`."""
+    host = socket.gethostname()
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        parts = tmp.name[len(target.name) + 2 :].split(".")
+        try:
+            alive = parts[0] == host and _pid_alive(int(parts[1]))
+            stale = not alive if parts[0] == host else time.time() - tmp.stat().st_mtime > STALE_AFTER_S
+        except (IndexError, ValueError, OSError):  # an older name format: go by age
+            stale = time.time() - tmp.stat().st_mtime > STALE_AFTER_S if tmp.exists() else False
+        if stale:
+            _remove_tree(tmp)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def check_writable_folder(path: str | os.PathLike) -> Path:
+    """Fail now, before any work, if a folder cannot be created or written at ``path``.
+
+    >>> import tempfile
+    >>> a_file = tempfile.NamedTemporaryFile()
+    >>> check_writable_folder(a_file.name)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    NotADirectoryError: cannot write /...: it is a file; pass a folder for the output.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: it is a file; pass a folder for the output.")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {parent} is a file, not a folder.")
+    try:  # a real probe: os.access says yes to root on a read-only file system
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as e:
+        raise PermissionError(f"cannot write {path}: {parent} is not writable ({e.strerror}).") from None
+    return path
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -101,22 +187,56 @@ def read_json_document(path: str | os.PathLike, error: type[Exception] = ValueEr
         raise error(f"{path}: not UTF-8 text ({e}).") from None
 
 
+def content_digest(tensors: dict[str, torch.Tensor], metadata_json: str) -> str:
+    """SHA-256 of the metadata JSON and every tensor's name, dtype, shape and bytes (sorted by name)."""
+    h = hashlib.sha256(metadata_json.encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def write_tensors(
     path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None
 ) -> Path:
-    """Save tensors as safetensors, atomically; ``metadata`` is stored as one JSON string."""
-    header = {"json": json.dumps(metadata or {}, ensure_ascii=False)}
+    """Save tensors as safetensors, atomically; ``metadata`` is stored as one JSON string, and a
+    SHA-256 of metadata and tensors (:func:`content_digest`) is stored beside it."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    meta_json = json.dumps(metadata or {}, ensure_ascii=False)
+    header = {"json": meta_json, "sha256": content_digest(tensors, meta_json)}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=header)
     return Path(path)
 
 
-def read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Load a file written by :func:`write_tensors`: ``(tensors, metadata)``."""
-    from safetensors import safe_open
+def read_tensors(
+    path: str | os.PathLike, require_digest: bool = False
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load a file written by :func:`write_tensors`: ``(tensors, metadata)``.
 
-    with safe_open(str(path), framework="pt") as f:
-        raw = f.metadata() or {}
-    metadata = json.loads(raw.get("json", "{}"))
-    return load_file(str(path)), metadata
+    Raises :class:`CorruptFileError` naming the file if it cannot be parsed or its content does not
+    match the stored SHA-256 (files written before the digest existed load unchecked, unless
+    ``require_digest``).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+        tensors = load_file(str(path))
+        meta_json = raw.get("json", "{}")
+        metadata = json.loads(meta_json)
+    except (SafetensorError, OSError, json.JSONDecodeError, UnicodeDecodeError, RuntimeError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise CorruptFileError(f"{path} is damaged and cannot be read ({type(e).__name__}: {e}).") from None
+    stored = raw.get("sha256")
+    if stored is None and require_digest:
+        raise CorruptFileError(f"{path} carries no content checksum, so it cannot be verified.")
+    if stored is not None and stored != content_digest(tensors, meta_json):
+        raise CorruptFileError(
+            f"{path} does not match its checksum: its tensors or metadata were changed after it was written."
+        )
+    return tensors, metadata

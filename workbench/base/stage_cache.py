@@ -6,6 +6,15 @@ Rerunning with the same arguments finds the stored result; changing any argument
 A model enters a key by its identity (:func:`workbench.core.model.model_id`: a fingerprint of its
 config and weights, and its dtype), never by its name.
 
+Faults it survives:
+
+- a damaged entry (truncated, bit-flipped: each file carries a SHA-256) is recomputed, with a
+  warning that names the file;
+- two runs sharing the cache: a file lock per entry makes the second wait for the first and
+  reuse its result instead of computing it again;
+- an interrupt inside a long stage: :meth:`StageCache.get_or_compute_chunks` stores each finished
+  chunk, so a rerun resumes from the last one.
+
 >>> key = stage_key("mean_z", model="m", task="antonym", n_prompts=100)
 >>> len(key)
 16
@@ -16,17 +25,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+import shutil
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock, Timeout
 
-from .files import default_cache_dir, read_tensors, write_tensors
+from .files import CorruptFileError, default_cache_dir, read_tensors, write_tensors
 
 __all__ = ["stage_key", "StageCache", "CACHE_VERSION"]
 
-CACHE_VERSION = 2  # bump when a cached stage's meaning changes (2: models keyed by content, not name)
+# bump when a cached stage's meaning changes (2: models keyed by content, not name; 3: checksums)
+CACHE_VERSION = 3
+Tensors = dict[str, torch.Tensor]
 
 
 def stage_key(stage: str, **parts: Any) -> str:
@@ -54,14 +70,87 @@ class StageCache:
     def path(self, stage: str, parts: dict[str, Any]) -> Path:
         return self.root / stage / f"{stage_key(stage, **parts)}.safetensors"
 
-    def get_or_compute(
-        self, stage: str, parts: dict[str, Any], compute: Callable[[], dict[str, torch.Tensor]]
-    ) -> dict[str, torch.Tensor]:
+    def get_or_compute(self, stage: str, parts: dict[str, Any], compute: Callable[[], Tensors]) -> Tensors:
         """Return the stored tensors for ``(stage, parts)``, computing and storing them if absent."""
+        if not self.enabled:
+            return compute()
         path = self.path(stage, parts)
-        if self.enabled and path.exists():
-            return read_tensors(path)[0]
-        tensors = compute()
-        if self.enabled:
+        with self._locked(path):
+            stored = self._read(path)
+            if stored is not None:
+                return stored
+            tensors = compute()
             write_tensors(path, tensors, {"stage": stage, **parts})
         return tensors
+
+    def get_or_compute_chunks(
+        self,
+        stage: str,
+        parts: dict[str, Any],
+        chunks: Sequence[Any],
+        compute_chunk: Callable[[Any], Tensors],
+        combine: Callable[[list[Tensors]], Tensors],
+    ) -> Tensors:
+        """Like :meth:`get_or_compute` for a stage done in ``chunks`` (say, groups of layers or of
+        prompts): each finished chunk is stored at once, so an interrupted run resumes from the
+        last finished chunk.  ``combine`` joins the chunks' tensors (in order) into the result.
+
+        >>> import tempfile, torch
+        >>> cache = StageCache(tempfile.mkdtemp())
+        >>> out = cache.get_or_compute_chunks(
+        ...     "demo", {}, [0, 1, 2], lambda i: {"x": torch.tensor([i])},
+        ...     lambda ts: {"x": torch.cat([t["x"] for t in ts])})
+        >>> out["x"].tolist()
+        [0, 1, 2]
+        """
+        if not self.enabled:
+            return combine([compute_chunk(c) for c in chunks])
+        path = self.path(stage, parts)
+        with self._locked(path):
+            stored = self._read(path)
+            if stored is not None:
+                return stored
+            folder = path.with_suffix(".chunks")
+            done = []
+            for i, chunk in enumerate(chunks):
+                part = folder / f"{i:05d}-of-{len(chunks):05d}.safetensors"
+                tensors = self._read(part)
+                if tensors is None:
+                    tensors = compute_chunk(chunk)
+                    write_tensors(part, tensors, {"stage": stage, "chunk": i, **parts})
+                done.append(tensors)
+            result = combine(done)
+            write_tensors(path, result, {"stage": stage, **parts})
+            shutil.rmtree(folder, ignore_errors=True)
+        return result
+
+    def _read(self, path: Path) -> Tensors | None:
+        """The stored tensors, or None if absent; a damaged file is reported and removed."""
+        if not path.exists():
+            return None
+        try:
+            return read_tensors(path, require_digest=True)[0]
+        except CorruptFileError as e:
+            warnings.warn(f"cached stage file damaged, recomputing it: {e}", stacklevel=3)
+            path.unlink(missing_ok=True)
+            return None
+
+    @contextmanager
+    def _locked(self, path: Path):
+        """Hold ``<entry>.lock`` while an entry is looked up, computed and written."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path) + ".lock")
+        try:
+            lock.acquire(timeout=0.5)
+        except Timeout:
+            print(
+                f"waiting for another run computing the same stage ({path.parent.name}); "
+                f"its result will be reused (lock: {lock.lock_file})",
+                file=sys.stderr,
+                flush=True,
+            )
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()

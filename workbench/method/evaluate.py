@@ -118,17 +118,30 @@ class LayerSweep:
     def to_tensors(self) -> dict[str, Tensor]:
         out = {"layers": torch.tensor(self.layers)}
         for name, accs in self.results.items():
-            out[f"sweep/{name}"] = torch.stack([a.ranks for a in accs])
-            out[f"baseline/{name}"] = self.baseline[name].ranks
+            if accs:
+                out[f"sweep/{name}"] = torch.stack([a.ranks for a in accs])
+            if name in self.baseline:
+                out[f"baseline/{name}"] = self.baseline[name].ranks
         return out
 
     @classmethod
+    def concat(cls, parts: Sequence[LayerSweep]) -> LayerSweep:
+        """One sweep from sweeps over consecutive groups of layers; the baseline is the first found."""
+        names = list(parts[0].results)
+        baseline = next((p.baseline for p in parts if p.baseline), {})
+        return cls(
+            [layer for p in parts for layer in p.layers],
+            {n: [a for p in parts for a in p.results[n]] for n in names},
+            baseline,
+        )
+
+    @classmethod
     def from_tensors(cls, t: dict[str, Tensor]) -> LayerSweep:
-        names = [k.split("/", 1)[1] for k in t if k.startswith("sweep/")]
+        names = list(dict.fromkeys(k.split("/", 1)[1] for k in t if k.startswith(("sweep/", "baseline/"))))
         return cls(
             t["layers"].tolist(),
-            {n: [Accuracy(r) for r in t[f"sweep/{n}"]] for n in names},
-            {n: Accuracy(t[f"baseline/{n}"]) for n in names},
+            {n: [Accuracy(r) for r in t[f"sweep/{n}"]] if f"sweep/{n}" in t else [] for n in names},
+            {n: Accuracy(t[f"baseline/{n}"]) for n in names if f"baseline/{n}" in t},
         )
 
     def __repr__(self) -> str:
@@ -144,8 +157,10 @@ def sweep_layers(
     hooks_at: Callable[[int], Hooks | HookFactory],
     layers: Sequence[int] | None = None,
     progress: bool | str = True,
+    baseline: bool = True,
 ) -> LayerSweep:
-    """Apply ``hooks_at(layer)`` at each layer in turn and measure every prompt set."""
+    """Apply ``hooks_at(layer)`` at each layer in turn and measure every prompt set (and, with
+    ``baseline``, every set with no hooks)."""
     layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
     results: dict[str, list[Accuracy]] = {name: [] for name in prompt_sets}
     desc = progress if isinstance(progress, str) else "layer sweep"
@@ -153,8 +168,8 @@ def sweep_layers(
         hooks = hooks_at(layer)
         for name, prompts in prompt_sets.items():
             results[name].append(accuracy(model, prompts, hooks))
-    baseline = {name: accuracy(model, prompts) for name, prompts in prompt_sets.items()}
-    return LayerSweep(layers, results, baseline)
+    base = {name: accuracy(model, prompts) for name, prompts in prompt_sets.items()} if baseline else {}
+    return LayerSweep(layers, results, base)
 
 
 def layer_sweep(
@@ -164,10 +179,11 @@ def layer_sweep(
     layers: Sequence[int] | None = None,
     alpha: float = 1.0,
     progress: bool = True,
+    baseline: bool = True,
 ) -> LayerSweep:
     """Add ``alpha * vector`` after each layer in turn and measure every prompt set."""
     return sweep_layers(
-        model, prompt_sets, lambda layer: add_vector(model, layer, vector, alpha), layers, progress
+        model, prompt_sets, lambda layer: add_vector(model, layer, vector, alpha), layers, progress, baseline
     )
 
 

@@ -58,6 +58,20 @@ class Stages:
         """The stored tensors of ``stage`` for the run's key plus ``parts``; computed and stored if absent."""
         return self.cache.get_or_compute(stage, {**self.key, **parts}, compute)
 
+    def chunked(self, stage: str, parts: dict[str, Any], chunks, compute_chunk, combine):
+        """:meth:`cached` for a long stage done in ``chunks``; each finished chunk is kept, so an
+        interrupted run resumes where it stopped (:meth:`StageCache.get_or_compute_chunks`)."""
+        return self.cache.get_or_compute_chunks(stage, {**self.key, **parts}, chunks, compute_chunk, combine)
+
+
+def in_chunks(n: int, size: int) -> list[range]:
+    """``range(n)`` cut into consecutive pieces of at most ``size``: the resumable units of a stage."""
+    return [range(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+LAYERS_PER_CHUNK = 5  # a resumed layer sweep loses at most this many layers' work
+PROMPTS_PER_CHUNK = 5  # a resumed head scan loses at most this many prompts' work
+
 
 def run_task(
     model,
@@ -151,10 +165,15 @@ def mean_activations(stages: Stages, sets: PromptSets) -> HeadMeans:
 def head_scan(stages: Stages, sets: PromptSets, means: HeadMeans) -> HeadScan:
     """The causal indirect effect of every head on the corrupted ``scan`` prompts."""
     p = stages.protocol
-    tensors = stages.cached(
+    prompts = sets["scan"]
+    tensors = stages.chunked(
         "scan",
         {"n": p.n_scan_prompts, "n_means": p.n_mean_prompts},
-        lambda: scan_heads(stages.model, sets["scan"], means.mean_z, progress=stages.progress).to_tensors(),
+        in_chunks(len(prompts), PROMPTS_PER_CHUNK),
+        lambda chunk: scan_heads(
+            stages.model, [prompts[i] for i in chunk], means.mean_z, progress=stages.progress
+        ).to_tensors(),
+        lambda parts: {"effects": torch.cat([t["effects"] for t in parts])},
     )
     return HeadScan.from_tensors(tensors, model=model_info(stages.model).name, task=stages.task.name)
 
@@ -216,20 +235,37 @@ def choose_layer(stages: Stages, sets: PromptSets, fv: FunctionVector) -> tuple[
         return info.check_layer(p.layer), None
     if p.layer_rule == "third":
         return info.n_layers // 3, None
-    sweep = LayerSweep.from_tensors(
-        stages.cached(
-            "valid_sweep",
-            _fv_key(stages, fv),
-            lambda: layer_sweep(
-                stages.model,
-                fv.vector,
-                {"zero_shot": sets["valid_zero_shot"], "shuffled": sets["valid_shuffled"]},
-                alpha=p.alpha,
-                progress=stages.progress,
-            ).to_tensors(),
-        )
+    sweep = resumable_layer_sweep(
+        stages, "valid_sweep", fv, {"zero_shot": sets["valid_zero_shot"], "shuffled": sets["valid_shuffled"]}
     )
     return sweep.best_layer(), sweep
+
+
+def resumable_layer_sweep(stages: Stages, stage: str, fv: FunctionVector, prompt_sets: dict) -> LayerSweep:
+    """:func:`~workbench.method.evaluate.layer_sweep` of the FV, cached and stored every
+    :data:`LAYERS_PER_CHUNK` layers (the baseline, no vector, is its own first chunk)."""
+    n_layers = model_info(stages.model).n_layers
+
+    def compute(chunk):
+        layers = [] if chunk is None else list(chunk)
+        return layer_sweep(
+            stages.model,
+            fv.vector,
+            prompt_sets,
+            layers=layers,
+            alpha=stages.protocol.alpha,
+            progress=stages.progress,
+            baseline=chunk is None,
+        ).to_tensors()
+
+    tensors = stages.chunked(
+        stage,
+        _fv_key(stages, fv),
+        [None, *in_chunks(n_layers, LAYERS_PER_CHUNK)],
+        compute,
+        lambda parts: LayerSweep.concat([LayerSweep.from_tensors(t) for t in parts]).to_tensors(),
+    )
+    return LayerSweep.from_tensors(tensors)
 
 
 def evaluation(stages: Stages, sets: PromptSets, fv: FunctionVector, means: HeadMeans) -> dict[str, Accuracy]:
@@ -247,19 +283,8 @@ def evaluation(stages: Stages, sets: PromptSets, fv: FunctionVector, means: Head
 
 def test_layer_sweep(stages: Stages, sets: PromptSets, fv: FunctionVector) -> LayerSweep:
     """The FV added after every layer, on the test split (reported, never used to choose)."""
-    return LayerSweep.from_tensors(
-        stages.cached(
-            "test_sweep",
-            _fv_key(stages, fv),
-            lambda: layer_sweep(
-                stages.model,
-                fv.vector,
-                {"zero_shot": sets["test_zero_shot"], "shuffled": sets["test_sweep_shuffled"]},
-                alpha=stages.protocol.alpha,
-                progress=stages.progress,
-            ).to_tensors(),
-        )
-    )
+    prompt_sets = {"zero_shot": sets["test_zero_shot"], "shuffled": sets["test_sweep_shuffled"]}
+    return resumable_layer_sweep(stages, "test_sweep", fv, prompt_sets)
 
 
 def evaluate_conditions(
