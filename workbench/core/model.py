@@ -34,6 +34,7 @@ __all__ = [
     "weight_processing",
     "bridge_from_hf",
     "decoder_layers",
+    "context_length",
 ]
 
 
@@ -227,3 +228,18 @@ def bridge_from_hf(hf_model, tokenizer, name: str, prepend_bos: bool = True):
     bridge._workbench_name = name
     bridge._workbench_prepend_bos = prepend_bos
     return bridge
+
+
+_CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
+
+
+def context_length(model) -> int | None:
+    """The longest input, in tokens, the model was built for (its config's position limit), or
+    None if its config names none."""
+    cfg = model.original_model.config
+    cfg = getattr(cfg, "text_config", None) or cfg
+    for name in _CONTEXT_FIELDS:
+        value = getattr(cfg, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None

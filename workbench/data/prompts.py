@@ -47,6 +47,8 @@ __all__ = [
     "encode_prompt",
     "encode_prompts",
     "with_format",
+    "AnswerTokenReport",
+    "answer_token_report",
 ]
 
 PromptKind = Literal["icl", "shuffled", "zero_shot", "natural"]
@@ -183,11 +185,14 @@ def sample_prompts(
     else:
         chosen = [rng.choice(pool) for _ in range(n_prompts)]
     prompts = []
+    train = list(split.train)
+    train_inputs = {p.input for p in train}
     for query in chosen:
         if kind == "zero_shot":
             prompts.append(zero_shot_prompt(query, fmt))
             continue
-        candidates = [p for p in split.train if p.input != query.input]
+        # Linear in the task's size: the train list is filtered only for a query that is in it.
+        candidates = [p for p in train if p.input != query.input] if query.input in train_inputs else train
         if len(candidates) < n_shot:
             raise ValueError(
                 f"{n_shot}-shot prompts need {n_shot} train pairs, the split has {len(candidates)}"
@@ -265,3 +270,69 @@ def encode_prompts(
 def with_format(prompt: Prompt, fmt: PromptFormat) -> Prompt:
     """The same demonstrations and query, rendered in another format."""
     return replace(prompt, text=fmt.render(prompt.demos, prompt.query))
+
+
+@dataclass(frozen=True)
+class AnswerTokenReport:
+    """How well the first-token rule can tell a task's answers apart, for one tokenizer.
+
+    n_answers: distinct answers; n_unscorable: those whose first token is only whitespace;
+    n_first_tokens: distinct first tokens among the scorable ones; n_sharing: distinct answers whose
+    first token is also another answer's; n_partial_shared: of those, the ones whose first token is
+    an incomplete UTF-8 character (a byte of an emoji or CJK character); majority_share: the
+    accuracy of a model that always answers the most common first token (over pairs);
+    examples: a few answers that share a first token, by token.
+    """
+
+    n_answers: int
+    n_unscorable: int
+    n_first_tokens: int
+    n_sharing: int
+    n_partial_shared: int
+    majority_share: float
+    majority_token: str
+    examples: dict[str, list[str]]
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def __repr__(self) -> str:
+        return (
+            f"AnswerTokenReport({self.n_answers} answers, {self.n_first_tokens} first tokens, "
+            f"{self.n_sharing} sharing one, {self.n_unscorable} unscorable; always answering "
+            f"{self.majority_token!r} scores {self.majority_share:.0%})"
+        )
+
+
+def answer_token_report(
+    tokenizer, pairs: Sequence[Pair], fmt: PromptFormat = PAPER_FORMAT
+) -> AnswerTokenReport:
+    """Score each distinct answer's first token as a prompt would (:func:`encode_prompt` after a
+    zero-shot prompt in ``fmt``) and report how many answers it identifies."""
+    from collections import Counter, defaultdict
+
+    first: dict[str, int | None] = {}
+    for answer in dict.fromkeys(p.output for p in pairs):
+        try:
+            first[answer] = encode_prompt(tokenizer, zero_shot_prompt(Pair("x", answer), fmt), None).answer_id
+        except AnswerTokenError:
+            first[answer] = None
+    groups: dict[int, list[str]] = defaultdict(list)
+    for answer, tok in first.items():
+        if tok is not None:
+            groups[tok].append(answer)
+    shared = {tok: answers for tok, answers in groups.items() if len(answers) > 1}
+    partial = {tok for tok in shared if "\ufffd" in tokenizer.decode([tok])}
+    counts = Counter(first[p.output] for p in pairs if first[p.output] is not None)
+    top, n_top = counts.most_common(1)[0] if counts else (None, 0)
+    biggest = sorted(shared.items(), key=lambda kv: -len(kv[1]))[:3]
+    return AnswerTokenReport(
+        n_answers=len(first),
+        n_unscorable=sum(tok is None for tok in first.values()),
+        n_first_tokens=len(groups),
+        n_sharing=sum(len(a) for a in shared.values()),
+        n_partial_shared=sum(len(shared[tok]) for tok in partial),
+        majority_share=n_top / max(1, sum(counts.values())),
+        majority_token="" if top is None else tokenizer.decode([top]),
+        examples={tokenizer.decode([tok]): answers[:4] for tok, answers in biggest},
+    )

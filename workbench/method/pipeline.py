@@ -28,6 +28,7 @@ from ..core.scan import HeadScan, scan_heads
 from ..data.prompts import NATURAL_TEMPLATES, PAPER_FORMAT
 from ..data.tasks import Pair, Task, load_task
 from .evaluate import Accuracy, LayerSweep, accuracy, layer_sweep, natural_text_accuracy, portability_accuracy
+from .preflight import preflight
 from .protocol import PromptSets, Protocol, ProtocolError
 from .result import TaskResult
 from .vectors import FunctionVector, default_top_k, vector_provenance
@@ -88,6 +89,7 @@ def run_task(
     top_k = protocol.top_k or default_top_k(info.n_total_heads)
     if top_k > info.n_total_heads:
         raise ProtocolError(f"top_k {top_k} is more than the {info.n_total_heads} heads of {info.name}")
+    answer_tokens = preflight(model, task, protocol)  # a second's checks before minutes of work
     stages = Stages(model, task, protocol, cache or StageCache(), progress)
 
     extraction, valid_top1 = filter_extraction_queries(stages)
@@ -103,6 +105,8 @@ def run_task(
     icl_right = ranks["icl"].correct
     notes: dict[str, Any] = {
         "n_pairs": len(task),
+        "top_k": top_k,
+        "answer_tokens": answer_tokens.to_dict(),
         "split": [len(split.train), len(split.valid), len(split.test)],
         "valid_icl_top1": valid_top1,
         "extraction_queries": len(extraction),

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, fields
 from functools import cached_property
 from typing import Any
 
-from ..core.model import model_info
+from ..core.model import context_length, model_info
 from ..data.prompts import EncodedPrompt, Prompt, PromptKind, encode_prompts, sample_prompts
 from ..data.tasks import Pair, Task, TaskSplit
 
@@ -135,10 +135,24 @@ PROMPT_SETS: dict[str, PromptSetSpec] = {
 
 
 def encode(model, prompts: Sequence[Prompt]) -> list[EncodedPrompt]:
-    """Encode prompts for ``model``, warning about (and dropping) answers that cannot be scored."""
+    """Encode prompts for ``model``, warning about (and dropping) answers that cannot be scored.
+
+    Raises :class:`ProtocolError` if a prompt is longer than the model's context
+    (:func:`~workbench.core.model.context_length`): past it a model computes garbage silently.
+    """
     enc, skipped = encode_prompts(model.tokenizer, prompts, model_info(model).bos_id)
     if skipped:
         warnings.warn(f"{len(skipped)} of {len(prompts)} prompts dropped: {skipped[0][1]}", stacklevel=2)
+    limit = context_length(model)
+    longest = max(enc, key=len, default=None)
+    if limit is not None and longest is not None and len(longest) > limit:
+        n_over = sum(len(e) > limit for e in enc)
+        kind = longest.prompt.kind
+        raise ProtocolError(
+            f"{n_over} of {len(enc)} {kind} prompts are longer than the {limit} tokens "
+            f"{model_info(model).name} was built for (the longest has {len(longest)}). "
+            "Use fewer shots (Protocol(n_shot=...)) or a task with shorter inputs and outputs."
+        )
     return enc
 
 
