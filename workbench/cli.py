@@ -9,7 +9,11 @@
     workbench tasks | workbench models
 
 ``run`` writes ``DIR/result.json``, ``DIR/function_vector.safetensors`` and ``DIR/tensors.safetensors``;
-stages are cached (``$WORKBENCH_CACHE``), so rerunning with the same arguments is quick.
+stages are cached (``$WORKBENCH_CACHE``), so rerunning with the same arguments is quick, and an
+interrupted run resumes where it stopped.
+
+Every mistake the workbench can recognise ends in one line, ``error: ...``, saying what is wrong and
+what to do (exit status 2); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -22,9 +26,20 @@ __all__ = ["main", "build_parser"]
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return _int_at_least(text, 1)
+
+
+def count_int(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least {low}, got {text}")
     return value
 
 
@@ -32,6 +47,19 @@ def _load(args):
     from .core.loading import load_model
 
     return load_model(args.model, device=args.device, dtype=args.dtype, device_map=args.device_map)
+
+
+def _check_out_folder(path) -> None:
+    from .base.files import check_writable_folder
+
+    try:
+        check_writable_folder(path)
+    except OSError as e:
+        raise OutputError(str(e)) from None
+
+
+class OutputError(ValueError):
+    """The output path cannot be written."""
 
 
 def _protocol(args, **extra):
@@ -43,10 +71,13 @@ def _protocol(args, **extra):
 
 
 def cmd_run(args) -> int:
+    from .core.model import model_id
     from .data.tasks import load_task
     from .method.pipeline import run_task
+    from .method.result import check_output_folder
 
-    task = load_task(args.task)  # fail on a bad task before loading the model
+    task = load_task(args.task)  # fail on a bad task or output folder before loading the model
+    _check_out_folder(args.out)
     protocol = _protocol(
         args,
         layer=args.layer,
@@ -58,8 +89,10 @@ def cmd_run(args) -> int:
         portability=args.portability,
         center=args.center,
     )
-    result = run_task(_load(args), task, protocol)
-    result.save(args.out)
+    model = _load(args)
+    check_output_folder(args.out, task.digest, model_id(model), protocol, args.overwrite)
+    result = run_task(model, task, protocol)
+    result.save(args.out, overwrite=args.overwrite)
     print(result)
     print(
         "wrote " + ", ".join(str(Path(args.out) / n) for n in ("result.json", "function_vector.safetensors"))
@@ -75,6 +108,8 @@ def cmd_icl(args) -> int:
     from .method.protocol import Protocol
 
     tasks = [load_task(t) for t in args.tasks]
+    if args.out:
+        _check_out_folder(Path(args.out).parent)
     model = _load(args)
     rows = []
     for task in tasks:
@@ -95,6 +130,8 @@ def cmd_merge(args) -> int:
     from .method.result import TaskResult
     from .studies.agreement import merge_results
 
+    if args.out:
+        _check_out_folder(Path(args.out).parent)
     merged = merge_results([TaskResult.load(d) for d in args.dirs], unfiltered=args.unfiltered)
     print("\n".join(merged.markdown()))
     if args.out:
@@ -107,6 +144,7 @@ def cmd_figures(args) -> int:
     from .show.report import paper_figures
 
     tasks = [load_task(t) for t in args.tasks]
+    _check_out_folder(args.out)
     written = paper_figures(
         _load(args),
         tasks,
@@ -143,6 +181,7 @@ def cmd_diagnose(args) -> int:
     from .studies.diagnose import diagnose_run
 
     task = load_task(args.task)
+    _check_out_folder(args.out)
     model = _load(args)
     result = run_task(model, task, _protocol(args, top_k=args.top_k))
     name = f"{result.model}_injection_{task.name}"
@@ -191,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .core.loading import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(prog="workbench", description="Find, study and use function vectors.")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p):
@@ -213,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(run)
     run.add_argument("--task", required=True, help="built-in task name or path to a JSON dataset")
     run.add_argument("--out", required=True, help="output folder")
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace a result of another run already in --out"
+    )
     run.add_argument(
         "--layer", type=int, default=None, help="add the FV after this block (default: best on valid)"
     )
@@ -278,7 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--top-k", type=positive_int, default=None)
     diag.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1, 2, 4, 8, 16])
     diag.add_argument(
-        "--counts", type=int, nargs="*", default=[], help="also a heads x layer grid with these head counts"
+        "--counts",
+        type=count_int,
+        nargs="*",
+        default=[],
+        help="also a heads x layer grid with these head counts",
     )
     diag.add_argument(
         "--centered",
@@ -319,26 +366,61 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .core.model import ModelLoadError, VectorMismatch
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: every finished stage (and chunk of a long one) is saved in the cache; "
+            "rerun the same command to resume.",
+            file=sys.stderr,
+        )
+        return 130
+    except BrokenPipeError:  # `workbench tasks | head`: the reader left; say nothing more
+        _silence_stdout()
+        return 0
+    except Exception as e:  # noqa: BLE001 - every error ends in one line unless --debug
+        if args.debug:
+            raise
+        if isinstance(e, _user_errors()):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(
+            f"error: {type(e).__name__}: {e}\n(this looks like a bug in the workbench; rerun with --debug "
+            "for the traceback and report it)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean bad input, not a bug: their message is the whole story."""
+    from .base.files import CorruptFileError
+    from .core.model import OutOfRange, ModelLoadError, VectorMismatch
     from .data.contrasts import ContrastFileError
     from .data.tasks import TaskError
     from .method.protocol import ProtocolError
     from .method.result import ResultFileError, ResultMismatch
 
-    try:
-        return args.func(args)
-    except (
+    return (
         TaskError,
         ModelLoadError,
-        IndexError,
+        OutOfRange,
         ProtocolError,
         ResultFileError,
         ResultMismatch,
         VectorMismatch,
         ContrastFileError,
-    ) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        CorruptFileError,
+        OutputError,
+    )
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at devnull so Python's exit flush raises nothing."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -32,12 +32,14 @@ from safetensors.torch import load_file, save_file
 
 __all__ = [
     "atomic_path",
+    "temporary_folder_beside",
     "write_json",
     "read_json",
     "read_json_document",
     "write_tensors",
     "read_tensors",
     "content_digest",
+    "file_sha256",
     "default_cache_dir",
     "CorruptFileError",
     "check_writable_folder",
@@ -63,19 +65,27 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     as it was.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(target)
-    prefix = f".{target.name}.{socket.gethostname()}.{os.getpid()}."
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
-    inner = tmp / (target.name + suffix)
-    try:
+    with temporary_folder_beside(target) as tmp:
+        inner = tmp / (target.name + suffix)
         yield inner
         _apply_umask(inner)
         if target.is_dir() and inner.is_dir():
             # os.replace cannot replace a non-empty folder: move the old one aside first.
-            old = tmp / ".old"
-            os.replace(target, old)
+            os.replace(target, tmp / ".old")
         os.replace(inner, target)
+
+
+@contextmanager
+def temporary_folder_beside(target: str | os.PathLike) -> Iterator[Path]:
+    """A fresh folder ``.<name>.<host>.<pid>.XXXX.tmp`` beside ``target`` (same file system, so a
+    rename from it is atomic), removed on exit; ones left by killed writers are removed first."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
+    prefix = f".{target.name}.{socket.gethostname()}.{os.getpid()}."
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
     finally:
         _remove_tree(tmp)
 
@@ -185,6 +195,15 @@ def read_json_document(path: str | os.PathLike, error: type[Exception] = ValueEr
         raise error(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).") from None
     except UnicodeDecodeError as e:
         raise error(f"{path}: not UTF-8 text ({e}).") from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def content_digest(tensors: dict[str, torch.Tensor], metadata_json: str) -> str:

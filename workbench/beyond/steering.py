@@ -39,7 +39,7 @@ from torch import Tensor
 from ..core.forward import Hooks, last_token_logits
 from ..core.heads import last_token_states
 from ..core.hooks import add_vector, generate, project_out
-from ..core.model import ModelInfo, model_info
+from ..core.model import ModelInfo, OutOfRange, model_info
 from ..data.contrasts import ContrastSet, load_contrast
 from ..data.prompts import EncodedPrompt, Prompt
 from ..data.tasks import Pair
@@ -221,7 +221,7 @@ class SteeringVector(VectorArtifact):
     def at(self, layer: int) -> FunctionVector:
         """One layer's direction as a :class:`FunctionVector` (decode, algebra, save, add)."""
         if not -self.n_layers <= layer < self.n_layers:
-            raise IndexError(f"layer {layer} is out of range: this vector has {self.n_layers} layers")
+            raise OutOfRange(f"layer {layer} is out of range: this vector has {self.n_layers} layers")
         layer %= self.n_layers
         return FunctionVector(
             self.directions[layer].clone(),

@@ -28,7 +28,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .forward import HookFactory, Hooks
-from .model import VectorMismatch, hook_name, input_device, model_info
+from .model import OutOfRange, VectorMismatch, hook_name, input_device, model_info
 
 __all__ = [
     "positions",
@@ -122,7 +122,7 @@ def mean_ablate_heads(
     by_layer: dict[int, list[int]] = {}
     for layer, head in heads:
         if not 0 <= head < info.n_heads:
-            raise IndexError(f"head {head} is out of range: {info.name} has {info.n_heads} heads per layer")
+            raise OutOfRange(f"head {head} is out of range: {info.name} has {info.n_heads} heads per layer")
         by_layer.setdefault(info.check_layer(layer), []).append(head)
     where = positions(from_position)
 

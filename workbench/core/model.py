@@ -24,6 +24,7 @@ __all__ = [
     "ModelInfo",
     "ModelLoadError",
     "VectorMismatch",
+    "OutOfRange",
     "model_info",
     "hook_name",
     "HOOK_SITES",
@@ -40,6 +41,10 @@ __all__ = [
 
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message says what to install or pass instead."""
+
+
+class OutOfRange(IndexError):
+    """A layer or head number the model does not have."""
 
 
 class VectorMismatch(ValueError):
@@ -88,7 +93,7 @@ class ModelInfo:
     def check_layer(self, layer: int) -> int:
         """Return ``layer`` if it exists, else raise a clear error (negative counts from the end)."""
         if not -self.n_layers <= layer < self.n_layers:
-            raise IndexError(
+            raise OutOfRange(
                 f"layer {layer} is out of range: {self.name} has {self.n_layers} layers "
                 f"(0..{self.n_layers - 1})."
             )

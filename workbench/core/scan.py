@@ -31,7 +31,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..data.prompts import EncodedPrompt
-from .model import hook_name, input_device, model_dtype, model_info
+from .model import OutOfRange, hook_name, input_device, model_dtype, model_info
 
 __all__ = [
     "HeadScan",
@@ -270,7 +270,7 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
     for l, h in todo:
         info.check_layer(l)
         if not 0 <= h < info.n_heads:
-            raise IndexError(f"head {h} is out of range: {info.name} has {info.n_heads} heads per layer")
+            raise OutOfRange(f"head {h} is out of range: {info.name} has {info.n_heads} heads per layer")
     mean_z = mean_z.to(device=device, dtype=dtype)
     effects = torch.full((len(prompts), info.n_layers, info.n_heads), float("nan"))
     n_fired = 0

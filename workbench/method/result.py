@@ -12,22 +12,33 @@ per-prompt effects, per-query ranks, sweeps); ``TaskResult.load(dir)`` reads the
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..base.files import read_json, read_tensors, write_json, write_tensors
+from ..base.files import (
+    CorruptFileError,
+    atomic_path,
+    file_sha256,
+    read_json,
+    read_json_document,
+    read_tensors,
+    temporary_folder_beside,
+    write_json,
+    write_tensors,
+)
 from ..core.heads import HeadMeans
-from ..core.model import model_id, model_info
+from ..core.model import VectorMismatch, model_id, model_info
 from ..core.scan import HeadScan
 from ..data.tasks import Pair, Task, TaskSplit
 from .evaluate import Accuracy, LayerSweep
 from .protocol import PromptSets, Protocol
 from .vectors import FunctionVector, package_versions
 
-__all__ = ["TaskResult", "ResultMismatch", "ResultFileError", "RESULT_FILES"]
+__all__ = ["TaskResult", "ResultMismatch", "ResultFileError", "RESULT_FILES", "check_output_folder"]
 
 RESULT_FILES = ("result.json", "function_vector.safetensors", "tensors.safetensors")
 
@@ -38,6 +49,36 @@ class ResultMismatch(ValueError):
 
 class ResultFileError(ValueError):
     """A result folder is missing a file or was not written by ``TaskResult.save``."""
+
+
+def check_output_folder(
+    out_dir: str | Path, task_digest: str, model_id: str, protocol: Protocol, overwrite: bool = False
+) -> Path:
+    """Refuse, before any work, an output folder that holds another run's result (another task,
+    model or protocol) unless ``overwrite``; rerunning the same run into its folder is allowed."""
+    out_dir = Path(out_dir)
+    path = out_dir / "result.json"
+    if overwrite or not path.exists():
+        return out_dir
+    try:
+        old = read_json(path)
+        differs = [
+            what
+            for what, same in (
+                (f"task {old.get('task')!r}", old.get("task_digest") == task_digest),
+                (f"model {old.get('model')!r} ({old.get('model_id')})", old.get("model_id") == model_id),
+                ("protocol", old.get("protocol") == protocol.to_dict()),
+            )
+            if not same
+        ]
+    except (ValueError, OSError, AttributeError):
+        differs = ["an unreadable result.json"]
+    if differs:
+        raise ResultFileError(
+            f"{out_dir} already holds the result of another run ({', '.join(differs)}). "
+            "Choose another --out folder, or pass --overwrite (overwrite=True) to replace it."
+        )
+    return out_dir
 
 
 @dataclass
@@ -160,31 +201,74 @@ class TaskResult:
                 out.update({f"{name}/{k}": v for k, v in sweep.to_tensors().items()})
         return out
 
-    def save(self, out_dir: str | Path) -> Path:
-        """Write ``result.json``, ``function_vector.safetensors`` and ``tensors.safetensors`` (each
-        atomically)."""
+    def save(self, out_dir: str | Path, overwrite: bool = False) -> Path:
+        """Write ``result.json``, ``function_vector.safetensors`` and ``tensors.safetensors`` as one unit.
+
+        The files are written in a temporary folder beside ``out_dir`` and moved in (the folder as a
+        whole when it is new), ``result.json`` last; it records each tensor file's SHA-256, so a
+        folder left half-written by a kill is refused on :meth:`load`.  A folder holding another
+        run's result (other task, model or protocol) is refused unless ``overwrite``.
+        """
         out_dir = Path(out_dir)
-        self.fv.save(out_dir / "function_vector.safetensors")
-        write_tensors(out_dir / "tensors.safetensors", self.to_tensors())
-        write_json(out_dir / "result.json", self.to_json())
+        check_output_folder(out_dir, self.task.digest, self.model_id, self.protocol, overwrite)
+        if not out_dir.exists():
+            with atomic_path(out_dir) as tmp:
+                tmp.mkdir()
+                self._write_files(tmp)
+            return out_dir
+        # Keep whatever else the folder holds: move our files in, result.json last.
+        with temporary_folder_beside(out_dir / RESULT_FILES[0]) as tmp:
+            self._write_files(tmp)
+            for name in (*RESULT_FILES[1:], RESULT_FILES[0]):
+                os.replace(tmp / name, out_dir / name)
         return out_dir
+
+    def _write_files(self, folder: Path) -> None:
+        self.fv.save(folder / "function_vector.safetensors")
+        write_tensors(folder / "tensors.safetensors", self.to_tensors())
+        doc = self.to_json()
+        doc["files"] = {name: file_sha256(folder / name) for name in RESULT_FILES[1:]}
+        write_json(folder / "result.json", doc)
 
     @classmethod
     def load(cls, out_dir: str | Path) -> TaskResult:
-        """Read back a folder written by :meth:`save`."""
+        """Read back a folder written by :meth:`save` (:class:`ResultFileError` if it is incomplete,
+        damaged or edited)."""
         out_dir = Path(out_dir)
+        if not out_dir.is_dir():
+            raise ResultFileError(
+                f"{out_dir} is not a folder: pass a folder written by `workbench run --out`"
+            )
         missing = [name for name in RESULT_FILES if not (out_dir / name).exists()]
         if missing:
             raise ResultFileError(
                 f"no {', '.join(missing)} in {out_dir}: pass a folder written by "
                 "`workbench run --out` (or TaskResult.save) with this version of the workbench"
             )
-        data = read_json(out_dir / "result.json")
-        if "task_data" not in data:
+        data = read_json_document(out_dir / "result.json", ResultFileError)
+        if not isinstance(data, dict) or "task_data" not in data:
             raise ResultFileError(
-                f"{out_dir}/result.json was written by an older workbench (no task data); "
+                f"{out_dir}/result.json was written by an older workbench (no task data) or edited; "
                 "rerun `workbench run` to refresh it"
             )
+        for name, digest in data.get("files", {}).items():
+            if file_sha256(out_dir / name) != digest:
+                raise ResultFileError(
+                    f"{out_dir / name} is not the file result.json was written with (changed, damaged, or "
+                    "the folder was left half-written by an interrupted save); rerun `workbench run`."
+                )
+        try:
+            return cls._from_saved(out_dir, data)
+        except (KeyError, TypeError, ValueError, IndexError, CorruptFileError) as e:
+            if isinstance(e, ResultFileError | VectorMismatch):
+                raise
+            raise ResultFileError(
+                f"{out_dir} cannot be read back ({type(e).__name__}: {e}); it was edited or damaged. "
+                "Rerun `workbench run` to write it again."
+            ) from None
+
+    @classmethod
+    def _from_saved(cls, out_dir: Path, data: dict) -> TaskResult:
         tensors, _ = read_tensors(out_dir / "tensors.safetensors")
 
         def group(prefix: str) -> dict[str, torch.Tensor]:

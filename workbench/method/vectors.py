@@ -174,6 +174,12 @@ class VectorArtifact:
                 f"do not share directions. Make one on {info.name}, or pass allow_other_model=True if you "
                 "know better."
             )
+        if made_on is None and not self.model:
+            raise VectorMismatch(
+                f"this {self.what} carries no record of the model it was made on (no metadata), so "
+                f"nothing says it fits {info.name!r}. Make it again with the workbench, or pass "
+                "allow_other_model=True if you know which model it comes from."
+            )
         if made_on is None and self.model and self.model != info.name:
             raise VectorMismatch(
                 f"this {self.what} was made on {self.model!r}, not on {info.name!r}; residual streams of "
@@ -198,7 +204,7 @@ class VectorArtifact:
 
         Files from before the provenance header (a flat JSON header) load too.
         """
-        tensors, header = read_tensors(path)
+        tensors, header = read_tensors(path)  # CorruptFileError if damaged or edited after saving
         missing = [name for name in cls.TENSOR_NAMES if name not in tensors]
         if missing:
             raise ValueError(
