@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
 def _user_errors() -> tuple[type[Exception], ...]:
     """The errors that mean bad input, not a bug: their message is the whole story."""
     from .base.files import CorruptFileError
-    from .core.model import OutOfRange, ModelLoadError, VectorMismatch
+    from .core.model import ModelLoadError, OutOfRange, VectorMismatch
     from .data.contrasts import ContrastFileError
     from .data.tasks import TaskError
     from .method.protocol import ProtocolError
