@@ -116,7 +116,9 @@ def load_model(
     >>> model_info(model).n_layers  # doctest: +SKIP
     30
     """
-    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    dtype = _dtype(dtype)
+    if device_map is None:
+        _check_device(device)
     start = time.perf_counter()
     if str(name_or_path).startswith("tiny-"):  # random 2-layer models for tests and teaching
         arch = str(name_or_path)[len("tiny-") :]
@@ -130,12 +132,10 @@ def load_model(
         folder = _dequantized_folder(
             spec, Path(cache_dir) if cache_dir else default_cache_dir() / "models", verbose
         )
-        hf, tok = _load_hf_folder(folder, dtype, device_map, offload_folder)
+        hf, tok = _load_hf_folder(folder, dtype, device_map, offload_folder, _cache_hint(folder))
         bridge = bridge_from_hf(hf, tok, spec.name, spec.prepend_bos)
     elif str(name_or_path).endswith(".gguf"):
         path = Path(name_or_path)
-        if not path.exists():
-            raise ModelLoadError(f"GGUF file {path} does not exist.")
         hf, tok = _load_gguf(path, architecture=None, dtype=dtype)
         bridge = bridge_from_hf(hf, tok, path.stem)
     elif Path(name_or_path).is_dir():
@@ -157,10 +157,60 @@ def load_model(
     return bridge
 
 
+def _dtype(dtype: torch.dtype | str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    value = getattr(torch, str(dtype), None)
+    if not isinstance(value, torch.dtype):
+        raise ModelLoadError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16")
+    return value
+
+
+def _check_device(device: str | torch.device) -> None:
+    """Refuse a device this machine does not have, before loading anything."""
+    kind = torch.device(device).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(
+            f"--device {device}: this machine has no CUDA GPU visible to torch; use --device cpu."
+        )
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ModelLoadError(f"--device {device}: Apple's MPS is not available here; use --device cpu.")
+    if kind == "cuda" and torch.device(device).index is not None:
+        if torch.device(device).index >= torch.cuda.device_count():
+            raise ModelLoadError(
+                f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible."
+            )
+
+
+_WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+
+
+def _check_hf_folder(folder: Path, cache_hint: str = "") -> None:
+    """Say what a model folder lacks (config, weights, tokenizer) before transformers tries it."""
+    missing = []
+    if not (folder / "config.json").exists():
+        missing.append("config.json")
+    if not any(next(folder.glob(pattern), None) for pattern in _WEIGHT_FILES):
+        missing.append("weights (*.safetensors or *.bin)")
+    if not any((folder / name).exists() for name in _TOKENIZER_FILES):
+        missing.append("a tokenizer (tokenizer.json, tokenizer.model or vocab.json)")
+    if missing:
+        raise ModelLoadError(
+            f"{folder} is not a complete Hugging Face model folder: no {', '.join(missing)}."
+            + (cache_hint or " Pass a folder saved with save_pretrained (model and tokenizer).")
+        )
+
+
+def _cache_hint(folder: Path) -> str:
+    return f" It is the workbench's cache of a built-in model: delete {folder} and rerun to rebuild it."
+
+
 def _dequantized_folder(spec: BuiltinModel, root: Path, verbose: bool) -> Path:
     """The cached safetensors copy of a built-in model, made from its GGUF on first use."""
     folder = root / spec.name
-    if (folder / "config.json").exists():
+    if folder.exists():
+        _check_hf_folder(folder, _cache_hint(folder))
         return folder
     gguf = _ensure_weights_package(spec)
     if verbose:
@@ -201,8 +251,20 @@ def _load_gguf(path: Path, architecture: str | None, dtype: torch.dtype):
         raise ModelLoadError(
             f"Loading .gguf files needs the gguf package: {sys.executable} -m pip install gguf"
         ) from e
-    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
+    if not path.is_file():
+        raise ModelLoadError(f"GGUF file {path} does not exist.")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"GGUF":
+        raise ModelLoadError(f"{path} is not a GGUF file (it starts with {magic!r}, not b'GGUF').")
+    try:
+        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
+    except Exception as e:  # noqa: BLE001 - any failure here is a bad file; say which
+        raise ModelLoadError(
+            f"{path} could not be read as a model ({type(e).__name__}: {str(e)[:300]}). The file may be "
+            "truncated or of an architecture transformers cannot load from GGUF; download it again."
+        ) from None
     # A GGUF-loaded config has no `architectures`, and carries its quantization settings,
     # which stop save_pretrained; the weights are already dequantized.
     hf.config.architectures = [architecture or type(hf).__name__]
@@ -217,12 +279,19 @@ def _load_gguf(path: Path, architecture: str | None, dtype: torch.dtype):
     return hf, tok
 
 
-def _load_hf_folder(folder: Path, dtype: torch.dtype, device_map=None, offload_folder=None):
+def _load_hf_folder(folder: Path, dtype: torch.dtype, device_map=None, offload_folder=None, hint: str = ""):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(folder)
+    _check_hf_folder(folder, hint)
     extra = {"device_map": device_map, "offload_folder": offload_folder} if device_map is not None else {}
-    hf = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **extra)
+    try:
+        tok = AutoTokenizer.from_pretrained(folder)
+        hf = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **extra)
+    except Exception as e:  # noqa: BLE001 - any failure here is a bad folder; say which
+        raise ModelLoadError(
+            f"{folder} could not be loaded ({type(e).__name__}: {str(e)[:300]})."
+            + (hint or " Check that its files are complete (a download or copy may have been cut short).")
+        ) from None
     return hf, tok
 
 
@@ -235,13 +304,38 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def _in_local_hf_cache(name: str) -> bool:
+    """Whether ``name``'s config is in the local Hugging Face cache (no network used)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # noqa: BLE001 - a malformed name is simply not cached
+        return False
+
+
+def _go_offline() -> None:
+    """Offline mode for huggingface_hub (and transformers, which asks it): the hub reads
+    HF_HUB_OFFLINE once, at import, so set its module constant too (``is_offline_mode`` reads it)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import huggingface_hub.constants as hub_constants
+
+    hub_constants.HF_HUB_OFFLINE = True
+
+
 def _load_from_hub(name: str, device, dtype, device_map=None):
     from transformer_lens.model_bridge import TransformerBridge
 
     builtin = ", ".join(BUILTIN_MODELS)
     online = _hub_reachable()
-    if not online:
-        os.environ["HF_HUB_OFFLINE"] = "1"  # only models already in the local HF cache can load
+    if not online and not _in_local_hf_cache(name):
+        raise ModelLoadError(
+            f"{name!r} is not a built-in model, a local folder or a .gguf file, and the Hugging Face "
+            f"Hub is not reachable from this machine (nor is {name!r} in the local HF cache).\n"
+            f"Use a built-in model ({builtin}), a local path, or run where the Hub is reachable."
+        )
+    if not online:  # only what is in the local HF cache can load: no retries against the network
+        _go_offline()
     try:
         where = {"device_map": device_map} if device_map is not None else {"device": device}
         bridge = TransformerBridge.boot_transformers(name, dtype=dtype, **where)
