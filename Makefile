@@ -1,5 +1,8 @@
 # The two commands of the README:  `make demo`  and  `make test`.
-PY      ?= python3.11
+# A Python of 3.11 or newer from PATH (3.11 first: this machine's CPU torch wheel is built for it).
+PY      ?= $(shell for p in python3.11 python3.12 python3.13 python3.14 python3; do \
+             command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+             2>/dev/null && { echo $$p; break; }; done)
 VENV    ?= .venv
 BIN      = $(VENV)/bin
 MODEL   ?= smollm2-135m
@@ -12,6 +15,7 @@ FV_TASKS ?= antonym capitalize country-capital present-past singular-plural land
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@test -n "$(PY)" || { echo "error: no Python 3.11 or newer on PATH (tried python3.11..3.14, python3)"; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0          # the CPU build on this machine's disk

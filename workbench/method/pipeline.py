@@ -106,6 +106,7 @@ def run_task(
     notes: dict[str, Any] = {
         "n_pairs": len(task),
         "top_k": top_k,
+        "dtype": info.dtype,
         "answer_tokens": answer_tokens.to_dict(),
         "split": [len(split.train), len(split.valid), len(split.test)],
         "valid_icl_top1": valid_top1,
