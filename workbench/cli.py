@@ -31,7 +31,13 @@ def positive_int(text: str) -> int:
 def _load(args):
     from .core.loading import load_model
 
-    return load_model(args.model, device=args.device, dtype=args.dtype, device_map=args.device_map)
+    return load_model(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        device_map=args.device_map,
+        unverified=getattr(args, "unverified", False),
+    )
 
 
 def _protocol(args, **extra):
@@ -208,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument(
+            "--unverified",
+            action="store_true",
+            help="go on with a model that fails its self-check, at your own risk (results record it)",
+        )
 
     run = sub.add_parser("run", help="the full protocol for one task")
     model_args(run)

@@ -37,6 +37,7 @@ from torch import Tensor
 
 from ..base.files import read_tensors, write_tensors
 from ..core.heads import HeadMeans
+from ..core.selfcheck import check_record
 from ..core.model import (
     HOOK_SITES,
     ModelInfo,
@@ -103,6 +104,7 @@ def vector_provenance(
         "model_fingerprint": model_fingerprint(model),
         "dtype": info.dtype,
         "weight_processing": weight_processing(model),
+        "self_check": check_record(model) or {"status": "not checked"},
         "hook_site": HOOK_SITES[site],
         "layer_convention": LAYER_CONVENTION,
         "operation": operation,
