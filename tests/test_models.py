@@ -87,7 +87,7 @@ def test_device_map_load_scans_like_a_plain_load(tmp_path, toy_task):
     # A disk-offloaded model fails its self-check (TransformerLens cannot read W_O off the meta
     # device, so the head map cannot be built): it loads only unverified, and says why.
     with pytest.raises(ModelCheckFailed, match="head_map.*meta device"):
-        load_model(str(tmp_path / "m"), device_map=device_map, offload_folder=tmp_path / "offload", verbose=False)
+        load_model(str(tmp_path / "m"), device_map=device_map, offload_folder=tmp_path / "off", verbose=False)
     mapped = load_model(
         str(tmp_path / "m"),
         device_map=device_map,

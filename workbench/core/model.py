@@ -114,7 +114,8 @@ def model_info(model) -> ModelInfo:
     reason = unsupported_reason(model)
     if reason is not None:
         raise ModelUnsupported(
-            f"{type(hf).__name__} ({hf_cfg.model_type}) cannot be analysed exactly by the workbench: {reason}."
+            f"{type(hf).__name__} ({hf_cfg.model_type}) cannot be analysed exactly by the workbench: "
+            f"{reason}."
         )
     blocks = list(model.blocks)
     post_norm = any(getattr(b, "ln1_post", None) is not None for b in blocks)
@@ -207,7 +208,14 @@ def model_id(model) -> str:
 
 
 # Layer kinds (config ``layer_types`` and the like) the scan and the head map handle exactly.
-_ATTENTION_KINDS = {"full_attention", "sliding_attention", "attention", "global", "local", "chunked_attention"}
+_ATTENTION_KINDS = {
+    "full_attention",
+    "sliding_attention",
+    "attention",
+    "global",
+    "local",
+    "chunked_attention",
+}
 # Model types whose layers carry state along the sequence (recurrence, convolution, SSM).
 _RECURRENT_TYPES = {
     "mamba",

@@ -72,7 +72,9 @@ def plain_twin(model):
         still = [n for n, p in twin.named_parameters() if p.device.type == "meta"]
         still += [n for n, b in twin.named_buffers() if b.device.type == "meta"]
         if still:
-            raise RuntimeError(f"the plain reference model lacks weights the bridge does not hold: {still[:5]}")
+            raise RuntimeError(
+                f"the plain reference model lacks weights the bridge holds no copy of: {still[:5]}"
+            )
     if getattr(hf, "hf_device_map", None):
         _share_dispatch(hf, twin)
     twin.eval()

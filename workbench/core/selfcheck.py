@@ -259,10 +259,10 @@ def _check_head_map(model, ids):
         heads = head_to_residual(model, layer, z_of.pop(layer), out[0]).float().sum(-2)
         mapped[layer] = heads + bias_to_residual(model, layer, out[0]).to(heads.device)
 
-    handles = [
-        b.mlp.register_forward_hook(lambda m, a, o: plain._with_tensor(o, torch.zeros_like(plain._out_tensor(o))))
-        for b in model.blocks
-    ]
+    def zero(module, args, out):
+        return plain._with_tensor(out, torch.zeros_like(plain._out_tensor(out)))
+
+    handles = [b.mlp.register_forward_hook(zero) for b in model.blocks]
     try:
         hooks = []
         for layer in range(info.n_layers):
@@ -276,7 +276,7 @@ def _check_head_map(model, ids):
         for l in range(info.n_layers)
     ]
     worst = max(range(len(errs)), key=errs.__getitem__)
-    return errs[worst], f"|sum of heads' map - attention block's residual write| / |write|, worst layer {worst}"
+    return errs[worst], f"|sum of heads' map - attention's residual write| / |write|, worst layer {worst}"
 
 
 @torch.inference_mode()
@@ -302,9 +302,8 @@ def _check_injection(model, ids):
     worst, smallest_change = 0.0, float("inf")
     for layer in sorted({0, info.n_layers // 2, info.n_layers - 1}):
         resid = {}
-        model.run_with_hooks(
-            ids, fwd_hooks=[(hook_name("resid_post", layer), lambda a, hook: resid.setdefault("x", a.clone()))]
-        )
+        grab = [(hook_name("resid_post", layer), lambda a, hook: resid.setdefault("x", a.clone()))]
+        model.run_with_hooks(ids, fwd_hooks=grab)
         if "x" not in resid:
             raise RuntimeError(f"blocks.{layer}.hook_resid_post never fired")
         vec = torch.randn(info.d_model, generator=gen)

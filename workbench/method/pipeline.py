@@ -24,8 +24,8 @@ from ..base.stage_cache import StageCache
 from ..core.heads import HeadMeans, last_token_states, mean_head_activations
 from ..core.hooks import add_vector, replace_last_state
 from ..core.model import model_id, model_info
-from ..core.selfcheck import check_record, verify_model
 from ..core.scan import HeadScan, scan_heads
+from ..core.selfcheck import check_record, verify_model
 from ..data.prompts import NATURAL_TEMPLATES, PAPER_FORMAT
 from ..data.tasks import Pair, Task, load_task
 from .evaluate import Accuracy, LayerSweep, accuracy, layer_sweep, natural_text_accuracy, portability_accuracy

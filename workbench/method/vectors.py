@@ -37,7 +37,6 @@ from torch import Tensor
 
 from ..base.files import read_tensors, write_tensors
 from ..core.heads import HeadMeans
-from ..core.selfcheck import check_record
 from ..core.model import (
     HOOK_SITES,
     ModelInfo,
@@ -48,6 +47,7 @@ from ..core.model import (
     model_info,
     weight_processing,
 )
+from ..core.selfcheck import check_record
 
 __all__ = [
     "VectorArtifact",
