@@ -264,6 +264,16 @@ def unsupported_reason(model) -> str | None:
             other = sorted({str(k) for k in kinds} - _ATTENTION_KINDS)
             if other:
                 return f"it has non-attention layers ({attr} = {other}): recurrent or hybrid layers"
+    if model_type == "openai-gpt":
+        return (
+            "its blocks are post-LayerNorm (ln_1(x + attn), then ln_2(. + mlp)): the residual stream is "
+            "renormalised after attention, so heads' outputs do not add up to what a block writes"
+        )
+    if getattr(hf_cfg, "kv_lora_rank", None):
+        return (
+            "it uses multi-head latent attention (kv_lora_rank): the bridge's d_head is not the heads' "
+            "value width, so hook_z and W_O do not split per head"
+        )
     cfg = model.cfg
     n_heads, d_head = int(cfg.n_heads), int(cfg.d_head)
     for i, block in enumerate(model.blocks):

@@ -25,6 +25,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 __all__ = [
+    "mlp_write",
     "plain_twin",
     "plain_logits",
     "plain_attn_contributions",
@@ -143,8 +144,16 @@ def _layers(model, twin) -> list:
     return [bridge_submodule(model, b, twin) for b in model.blocks]
 
 
+def mlp_write(block):
+    """The bridge module whose output is the MLP's write: its output projection where the bridge
+    names one (``mlp.out``: OPT's ``fc2``, Bloom's ``dense_4h_to_h`` before its residual add),
+    else the whole MLP (mixtures of experts)."""
+    out = getattr(block.mlp, "out", None)
+    return out if isinstance(out, torch.nn.Module) else block.mlp
+
+
 def _mlps(model, twin) -> list:
-    return [bridge_submodule(model, b.mlp, twin) for b in model.blocks]
+    return [bridge_submodule(model, mlp_write(b), twin) for b in model.blocks]
 
 
 def _o_projs(model, twin) -> list:

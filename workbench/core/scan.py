@@ -195,10 +195,16 @@ def layer_windows(model) -> list[int | None]:
     if cached is not None:
         return cached
     cfg = model.original_model.config
+    kinds = getattr(cfg, "layer_types", None)
     windows: list[int | None] = []
-    for block in model.blocks:
+    for i, block in enumerate(model.blocks):
         attn = getattr(block.attn, "original_component", None) or block.attn
-        w = getattr(attn, "sliding_window", None)
+        if hasattr(attn, "sliding_window"):  # the module's own (None on its global layers)
+            w = attn.sliding_window
+        elif isinstance(kinds, (list, tuple)) and i < len(kinds):  # as the model builds its masks
+            w = getattr(cfg, "sliding_window", None) if kinds[i] == "sliding_attention" else None
+        else:  # one window for every layer (Mistral, Mixtral, Starcoder2)
+            w = getattr(cfg, "sliding_window", None)
         if w is None and getattr(attn, "attention_type", None) == "local":
             w = getattr(cfg, "window_size", None)
         if w is None and getattr(attn, "attention", None) is not None:  # GPT-Neo nests its attention

@@ -262,7 +262,7 @@ def _check_head_map(model, ids):
     def zero(module, args, out):
         return plain._with_tensor(out, torch.zeros_like(plain._out_tensor(out)))
 
-    handles = [b.mlp.register_forward_hook(zero) for b in model.blocks]
+    handles = [plain.mlp_write(b).register_forward_hook(zero) for b in model.blocks]
     try:
         hooks = []
         for layer in range(info.n_layers):
