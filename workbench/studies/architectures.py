@@ -63,7 +63,12 @@ FAMILIES: dict[str, Family] = {
     f.name: f
     for f in [
         # --- the paper's models and today's main ones -----------------------------------------
-        _f("gptj", note="GPT-J: parallel attention/MLP, rotary on part of d_head", **_GPT2_NAMES, rotary_dim=8),
+        _f(
+            "gptj",
+            note="GPT-J: parallel attention/MLP, rotary on part of d_head",
+            **_GPT2_NAMES,
+            rotary_dim=8,
+        ),
         _f("gpt_neox", note="Pythia: parallel residual, fused QKV", rotary_pct=0.5),
         _f("llama", note="Llama 2/3: GQA, RoPE, RMSNorm"),
         _f("mistral", note="sliding window on every layer", sliding_window=_WINDOW),
@@ -89,7 +94,13 @@ FAMILIES: dict[str, Family] = {
             layer_types=["sliding_attention", "full_attention"],
         ),
         _f("gpt2", note="learned positions, LayerNorm, Conv1D, biases", **_GPT2_NAMES),
-        _f("falcon", note="Falcon-7B: multi-query, parallel attention", multi_query=True, new_decoder_architecture=False, ffn_hidden_size=128),
+        _f(
+            "falcon",
+            note="Falcon-7B: multi-query, parallel attention",
+            multi_query=True,
+            new_decoder_architecture=False,
+            ffn_hidden_size=128,
+        ),
         # --- norms after attention under other names --------------------------------------------
         _f("olmo", note="non-parametric LayerNorm"),
         _f("olmo2", note="post-attention RMSNorm named post_attention_layernorm, no pre-norm"),
@@ -100,10 +111,22 @@ FAMILIES: dict[str, Family] = {
         _f("glm", note="partial rotary, interleaved"),
         _f("glm4", note="post_self_attn_layernorm after attention; post_attention_layernorm is pre-MLP"),
         # --- multipliers ----------------------------------------------------------------------
-        _f("granite", note="residual/embedding/attention multipliers", residual_multiplier=0.37,
-           embedding_multiplier=3.0, attention_multiplier=0.2, logits_scaling=2.0),
-        _f("granitemoe", residual_multiplier=0.37, embedding_multiplier=3.0, attention_multiplier=0.2,
-           logits_scaling=2.0, **_MOE),
+        _f(
+            "granite",
+            note="residual/embedding/attention multipliers",
+            residual_multiplier=0.37,
+            embedding_multiplier=3.0,
+            attention_multiplier=0.2,
+            logits_scaling=2.0,
+        ),
+        _f(
+            "granitemoe",
+            residual_multiplier=0.37,
+            embedding_multiplier=3.0,
+            attention_multiplier=0.2,
+            logits_scaling=2.0,
+            **_MOE,
+        ),
         # --- more families ----------------------------------------------------------------------
         _f("cohere", note="parallel block, LayerNorm without bias, logit scale"),
         _f("cohere2", note="parallel block, sliding layers", sliding_window=_WINDOW),
@@ -111,13 +134,29 @@ FAMILIES: dict[str, Family] = {
         _f("starcoder2", note="biases, sliding window", sliding_window=_WINDOW),
         _f("gpt_bigcode", note="multi-query, fused c_attn", **_GPT2_NAMES),
         _f("codegen", note="mixed QKV layout", **_GPT2_NAMES, rotary_dim=8, n_ctx=512),
-        _f("gpt_neo", note="local/global layers (window by absolute position)", window_size=_WINDOW,
-           attention_types=[[["global", "local"], 1]], num_layers=2, num_heads=4,
-           attention_layers=["global", "local"]),
+        _f(
+            "gpt_neo",
+            note="local/global layers (window by absolute position)",
+            window_size=_WINDOW,
+            attention_types=[[["global", "local"], 1]],
+            num_layers=2,
+            num_heads=4,
+            attention_layers=["global", "local"],
+        ),
         _f("opt", note="learned positions with offset", ffn_dim=128, word_embed_proj_dim=64),
         _f("bloom", note="ALiBi", n_head=4, n_layer=2),
-        _f("falcon_rw", "falcon", note="Falcon-RW: ALiBi", alibi=True, new_decoder_architecture=False,
-           multi_query=False, parallel_attn=False, bias=True, ffn_hidden_size=128, num_kv_heads=4),
+        _f(
+            "falcon_rw",
+            "falcon",
+            note="Falcon-RW: ALiBi",
+            alibi=True,
+            new_decoder_architecture=False,
+            multi_query=False,
+            parallel_attn=False,
+            bias=True,
+            ffn_hidden_size=128,
+            num_kv_heads=4,
+        ),
         _f("xglm", note="sinusoidal positions", ffn_dim=128, d_model=64, num_layers=2, attention_heads=4),
         _f("smollm3", note="NoPE on some layers"),
         _f("helium", refusal="cannot wrap"),
@@ -129,32 +168,129 @@ FAMILIES: dict[str, Family] = {
         _f("arcee", note="relu2 MLP"),
         _f("ministral", refusal="cannot wrap", sliding_window=_WINDOW),
         _f("persimmon", refusal="cannot wrap"),
-        _f("gpt_oss", note="sinks, sliding layers, MoE", sliding_window=_WINDOW, num_local_experts=4,
-           num_experts_per_tok=2, layer_types=["sliding_attention", "full_attention"]),
+        _f(
+            "gpt_oss",
+            note="sinks, sliding layers, MoE",
+            sliding_window=_WINDOW,
+            num_local_experts=4,
+            num_experts_per_tok=2,
+            layer_types=["sliding_attention", "full_attention"],
+        ),
         _f("openai-gpt", refusal="post-LayerNorm", n_embd=64, n_layer=2, n_head=4, n_positions=512),
+        _f(
+            "afmoe",
+            note="post-attention norm, MoE, sliding layers",
+            sliding_window=_WINDOW,
+            num_experts=4,
+            num_experts_per_tok=2,
+            num_dense_layers=1,
+            moe_intermediate_size=32,
+        ),
+        _f(
+            "mpt",
+            note="ALiBi, fused Wqkv",
+            d_model=64,
+            n_heads=4,
+            n_layers=2,
+            expansion_ratio=2,
+            max_seq_len=512,
+        ),
+        _f(
+            "jetmoe",
+            refusal="no attention output projection",
+            num_local_experts=4,
+            num_experts_per_tok=2,
+            kv_channels=16,
+            num_key_value_heads=4,
+        ),
         # --- refused: layers with state along the sequence, latent attention, disagreeing bridges
-        _f("falcon_gqa", "falcon", refusal="cannot wrap|logits", note="Falcon's new GQA layout: the bridge's logits differ",
-           new_decoder_architecture=True, num_kv_heads=2, parallel_attn=True, ffn_hidden_size=128),
+        _f(
+            "falcon_gqa",
+            "falcon",
+            refusal="cannot wrap|logits",
+            note="Falcon's new GQA layout: the bridge's logits differ",
+            new_decoder_architecture=True,
+            num_kv_heads=2,
+            parallel_attn=True,
+            ffn_hidden_size=128,
+        ),
         _f("mamba", refusal="recurrent", state_size=4, expand=2, conv_kernel=4),
         _f("rwkv", refusal="recurrent", attention_hidden_size=64, num_hidden_layers=2),
-        _f("jamba", refusal="recurrent", attn_layer_period=2, attn_layer_offset=1, expert_layer_period=2,
-           expert_layer_offset=1, mamba_d_state=4, mamba_d_conv=4, mamba_expand=2, mamba_dt_rank=8, **_MOE),
-        _f("bamba", refusal="recurrent", mamba_n_heads=8, mamba_d_head=16, mamba_n_groups=1, mamba_d_state=8,
-           mamba_chunk_size=16, attn_layer_indices=[1]),
+        _f(
+            "jamba",
+            refusal="recurrent",
+            attn_layer_period=2,
+            attn_layer_offset=1,
+            expert_layer_period=2,
+            expert_layer_offset=1,
+            mamba_d_state=4,
+            mamba_d_conv=4,
+            mamba_expand=2,
+            mamba_dt_rank=8,
+            **_MOE,
+        ),
+        _f(
+            "bamba",
+            refusal="recurrent",
+            mamba_n_heads=8,
+            mamba_d_head=16,
+            mamba_n_groups=1,
+            mamba_d_state=8,
+            mamba_chunk_size=16,
+            attn_layer_indices=[1],
+        ),
         _f("lfm2", refusal="recurrent", layer_types=["conv", "full_attention"]),
-        _f("qwen3_next", refusal="recurrent", layer_types=["linear_attention", "full_attention"],
-           linear_num_value_heads=4, linear_num_key_heads=2, linear_key_head_dim=16, linear_value_head_dim=16,
-           **_MOE),
-        _f("recurrent_gemma", refusal="recurrent", lru_width=64, attention_window_size=_WINDOW,
-           block_types=["recurrent", "attention"]),
-        _f("falcon_h1", refusal="recurrent", mamba_d_ssm=64, mamba_n_heads=4, mamba_d_head=16,
-           mamba_n_groups=1, mamba_d_state=8, mamba_chunk_size=16),
-        _f("deepseek_v2", refusal="latent attention", q_lora_rank=None, kv_lora_rank=16, qk_rope_head_dim=8,
-           qk_nope_head_dim=16, v_head_dim=16, n_routed_experts=4, num_experts_per_tok=2,
-           first_k_dense_replace=2),
-        _f("deepseek_v3", refusal="latent attention", q_lora_rank=None, kv_lora_rank=16, qk_rope_head_dim=8,
-           qk_nope_head_dim=16, v_head_dim=16, n_routed_experts=4, num_experts_per_tok=2,
-           first_k_dense_replace=2),
+        _f(
+            "qwen3_next",
+            refusal="recurrent",
+            layer_types=["linear_attention", "full_attention"],
+            linear_num_value_heads=4,
+            linear_num_key_heads=2,
+            linear_key_head_dim=16,
+            linear_value_head_dim=16,
+            **_MOE,
+        ),
+        _f(
+            "recurrent_gemma",
+            refusal="recurrent",
+            lru_width=64,
+            attention_window_size=_WINDOW,
+            block_types=["recurrent", "attention"],
+        ),
+        _f(
+            "falcon_h1",
+            refusal="recurrent",
+            mamba_d_ssm=64,
+            mamba_n_heads=4,
+            mamba_d_head=16,
+            mamba_n_groups=1,
+            mamba_d_state=8,
+            mamba_chunk_size=16,
+        ),
+        _f(
+            "deepseek_v2",
+            refusal="latent attention",
+            q_lora_rank=None,
+            kv_lora_rank=16,
+            qk_rope_head_dim=8,
+            qk_nope_head_dim=16,
+            v_head_dim=16,
+            n_routed_experts=4,
+            num_experts_per_tok=2,
+            first_k_dense_replace=2,
+        ),
+        _f(
+            "deepseek_v3",
+            refusal="latent attention",
+            q_lora_rank=None,
+            kv_lora_rank=16,
+            qk_rope_head_dim=8,
+            qk_nope_head_dim=16,
+            v_head_dim=16,
+            n_routed_experts=4,
+            num_experts_per_tok=2,
+            first_k_dense_replace=2,
+        ),
     ]
 }
 
@@ -167,10 +303,11 @@ def family_config(family: Family | str, vocab_size: int):
 
     family = FAMILIES[family] if isinstance(family, str) else family
     base = AutoConfig.for_model(family.model_type)
+    fields = base.to_dict()
     values = {
         k: v
         for k, v in {**_BASE, "vocab_size": vocab_size}.items()
-        if hasattr(base, k) and not isinstance(getattr(type(base), k, None), property)
+        if k in fields and not isinstance(getattr(type(base), k, None), property)
     }
     values.update(family.overrides)
     data = {**base.to_dict(), **values}
@@ -229,8 +366,9 @@ def architecture_table(names: list[str] | None = None, progress: bool = True) ->
             model = family_model(fam)
             check = self_check(model, force=True)
             if check.passed:
-                verdict, reason = "exact", "self-check passed: " + ", ".join(
-                    f"{i.name} {i.value:.1g}" for i in check.items
+                verdict, reason = (
+                    "exact",
+                    "self-check passed: " + ", ".join(f"{i.name} {i.value:.1g}" for i in check.items),
                 )
             else:
                 verdict = "refused"
