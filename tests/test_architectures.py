@@ -160,3 +160,19 @@ def test_self_check_catches_each_fixed_bug(name, broken, check, monkeypatch):
     accepted = verify_model(model, unverified=True)
     assert accepted.status == "failed-unverified" and check_record(model)["status"] == "failed-unverified"
     assert "FAIL" in repr(accepted) and check in repr(accepted)
+
+
+def test_self_check_is_cached_by_weights(tmp_path, monkeypatch):
+    """The check runs once per weights (atomic JSON in the cache dir), not once per load."""
+    import workbench.core.selfcheck as sc
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    model = family_model("llama", seed=5)
+    first = self_check(model)
+    files = list((tmp_path / "selfcheck").glob("*.json"))
+    assert len(files) == 1 and files[0].name.startswith(first.model_id)
+    monkeypatch.setattr(sc, "_run_checks", lambda m: pytest.fail("ran again instead of reading the cache"))
+    again = self_check(family_model("llama", seed=5))
+    assert again.to_json() == first.to_json()
+    with pytest.raises(pytest.fail.Exception):
+        self_check(family_model("llama", seed=6))  # other weights: checked anew

@@ -193,6 +193,12 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_architectures(args) -> int:
+    from .studies.architectures import write_architecture_table
+
+    return write_architecture_table(args.out, args.families or None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .core.loading import DEFAULT_MODEL
 
@@ -325,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("tasks", help="list built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list built-in models").set_defaults(func=cmd_models)
+    arch = sub.add_parser(
+        "architectures", help="self-check tiny models of every decoder family: the README table"
+    )
+    arch.add_argument("--out", default=None, help="also write the Markdown table and JSON rows here (.md)")
+    arch.add_argument("families", nargs="*", help="only these families (default: all)")
+    arch.set_defaults(func=cmd_architectures)
     return parser
 
 

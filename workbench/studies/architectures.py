@@ -19,7 +19,16 @@ from typing import Any
 
 import torch
 
-__all__ = ["Family", "FAMILIES", "family_model", "architecture_table", "ArchitectureRow", "format_table"]
+__all__ = [
+    "Family",
+    "FAMILIES",
+    "family_config",
+    "family_model",
+    "architecture_table",
+    "ArchitectureRow",
+    "format_table",
+    "write_architecture_table",
+]
 
 # The sizes every tiny family shares (names as most configs spell them; aliases below).
 _BASE = dict(
@@ -397,3 +406,35 @@ def format_table(rows: list[ArchitectureRow]) -> str:
         why = r.reason if r.verdict == "refused" else (note or "exact")
         lines.append(f"| {r.family} | `{r.model_type}` | {r.verdict} | {why.replace('|', '/')} |")
     return "\n".join(lines)
+
+
+def write_architecture_table(out: str | None = None, names: list[str] | None = None) -> int:
+    """Print the table (and write it to ``out`` as Markdown, with the rows as JSON beside it);
+    return 1 if any family is not as :data:`FAMILIES` expects (an exact one refused, or the reverse)."""
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from ..base.files import atomic_path, write_json
+
+    rows = architecture_table(names)
+    table = format_table(rows)
+    n_exact = sum(r.verdict == "exact" for r in rows)
+    summary = f"{n_exact} exact, {len(rows) - n_exact} refused, of {len(rows)} families"
+    print(table + "\n\n" + summary)
+    unexpected = [r.family for r in rows if not r.as_expected]
+    if out:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(table + "\n\n" + summary + "\n")
+        write_json(path.with_suffix(".json"), [asdict(r) for r in rows])
+        print("wrote", path, path.with_suffix(".json"))
+    if unexpected:
+        print(
+            "NOT AS EXPECTED:",
+            ", ".join(unexpected),
+            json.dumps([r.reason for r in rows if not r.as_expected]),
+        )
+        return 1
+    return 0
