@@ -18,6 +18,7 @@ TransformerLens hooks or the workbench's maps:
 
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
 
 import torch
@@ -160,16 +161,23 @@ def _o_projs(model, twin) -> list:
     return [bridge_submodule(model, b.attn.o, twin) for b in model.blocks]
 
 
-def _run(twin, ids: Tensor) -> Tensor:
-    return twin(input_ids=ids, use_cache=False).logits
+def _run(twin, ids: Tensor, last_only: bool = False) -> Tensor:
+    if last_only and "logits_to_keep" in inspect.signature(twin.forward).parameters:
+        return twin(input_ids=ids, use_cache=False, logits_to_keep=1).logits
+    logits = twin(input_ids=ids, use_cache=False).logits
+    return logits[:, -1:] if last_only else logits
 
 
 @torch.inference_mode()
 def plain_logits(
-    model, ids: Tensor, add: tuple[int, Tensor] | None = None, from_position: int = -1
+    model,
+    ids: Tensor,
+    add: tuple[int, Tensor] | None = None,
+    from_position: int = -1,
+    last_only: bool = False,
 ) -> Float[Tensor, "batch pos d_vocab"]:
-    """Transformers' logits; ``add=(L, v)`` adds ``v`` to decoder layer ``L``'s output at positions
-    ``from_position:`` (the last one by default)."""
+    """Transformers' logits (at the last position only if ``last_only``); ``add=(L, v)`` adds
+    ``v`` to decoder layer ``L``'s output at positions ``from_position:`` (the last by default)."""
     twin = plain_twin(model)
     pairs = []
     if add is not None:
@@ -182,7 +190,7 @@ def plain_logits(
 
         pairs.append((_layers(model, twin)[layer], "post", add_hook))
     with _hooks(pairs):
-        return _run(twin, ids)
+        return _run(twin, ids, last_only)
 
 
 @torch.inference_mode()
@@ -226,7 +234,7 @@ def plain_head_inputs(model, ids: Tensor, n_heads: int) -> Float[Tensor, "layer 
 
         pairs.append((proj, "pre", grab))
     with _hooks(pairs):
-        _run(twin, ids)
+        _run(twin, ids, last_only=True)
     return torch.stack([got[l] for l in range(len(got))])
 
 
@@ -248,5 +256,5 @@ def plain_patched_prob(
 
         pairs.append((_o_projs(model, twin)[layer], "pre", patch))
     with _hooks(pairs):
-        logits = _run(twin, ids)
+        logits = _run(twin, ids, last_only=True)
     return float(logits[0, -1].float().softmax(-1)[answer_id])

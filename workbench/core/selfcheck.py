@@ -300,14 +300,18 @@ def _check_injection(model, ids):
     clean = plain.plain_logits(model, ids).float()
     gen = torch.Generator().manual_seed(1)
     worst, smallest_change = 0.0, float("inf")
-    for layer in sorted({0, info.n_layers // 2, info.n_layers - 1}):
-        resid = {}
-        grab = [(hook_name("resid_post", layer), lambda a, hook: resid.setdefault("x", a.clone()))]
-        model.run_with_hooks(ids, fwd_hooks=grab)
-        if "x" not in resid:
+    layers = sorted({0, info.n_layers // 2, info.n_layers - 1})
+    resid: dict[int, torch.Tensor] = {}
+
+    def grab(act, hook):
+        resid[hook.layer()] = act[0, -1].float().norm().cpu()
+
+    model.run_with_hooks(ids, fwd_hooks=[(hook_name("resid_post", layer), grab) for layer in layers])
+    for layer in layers:
+        if layer not in resid:
             raise RuntimeError(f"blocks.{layer}.hook_resid_post never fired")
         vec = torch.randn(info.d_model, generator=gen)
-        vec = vec / vec.norm() * resid["x"][0, -1].float().norm().cpu()  # as large as the state itself
+        vec = vec / vec.norm() * resid[layer]  # as large as the state itself
         ours = model.run_with_hooks(ids, fwd_hooks=add_vector(model, layer, vec)).float()
         ref = plain.plain_logits(model, ids, add=(layer, vec.to(clean.device))).float()
         scale = ref.abs().max().clamp_min(1e-12)
@@ -333,7 +337,7 @@ def _check_scan(model, n: int):
     mean_z = torch.zeros(L, H, info.d_head)
     mean_z[:] = plain.plain_head_inputs(model, donor, H).cpu()
     with torch.inference_mode():
-        clean = plain.plain_logits(model, ids)[0, -1].float()
+        clean = plain.plain_logits(model, ids, last_only=True)[0, -1].float()
     answer = int(clean.argmax())
     p_clean = float(clean.softmax(-1)[answer])
     prompt = EncodedPrompt(tuple(int(i) for i in ids[0]), answer, None)

@@ -13,6 +13,7 @@ Each family states its expectation: ``None`` (exact) or a phrase its refusal mus
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -357,7 +358,13 @@ class ArchitectureRow:
 
 
 def _first_line(text: str) -> str:
-    return " ".join(str(text).split())[:240]
+    """A refusal's reason, short enough for a table row."""
+    text = " ".join(str(text).split())
+    text = re.sub(r"^.*? cannot be analysed exactly by the workbench: ", "", text)
+    if "Could not determine supported architecture" in text:
+        return "TransformerLens 4 has no adapter for it: the bridge does not load it"
+    text = re.sub(r"^TransformerLens cannot wrap \S+ \(\S+\): ", "TransformerLens' conversion fails: ", text)
+    return text[:240]
 
 
 def architecture_table(names: list[str] | None = None, progress: bool = True) -> list[ArchitectureRow]:
@@ -403,7 +410,7 @@ def format_table(rows: list[ArchitectureRow]) -> str:
     lines = ["| family | model_type | verdict | why |", "|---|---|---|---|"]
     for r in rows:
         note = FAMILIES[r.family].note if r.family in FAMILIES else ""
-        why = r.reason if r.verdict == "refused" else (note or "exact")
+        why = r.reason if r.verdict == "refused" else (note or "-")
         lines.append(f"| {r.family} | `{r.model_type}` | {r.verdict} | {why.replace('|', '/')} |")
     return "\n".join(lines)
 
