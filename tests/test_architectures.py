@@ -176,3 +176,15 @@ def test_self_check_is_cached_by_weights(tmp_path, monkeypatch):
     assert again.to_json() == first.to_json()
     with pytest.raises(pytest.fail.Exception):
         self_check(family_model("llama", seed=6))  # other weights: checked anew
+
+
+def test_architecture_table_command(tmp_path, capsys):
+    from workbench.cli import main
+
+    assert main(["architectures", "llama", "mamba", "--out", str(tmp_path / "arch.md")]) == 0
+    table = (tmp_path / "arch.md").read_text()
+    assert (
+        "| llama | `llama` | exact |" in table
+        and "| mamba | `mamba` | refused | its layers are recurrent" in table
+    )
+    assert "1 exact, 1 refused, of 2 families" in capsys.readouterr().out

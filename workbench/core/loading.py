@@ -129,7 +129,7 @@ def load_model(
             raise ModelLoadError(
                 f"unknown tiny model {name_or_path!r}; choose from {['tiny-' + a for a in TINY_CONFIGS]}"
             )
-        bridge = tiny_model(arch, dtype=dtype)
+        bridge = tiny_model(arch, dtype=dtype, unverified=unverified)
     elif name_or_path in BUILTIN_MODELS:
         spec = BUILTIN_MODELS[name_or_path]
         folder = _dequantized_folder(
