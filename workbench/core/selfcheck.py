@@ -331,7 +331,7 @@ def _check_scan(model, n: int):
     windows = layer_windows(model)
     for kind in (True, False):  # a head in a windowed layer and one in a global layer, if both exist
         hit = [l for l, w in enumerate(windows) if (w is not None) == kind]
-        if hit:
+        if hit and not any((windows[l] is not None) == kind for l, _ in heads):
             heads.add((hit[0], H - 1))
     heads = sorted(heads)
     mean_z = torch.zeros(L, H, info.d_head)
