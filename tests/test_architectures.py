@@ -188,3 +188,11 @@ def test_architecture_table_command(tmp_path, capsys):
         and "| mamba | `mamba` | refused | its layers are recurrent" in table
     )
     assert "1 exact, 1 refused, of 2 families" in capsys.readouterr().out
+
+
+def test_cli_has_the_unverified_flag():
+    from workbench.cli import build_parser
+
+    args = build_parser().parse_args(["run", "--task", "t", "--out", "o", "--unverified"])
+    assert args.unverified is True
+    assert build_parser().parse_args(["run", "--task", "t", "--out", "o"]).unverified is False

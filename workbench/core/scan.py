@@ -15,6 +15,12 @@ itself only (a 4-D attention mask).  Variant ``i`` has head ``(l_i, h_i)`` patch
 separate full forwards (to float rounding), and logits are computed for the last ``V + 1``
 positions only (the unpatched last token gives ``P(a | corrupted)``).  V is chunked to bound
 memory.  ``tests/reference.py`` holds the plain one-forward-per-head oracle the tests compare to.
+
+Sliding-window (local) layers get their own variant mask (:func:`layer_windows`, installed per
+layer by a pre-hook on the attention), so a variant sees exactly the keys the real last token
+sees in that layer.  Models whose masking the variant mask cannot express (ALiBi built from a
+padding mask, OpenAI-GPT; GPT-Neo's in-module local window once prompt + variants outgrow it)
+take the exact slow path: one full forward per head (:func:`slow_path_reason`).
 """
 
 from __future__ import annotations
