@@ -11,7 +11,7 @@ TASK    ?= antonym
 TABLE_TASKS ?= antonym synonym capitalize country-capital english-french present-past singular-plural next-item landmark-country choose-first-of-3
 FV_TASKS ?= antonym capitalize country-capital present-past singular-plural landmark-country choose-first-of-3 uppercase adjective-comparative lowercase-first-letter
 
-.PHONY: setup demo test lint icl-table fv-table
+.PHONY: setup demo test lint icl-table fv-table architecture-table
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -41,3 +41,7 @@ icl-table: setup
 fv-table: setup
 	for t in $(FV_TASKS); do $(BIN)/workbench run --model $(MODEL) --task $$t --out runs/$(MODEL)/$$t || exit 1; done
 	$(BIN)/workbench merge $(addprefix runs/$(MODEL)/,$(FV_TASKS)) --out runs/$(MODEL)/fv_table.json
+
+# README's architecture table: tiny random models of every decoder family, self-checked against transformers.
+architecture-table: setup
+	$(BIN)/python -m workbench.cli architectures --out runs/architectures.md

@@ -65,6 +65,7 @@ def test_device_map_load_scans_like_a_plain_load(tmp_path, toy_task):
     from workbench.core.loading import load_model
     from workbench.core.model import input_device
     from workbench.core.scan import scan_heads
+    from workbench.core.selfcheck import ModelCheckFailed, check_record
     from workbench.core.tiny import _tiny_config, tiny_tokenizer
     from workbench.data.prompts import sample_prompts
     from workbench.method.protocol import encode
@@ -83,9 +84,19 @@ def test_device_map_load_scans_like_a_plain_load(tmp_path, toy_task):
         "lm_head": "cpu",
     }
     plain = load_model(str(tmp_path / "m"), verbose=False)
+    # A disk-offloaded model fails its self-check (TransformerLens cannot read W_O off the meta
+    # device, so the head map cannot be built): it loads only unverified, and says why.
+    with pytest.raises(ModelCheckFailed, match="head_map.*meta device"):
+        load_model(str(tmp_path / "m"), device_map=device_map, offload_folder=tmp_path / "off", verbose=False)
     mapped = load_model(
-        str(tmp_path / "m"), device_map=device_map, offload_folder=tmp_path / "offload", verbose=False
+        str(tmp_path / "m"),
+        device_map=device_map,
+        offload_folder=tmp_path / "offload",
+        verbose=False,
+        unverified=True,
     )
+    assert check_record(mapped)["status"] == "failed-unverified"
+    assert check_record(mapped)["checks"]["scan"]["passed"]  # the scan itself is exact
     assert getattr(mapped.original_model, "hf_device_map", None), "accelerate did not dispatch the model"
     assert input_device(mapped).type == "cpu"
     prompts = encode(plain, sample_prompts(toy_task.split(), 2, 3, "shuffled", seed=0))

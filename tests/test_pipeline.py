@@ -42,6 +42,8 @@ def test_pipeline_on_tiny_model_and_load_round_trip(tiny, toy_task, tmp_path):
     data = json.loads((tmp_path / "result.json").read_text())
     assert data["n_layers"] == 2 and len(data["aie"]) == 2 and len(data["aie"][0]) == 4
     assert data["task"] == toy_task.name and data["model_id"] == model_id(tiny["llama"])
+    assert data["self_check"]["status"] == "passed" and data["self_check"]["checks"]["scan"]["passed"]
+    assert result.fv.provenance["self_check"]["status"] == "passed"
     back = TaskResult.load(tmp_path)
     assert back.task == toy_task and back.protocol == SMALL and back.fv_layer == result.fv_layer
     assert back.extraction_queries == result.extraction_queries and back.fv.heads == result.fv.heads

@@ -40,6 +40,9 @@ _FACE = {
     "model_info": "workbench.core.model",
     "model_id": "workbench.core.model",
     "tiny_model": "workbench.core.tiny",
+    "verify_model": "workbench.core.selfcheck",
+    "SelfCheck": "workbench.core.selfcheck",
+    "ModelCheckFailed": "workbench.core.selfcheck",
     # tasks and prompts
     "load_task": "workbench.data.tasks",
     "list_tasks": "workbench.data.tasks",

@@ -46,7 +46,13 @@ def _int_at_least(text: str, low: int) -> int:
 def _load(args):
     from .core.loading import load_model
 
-    return load_model(args.model, device=args.device, dtype=args.dtype, device_map=args.device_map)
+    return load_model(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        device_map=args.device_map,
+        unverified=getattr(args, "unverified", False),
+    )
 
 
 def _check_out_folder(path) -> None:
@@ -226,6 +232,12 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_architectures(args) -> int:
+    from .studies.architectures import write_architecture_table
+
+    return write_architecture_table(args.out, args.families or None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .core.loading import DEFAULT_MODEL
 
@@ -248,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument(
+            "--unverified",
+            action="store_true",
+            help="go on with a model that fails its self-check, at your own risk (results record it)",
+        )
 
     run = sub.add_parser("run", help="the full protocol for one task")
     model_args(run)
@@ -361,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("tasks", help="list built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list built-in models").set_defaults(func=cmd_models)
+    arch = sub.add_parser(
+        "architectures", help="self-check tiny models of every decoder family: the README table"
+    )
+    arch.add_argument("--out", default=None, help="also write the Markdown table and JSON rows here (.md)")
+    arch.add_argument("families", nargs="*", help="only these families (default: all)")
+    arch.set_defaults(func=cmd_architectures)
     return parser
 
 

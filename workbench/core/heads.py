@@ -1,16 +1,23 @@
 """Mean head activations over clean prompts, and the one map from a head to the residual stream.
 
 For head ``h`` of layer ``l`` with output ``z_h`` (the input of the attention output
-projection, ``blocks.l.attn.hook_z``), the head's contribution to the residual stream is
+projection, ``blocks.l.attn.hook_z``), let ``o = sum_h z_h @ W_O[l, h] (+ b_O)`` be the
+projection's output (``blocks.l.attn.hook_out``).  What the attention block adds to the
+residual stream is ``post_l(o)``, and the head's share of it is
 
-- most models (GPT-2, GPT-J, Llama, SmolLM2):  ``z_h @ W_O[l, h]``.  An output bias ``b_O`` is
-  not a head's: it is added once per layer whatever the heads do, so it is left out;
-- Gemma 2/3, which normalise the attention output before it joins the residual
-  (``resid += RMSNorm_post(o)``, ``o = sum_h z_h @ W_O[l, h]``):
-  ``(z_h @ W_O[l, h]) * g / rms(o)``, with ``g`` the norm's gain and ``rms(o)`` taken from the
-  SAME forward pass.  The heads' contributions then add up exactly to what enters the residual.
+- most models (GPT-2, GPT-J, Llama, SmolLM2):  ``post_l = identity``, the share ``z_h @ W_O[l, h]``.
+  An output bias ``b_O`` is not a head's: it is added once per layer whatever the heads do;
+- a post-attention RMSNorm, whatever the model calls it (Gemma 2/3 ``post_attention_layernorm``,
+  OLMo-2/3 and EXAONE-4 ``post_attention_layernorm`` with no pre-norm, GLM-4
+  ``post_self_attn_layernorm``), read per layer from the bridge's own block structure
+  (``blocks.l.ln1_post``): ``(z_h @ W_O[l, h]) * g / rms(o)``, with ``g`` the norm's gain and
+  ``rms(o)`` taken from the SAME forward pass;
+- a residual multiplier ``m`` (Granite's ``residual_multiplier``, the bridge's
+  ``residual_contribution_scale``): the share times ``m``.
 
-:func:`head_to_residual` is that map; every other module calls it.
+So the heads' shares plus :func:`bias_to_residual` add up exactly to what enters the residual
+(the self-check, :mod:`workbench.core.selfcheck`, verifies this against transformers on every
+model).  :func:`head_to_residual` is that map; every other module calls it.
 """
 
 from __future__ import annotations
@@ -27,25 +34,72 @@ from ..data.prompts import EncodedPrompt
 from .forward import last_token_logits
 from .model import hook_name, model_info
 
-__all__ = ["HeadMeans", "head_to_residual", "post_norm_gain", "mean_head_activations", "last_token_states"]
+__all__ = [
+    "HeadMeans",
+    "head_to_residual",
+    "bias_to_residual",
+    "post_attn_norm_module",
+    "residual_scale",
+    "post_norm_gain",
+    "mean_head_activations",
+    "last_token_states",
+]
+
+
+def post_attn_norm_module(model, layer: int):
+    """The norm between layer ``layer``'s attention output and the residual stream, or ``None``.
+
+    Read from the bridge's block structure (its ``ln1_post`` component), whatever the
+    transformers module is called; the pre-MLP norm (``ln2``) is never taken for it.
+    """
+    post = getattr(model.blocks[layer], "ln1_post", None)
+    return None if post is None else getattr(post, "original_component", post)
+
+
+def residual_scale(model, layer: int) -> float:
+    """The factor on layer ``layer``'s attention output as it joins the residual (Granite's
+    ``residual_multiplier``; 1 for most models)."""
+    return float(getattr(model.blocks[layer], "residual_contribution_scale", 1.0))
 
 
 def post_norm_gain(model, layer: int) -> tuple[Float[Tensor, " d_model"], float]:
-    """``(g, eps)`` of the post-attention RMSNorm of ``layer`` (Gemma-style models only).
+    """``(g, eps)`` of the post-attention RMSNorm of ``layer`` (see :func:`post_attn_norm_module`).
 
     Read by applying the norm to a vector of ones: ``norm(1) = g / sqrt(1 + eps)``, which holds
     whether the module stores ``g`` or ``g - 1`` (Gemma's offset convention).
     """
     cache = model.__dict__.setdefault("_workbench_post_norm", {})
     if layer not in cache:
-        hf_layer = model.original_model.model.layers[layer]
-        norm = hf_layer.post_attention_layernorm
-        eps = float(getattr(norm, "eps", None) or getattr(norm, "variance_epsilon", 1e-6))
+        norm = post_attn_norm_module(model, layer)
+        if norm is None:
+            raise ValueError(f"layer {layer} of {model_info(model).name} has no post-attention norm")
+        eps = getattr(norm, "eps", None)
+        eps = float(eps if eps is not None else getattr(norm, "variance_epsilon", 1e-6))
         ones = torch.ones(1, model_info(model).d_model, device=next(norm.parameters()).device)
         with torch.no_grad():
             gain = norm(ones)[0].float() * (1.0 + eps) ** 0.5
         cache[layer] = (gain, eps)
     return cache[layer]
+
+
+def _post_map(
+    model, layer: int, x: Float[Tensor, "... d_model"], attn_out: Tensor | None, per_head: bool
+) -> Tensor:
+    """Apply layer ``layer``'s linearised post-processing ``post_l`` (module docstring) to ``x``."""
+    scale = residual_scale(model, layer)
+    if scale != 1.0:
+        x = x * scale
+    if post_attn_norm_module(model, layer) is None:
+        return x
+    if attn_out is None:
+        raise ValueError(
+            f"{model_info(model).name} normalises the attention output before the residual stream: "
+            "pass attn_out (blocks.L.attn.hook_out from the same forward pass) to map heads exactly."
+        )
+    gain, eps = post_norm_gain(model, layer)
+    inv_rms = torch.rsqrt(attn_out.float().pow(2).mean(-1, keepdim=True) + eps).to(x.dtype)
+    factor = inv_rms * gain.to(device=x.device, dtype=x.dtype)
+    return x * (factor.unsqueeze(-2) if per_head else factor)
 
 
 def head_to_residual(
@@ -61,16 +115,25 @@ def head_to_residual(
     """
     W_O = model.W_O[layer].to(device=z.device, dtype=z.dtype)  # [head, d_head, d_model]
     out = einops.einsum(z, W_O, "... head d_head, head d_head d_model -> ... head d_model")
-    if model_info(model).post_attn_norm:
-        if attn_out is None:
-            raise ValueError(
-                f"{model_info(model).name} normalises the attention output before the residual stream: "
-                "pass attn_out (blocks.L.attn.hook_out from the same forward pass) to map heads exactly."
-            )
-        gain, eps = post_norm_gain(model, layer)
-        inv_rms = torch.rsqrt(attn_out.float().pow(2).mean(-1, keepdim=True) + eps).to(z.dtype)
-        out = out * (inv_rms * gain.to(device=z.device, dtype=z.dtype)).unsqueeze(-2)
-    return out
+    return _post_map(model, layer, out, attn_out, per_head=True)
+
+
+def bias_to_residual(
+    model, layer: int, attn_out: Float[Tensor, "... d_model"] | None = None
+) -> Float[Tensor, "... d_model"] | Float[Tensor, " d_model"]:
+    """The output bias's share of what layer ``layer``'s attention adds to the residual (0 without
+    a bias): the part of it no head writes.  ``attn_out`` as in :func:`head_to_residual`."""
+    proj = model.blocks[layer].attn.o
+    proj = getattr(proj, "original_component", proj)
+    bias = getattr(proj, "bias", None)
+    d_model = model_info(model).d_model
+    if bias is None:
+        like = attn_out if attn_out is not None else torch.zeros(d_model)
+        return torch.zeros_like(like, dtype=torch.float32)
+    b = bias.detach().float()
+    if attn_out is not None:
+        b = b.to(attn_out.device).expand_as(attn_out)
+    return _post_map(model, layer, b, None if attn_out is None else attn_out.float(), per_head=False)
 
 
 @dataclass

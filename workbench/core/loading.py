@@ -29,6 +29,7 @@ import torch
 
 from ..base.files import atomic_path, default_cache_dir
 from .model import ModelLoadError, bridge_from_hf, model_info
+from .selfcheck import verify_model
 from .tiny import TINY_CONFIGS, tiny_model
 
 __all__ = ["BUILTIN_MODELS", "DEFAULT_MODEL", "BuiltinModel", "ModelLoadError", "load_model"]
@@ -99,8 +100,9 @@ def load_model(
     verbose: bool = True,
     device_map: str | dict | None = None,
     offload_folder: str | os.PathLike | None = None,
+    unverified: bool = False,
 ):
-    """Load a hooked model (a TransformerLens ``TransformerBridge``).
+    """Load a hooked model (a TransformerLens ``TransformerBridge``), self-checked.
 
     Args:
         name_or_path: a built-in name (see :data:`BUILTIN_MODELS`), a local HF folder, a
@@ -111,6 +113,9 @@ def load_model(
             accelerate and the bridge follows them (TransformerLens' own multi-device support).
         offload_folder: where accelerate keeps weights a ``device_map`` sends to ``"disk"``.
         cache_dir: where dequantized built-in weights are kept (default: the user cache).
+        unverified: go on with a model that fails its self-check (:mod:`workbench.core.selfcheck`,
+            run on a model's first use and cached by its weights), at your own risk: every
+            result records it.  Without it such a model raises ``ModelCheckFailed``.
 
     >>> model = load_model("smollm2-135m")  # doctest: +SKIP
     >>> model_info(model).n_layers  # doctest: +SKIP
@@ -126,7 +131,7 @@ def load_model(
             raise ModelLoadError(
                 f"unknown tiny model {name_or_path!r}; choose from {['tiny-' + a for a in TINY_CONFIGS]}"
             )
-        bridge = tiny_model(arch, dtype=dtype)
+        bridge = tiny_model(arch, dtype=dtype, unverified=unverified)
     elif name_or_path in BUILTIN_MODELS:
         spec = BUILTIN_MODELS[name_or_path]
         folder = _dequantized_folder(
@@ -147,13 +152,17 @@ def load_model(
         bridge = bridge.to(device)
     else:
         device = f"device_map={device_map!r}"
+    check = verify_model(bridge, unverified=unverified)
     if verbose:
         info = model_info(bridge)
         print(
             f"Loaded {info.name}: {info.n_layers} layers x {info.n_heads} heads, d_head {info.d_head}, "
-            f"on {device} in {str(dtype).replace('torch.', '')} ({time.perf_counter() - start:.1f} s)",
+            f"on {device} in {str(dtype).replace('torch.', '')} ({time.perf_counter() - start:.1f} s); "
+            f"self-check {check.status}",
             file=sys.stderr,
         )
+        if not check.passed:
+            print(f"WARNING: used unverified at your own risk:\n{check!r}", file=sys.stderr)
     return bridge
 
 

@@ -23,6 +23,8 @@ import torch
 __all__ = [
     "ModelInfo",
     "ModelLoadError",
+    "ModelUnsupported",
+    "unsupported_reason",
     "VectorMismatch",
     "OutOfRange",
     "model_info",
@@ -45,6 +47,10 @@ class ModelLoadError(RuntimeError):
 
 class OutOfRange(IndexError):
     """A layer or head number the model does not have."""
+
+
+class ModelUnsupported(ModelLoadError):
+    """An architecture the workbench cannot analyse exactly; the message says why."""
 
 
 class VectorMismatch(ValueError):
@@ -81,7 +87,7 @@ class ModelInfo:
     d_head: int
     d_model: int
     d_vocab: int
-    post_attn_norm: bool  # Gemma-style RMSNorm on the attention output before the residual
+    post_attn_norm: bool  # a norm on the attention output before the residual (on some layer)
     attn_out_bias: bool  # the output projection has a bias (counted once per layer, not per head)
     bos_id: int | None  # prepended to every prompt (None: nothing prepended)
     dtype: str = "float32"  # of the weights, e.g. "bfloat16"
@@ -111,10 +117,15 @@ def model_info(model) -> ModelInfo:
     cfg = model.cfg
     hf = model.original_model
     hf_cfg = hf.config
-    layer0 = decoder_layers(hf)[0]
-    post_norm = hasattr(layer0, "pre_feedforward_layernorm") and hasattr(layer0, "post_attention_layernorm")
-    o_proj = _attn_out_proj(layer0)
-    bias = getattr(o_proj, "bias", None) is not None
+    reason = unsupported_reason(model)
+    if reason is not None:
+        raise ModelUnsupported(
+            f"{type(hf).__name__} ({hf_cfg.model_type}) cannot be analysed exactly by the workbench: "
+            f"{reason}."
+        )
+    blocks = list(model.blocks)
+    post_norm = any(getattr(b, "ln1_post", None) is not None for b in blocks)
+    bias = any(getattr(_plain(b.attn.o), "bias", None) is not None for b in blocks)
     prepend = getattr(model, "_workbench_prepend_bos", True)
     tok = model.tokenizer
     bos = tok.bos_token_id if (prepend and tok is not None) else None
@@ -202,6 +213,93 @@ def model_id(model) -> str:
     return f"{model_fingerprint(model)}-{model_info(model).dtype}{suffix}"
 
 
+# Layer kinds (config ``layer_types`` and the like) the scan and the head map handle exactly.
+_ATTENTION_KINDS = {
+    "full_attention",
+    "sliding_attention",
+    "attention",
+    "global",
+    "local",
+    "chunked_attention",
+}
+# Model types whose layers carry state along the sequence (recurrence, convolution, SSM).
+_RECURRENT_TYPES = {
+    "mamba",
+    "mamba2",
+    "falcon_mamba",
+    "rwkv",
+    "rwkv7",
+    "recurrent_gemma",
+    "falcon_h1",
+    "jamba",
+    "bamba",
+    "zamba",
+    "zamba2",
+    "lfm2",
+    "lfm2_moe",
+    "qwen3_next",
+    "granitemoehybrid",
+    "nemotron_h",
+    "olmo_hybrid",
+    "hyenadna",
+}
+
+
+def _plain(module):
+    return getattr(module, "original_component", None) or module
+
+
+def unsupported_reason(model) -> str | None:
+    """Why the workbench cannot analyse ``model`` exactly, or ``None`` if nothing stands in the way.
+
+    Refused: layers that carry state along the sequence (a patched or appended token would leak
+    through the recurrence), blocks without a multi-head attention output projection, and heads
+    whose output width is not ``d_head`` (per-layer head sizes, multi-head latent attention).
+    """
+    hf_cfg = model.original_model.config
+    model_type = str(getattr(hf_cfg, "model_type", ""))
+    if model_type in _RECURRENT_TYPES:
+        return (
+            f"its layers are recurrent or hybrid ({model_type}: state-space, recurrent or convolution "
+            "layers carry state along the sequence), so a head's causal effect cannot be isolated by "
+            "patching one position and the appended-variant scan would leak between variants"
+        )
+    for attr in ("layer_types", "layers_block_type", "block_types", "layers_block_types"):
+        kinds = getattr(hf_cfg, attr, None)
+        if isinstance(kinds, (list, tuple)):
+            other = sorted({str(k) for k in kinds} - _ATTENTION_KINDS)
+            if other:
+                return f"it has non-attention layers ({attr} = {other}): recurrent or hybrid layers"
+    if model_type == "openai-gpt":
+        return (
+            "its blocks are post-LayerNorm (ln_1(x + attn), then ln_2(. + mlp)): the residual stream is "
+            "renormalised after attention, so heads' outputs do not add up to what a block writes"
+        )
+    if getattr(hf_cfg, "kv_lora_rank", None):
+        return (
+            "it uses multi-head latent attention (kv_lora_rank): the bridge's d_head is not the heads' "
+            "value width, so hook_z and W_O do not split per head"
+        )
+    cfg = model.cfg
+    n_heads, d_head = int(cfg.n_heads), int(cfg.d_head)
+    for i, block in enumerate(model.blocks):
+        attn = getattr(block, "attn", None)
+        proj = getattr(attn, "o", None) if attn is not None else None
+        if proj is None:
+            return f"block {i} has no attention output projection the bridge exposes"
+        weight = getattr(_plain(proj), "weight", None)
+        if weight is None or weight.ndim != 2:
+            return f"block {i}'s attention output projection has no weight matrix"
+        width = weight.shape[1] if isinstance(_plain(proj), torch.nn.Linear) else weight.shape[0]
+        if int(width) != n_heads * d_head:
+            return (
+                f"the heads' output width ({int(width)} into the output projection of block {i}) is not "
+                f"n_heads x d_head = {n_heads} x {d_head}: per-layer head sizes or multi-head latent "
+                "attention, which the bridge does not expose per head"
+            )
+    return None
+
+
 def decoder_layers(hf_model) -> list:
     """The decoder blocks of a Hugging Face causal LM, wherever its architecture keeps them."""
     for path in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
@@ -215,20 +313,23 @@ def decoder_layers(hf_model) -> list:
     raise ModelLoadError(f"cannot find the decoder layers of {type(hf_model).__name__}")
 
 
-def _attn_out_proj(layer):
-    attn = getattr(layer, "self_attn", None) or getattr(layer, "attn", None) or layer.attention
-    for name in ("o_proj", "c_proj", "out_proj", "dense"):
-        if hasattr(attn, name):
-            return getattr(attn, name)
-    raise ModelLoadError(f"cannot find the attention output projection in {type(attn).__name__}")
-
-
 def bridge_from_hf(hf_model, tokenizer, name: str, prepend_bos: bool = True):
     """Wrap an in-memory Hugging Face causal LM in a TransformerBridge (no network)."""
     from transformer_lens.model_bridge import TransformerBridge
 
     hf_model.eval()
-    bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
+    model_type = str(getattr(hf_model.config, "model_type", ""))
+    if model_type in _RECURRENT_TYPES:
+        raise ModelUnsupported(
+            f"{type(hf_model).__name__} ({model_type}) cannot be analysed exactly by the workbench: its "
+            "layers are recurrent or hybrid, so patching one position does not isolate a head's effect."
+        )
+    try:
+        bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
+    except Exception as e:  # noqa: BLE001 - rethrown with the reason
+        raise ModelLoadError(
+            f"TransformerLens cannot wrap {type(hf_model).__name__} ({model_type}): {type(e).__name__}: {e}"
+        ) from e
     bridge.eval()
     bridge._workbench_name = name
     bridge._workbench_prepend_bos = prepend_bos

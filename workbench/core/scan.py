@@ -15,6 +15,12 @@ itself only (a 4-D attention mask).  Variant ``i`` has head ``(l_i, h_i)`` patch
 separate full forwards (to float rounding), and logits are computed for the last ``V + 1``
 positions only (the unpatched last token gives ``P(a | corrupted)``).  V is chunked to bound
 memory.  ``tests/reference.py`` holds the plain one-forward-per-head oracle the tests compare to.
+
+Sliding-window (local) layers get their own variant mask (:func:`layer_windows`, installed per
+layer by a pre-hook on the attention), so a variant sees exactly the keys the real last token
+sees in that layer.  Models whose masking the variant mask cannot express (ALiBi built from a
+padding mask, OpenAI-GPT; GPT-Neo's in-module local window once prompt + variants outgrow it)
+take the exact slow path: one full forward per head (:func:`slow_path_reason`).
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ __all__ = [
     "universal_map",
     "auto_variant_batch",
     "PatchDidNothing",
+    "layer_windows",
+    "slow_path_reason",
 ]
 
 
@@ -164,15 +172,126 @@ def auto_variant_batch(model, n_tokens: int, budget_bytes: int | None = None) ->
     return max(1, min(info.n_total_heads, budget_bytes // per_token))
 
 
-def _variant_mask(n: int, v: int, dtype: torch.dtype, device) -> Tensor:
-    """Additive ``[1, 1, n+v, n+v]`` mask: causal over the prompt; variant i sees 0..n-2 and itself."""
+def _variant_mask(n: int, v: int, dtype: torch.dtype, device, window: int | None = None) -> Tensor:
+    """Additive ``[1, 1, n+v, n+v]`` mask: causal over the prompt; variant i sees 0..n-2 and itself.
+
+    ``window``: a sliding-window layer's width ``w`` (transformers' rule: query ``q`` sees key
+    ``k`` iff ``q - w < k <= q``).  Every variant stands at position ``n - 1``, so it sees keys
+    ``n - w .. n - 2`` and itself, as the real last token does.
+    """
     allowed = torch.zeros(n + v, n + v, dtype=torch.bool, device=device)
     allowed[:n, :n] = torch.tril(torch.ones(n, n, dtype=torch.bool, device=device))
     allowed[n:, : n - 1] = True
+    if window is not None:
+        allowed[:n, :n] &= ~torch.tril(torch.ones(n, n, dtype=torch.bool, device=device), -window)
+        allowed[n:, : max(0, n - window)] = False
     allowed[n:, n:] = torch.eye(v, dtype=torch.bool, device=device)
     mask = torch.zeros(n + v, n + v, dtype=dtype, device=device)
     mask.masked_fill_(~allowed, torch.finfo(dtype).min)
     return mask[None, None]
+
+
+# --- per-layer masks: sliding-window / local layers, and models the fast path cannot serve ---------
+
+
+def layer_windows(model) -> list[int | None]:
+    """Each layer's sliding window (``None``: global attention), as transformers' attention module
+    holds it (``sliding_window``; GPT-Neo's ``attention_type == "local"`` with ``window_size``)."""
+    cached = model.__dict__.get("_workbench_windows")
+    if cached is not None:
+        return cached
+    cfg = model.original_model.config
+    kinds = getattr(cfg, "layer_types", None)
+    windows: list[int | None] = []
+    for i, block in enumerate(model.blocks):
+        attn = getattr(block.attn, "original_component", None) or block.attn
+        if hasattr(attn, "sliding_window"):  # the module's own (None on its global layers)
+            w = attn.sliding_window
+        elif isinstance(kinds, (list, tuple)) and i < len(kinds):  # as the model builds its masks
+            w = getattr(cfg, "sliding_window", None) if kinds[i] == "sliding_attention" else None
+        else:  # one window for every layer (Mistral, Mixtral, Starcoder2)
+            w = getattr(cfg, "sliding_window", None)
+        if w is None and getattr(attn, "attention_type", None) == "local":
+            w = getattr(cfg, "window_size", None)
+        if w is None and getattr(attn, "attention", None) is not None:  # GPT-Neo nests its attention
+            inner = attn.attention
+            if getattr(inner, "attention_type", None) == "local":
+                w = getattr(cfg, "window_size", None)
+        windows.append(int(w) if isinstance(w, int) and w > 0 else None)
+    model.__dict__["_workbench_windows"] = windows
+    return windows
+
+
+def _internal_window(model) -> int | None:
+    """The window of layers that mask by absolute index INSIDE the module (GPT-Neo's local
+    layers), which an appended variant's mask cannot override; ``None`` if none do."""
+    if getattr(model.original_model.config, "model_type", "") != "gpt_neo":
+        return None
+    local = [w for w in layer_windows(model) if w is not None]
+    return min(local) if local else None
+
+
+def slow_path_reason(model) -> str | None:
+    """Why the appended-variant scan cannot be exact for ``model`` at all (then each head is
+    patched in its own full forward), or ``None``."""
+    cfg = model.original_model.config
+    if getattr(cfg, "alibi", False) or getattr(cfg, "model_type", "") in ("bloom", "mpt"):
+        return "ALiBi biases are built from a 2-D padding mask, which the variant mask replaces"
+    if getattr(cfg, "model_type", "") == "openai-gpt":
+        return "OpenAI-GPT reads any attention mask as a padding mask"
+    return None
+
+
+def _max_variants(model, n: int, v_max: int) -> int:
+    """Variants per forward that keep an internally windowed model exact (0: none fit)."""
+    w = _internal_window(model)
+    return v_max if w is None else max(0, min(v_max, w - n))
+
+
+def _install_layer_masks(model, n: int, v: int, dtype, device) -> list:
+    """Forward pre-hooks giving every sliding-window layer its own variant mask (handles)."""
+    windows = layer_windows(model)
+    if all(w is None or w >= n for w in windows):
+        return []
+    handles = []
+    for block, w in zip(model.blocks, windows, strict=True):
+        if w is None or w >= n:
+            continue
+        mask = _variant_mask(n, v, dtype, device, window=w)
+
+        def swap(module, args, kwargs, mask=mask):
+            if "attention_mask" not in kwargs:
+                raise PatchDidNothing(
+                    f"{type(module).__name__} got no attention_mask keyword: the sliding-window layer's "
+                    "mask cannot be set, and the scan would let variants see beyond the window."
+                )
+            return args, {**kwargs, "attention_mask": mask}
+
+        handles.append(block.attn.register_forward_pre_hook(swap, with_kwargs=True))
+    return handles
+
+
+def _one_forward_per_head(model, prompt: EncodedPrompt, mean_z: Tensor, chunk) -> tuple[Tensor, float]:
+    """The exact slow path: ``[1 + len(chunk)]`` answer probabilities, unpatched then each head
+    patched at the last position in its own full forward; and the smallest change a patch made."""
+    device = input_device(model)
+    tokens = torch.tensor([list(prompt.ids)], device=device)
+    probs = [model(tokens, logits_to_keep=1)[0, -1].float().softmax(-1)[prompt.answer_id]]
+    changes: list[float] = []
+    for l, h in chunk:
+        fired = []
+
+        def patch(z, hook, l=l, h=h, fired=fired):
+            fired.append(float((z[0, -1, h] - mean_z[l, h]).abs().amax()))
+            z[:, -1, h] = mean_z[l, h].to(z.dtype)
+            return z
+
+        logits = model.run_with_hooks(tokens, fwd_hooks=[(hook_name("z", l), patch)], logits_to_keep=1)
+        if not fired:
+            raise PatchDidNothing(f"the patching hook of layer {l} never fired")
+        probs.append(logits[0, -1].float().softmax(-1)[prompt.answer_id])
+        changes.append(fired[0])
+    return torch.stack(probs).cpu(), min(changes, default=float("inf"))
 
 
 def scan_heads(
@@ -279,15 +398,28 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
     bar = tqdm(
         total=len(prompts) * len(todo), desc="head scan", unit="head", disable=not progress, leave=False
     )
+    slow = slow_path_reason(model)
     for p_idx, prompt in enumerate(prompts):
         n = len(prompt.ids)
         v_max = batch_size or auto_variant_batch(model, n)
+        v_max = 0 if slow else _max_variants(model, n, v_max)
+        if v_max == 0:  # the exact slow path: one full forward per head
+            for start in range(0, len(todo), 16):
+                chunk = todo[start : start + 16]
+                probs, change = _one_forward_per_head(model, prompt, mean_z, chunk)
+                min_change = min(min_change, change)
+                for i, (l, h) in enumerate(chunk):
+                    effects[p_idx, l, h] = probs[1 + i] - probs[0]
+                n_fired += len(chunk)
+                bar.update(len(chunk))
+            continue
         for start in range(0, len(todo), v_max):
             chunk = todo[start : start + v_max]
             v = len(chunk)
             tokens = torch.tensor([list(prompt.ids) + [prompt.ids[-1]] * v], device=device)
             positions = torch.cat([torch.arange(n), torch.full((v,), n - 1)]).to(device)[None]
             mask = _variant_mask(n, v, dtype, device)
+            layer_masks = _install_layer_masks(model, n, v, dtype, device)
 
             by_layer: dict[int, tuple[Tensor, Tensor]] = {}
             for i, (l, h) in enumerate(chunk):
@@ -305,9 +437,13 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
                 return z
 
             hooks = [(hook_name("z", l), patch) for l in by_layer]
-            logits = model.run_with_hooks(
-                tokens, fwd_hooks=hooks, attention_mask=mask, position_ids=positions, logits_to_keep=v + 1
-            )[0]  # [v + 1, d_vocab]: the unpatched last token, then the variants
+            try:
+                logits = model.run_with_hooks(
+                    tokens, fwd_hooks=hooks, attention_mask=mask, position_ids=positions, logits_to_keep=v + 1
+                )[0]  # [v + 1, d_vocab]: the unpatched last token, then the variants
+            finally:
+                for handle in layer_masks:
+                    handle.remove()
             if len(fired) != len(by_layer):
                 raise PatchDidNothing(
                     f"only {len(fired)} of {len(by_layer)} patching hooks fired: the hook names do not "
@@ -326,4 +462,6 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
         "hooks_fired": n_fired,
         "min_patch_change": min_change,
     }
+    if slow:
+        meta["slow_path"] = slow
     return HeadScan(effects, model=info.name, task=task, meta=meta)

@@ -19,6 +19,7 @@ import string
 import torch
 
 from .model import bridge_from_hf, model_info
+from .selfcheck import verify_model
 
 __all__ = ["tiny_tokenizer", "tiny_model", "random_model", "TINY_CONFIGS"]
 
@@ -123,8 +124,17 @@ def random_model(config, tokenizer=None, name: str | None = None, seed: int = 0,
     return bridge
 
 
-def tiny_model(arch: str = "llama", seed: int = 0, dtype: torch.dtype = torch.float32, **config_overrides):
-    """A 2-layer, 4-head random model of the given family, with :func:`tiny_tokenizer`."""
+def tiny_model(
+    arch: str = "llama",
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    unverified: bool = False,
+    **config_overrides,
+):
+    """A 2-layer, 4-head random model of the given family, with :func:`tiny_tokenizer`, self-checked
+    (:func:`workbench.core.selfcheck.verify_model`; a fraction of a second, cached)."""
     tok = tiny_tokenizer()
     cfg = _tiny_config(arch, vocab_size=len(tok), **config_overrides)
-    return random_model(cfg, tok, name=f"tiny-{arch}", seed=seed, dtype=dtype)
+    model = random_model(cfg, tok, name=f"tiny-{arch}", seed=seed, dtype=dtype)
+    verify_model(model, unverified=unverified)
+    return model

@@ -25,6 +25,7 @@ from ..core.heads import HeadMeans, last_token_states, mean_head_activations
 from ..core.hooks import add_vector, replace_last_state
 from ..core.model import model_id, model_info
 from ..core.scan import HeadScan, scan_heads
+from ..core.selfcheck import check_record, verify_model
 from ..data.prompts import NATURAL_TEMPLATES, PAPER_FORMAT
 from ..data.tasks import Pair, Task, load_task
 from .evaluate import Accuracy, LayerSweep, accuracy, layer_sweep, natural_text_accuracy, portability_accuracy
@@ -80,9 +81,15 @@ def run_task(
     protocol: Protocol = Protocol(),
     cache: StageCache | None = None,
     progress: bool = True,
+    unverified: bool = False,
 ) -> TaskResult:
-    """Run the function-vector protocol for one task on one model."""
+    """Run the function-vector protocol for one task on one model.
+
+    The model is self-checked first (once per model, cached): a model that fails is refused
+    unless ``unverified`` (see :func:`workbench.core.selfcheck.verify_model`).
+    """
     task = task if isinstance(task, Task) else load_task(task)
+    verify_model(model, unverified=unverified)
     info = model_info(model)
     if protocol.layer is not None:
         info.check_layer(protocol.layer)  # fail before any expensive stage
@@ -129,6 +136,7 @@ def run_task(
         valid_sweep,
         test_sweep,
         notes,
+        self_check=check_record(model),
     )
 
 

@@ -102,6 +102,7 @@ class TaskResult:
     valid_sweep: LayerSweep | None = None
     test_sweep: LayerSweep | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    self_check: dict[str, Any] | None = None  # the model's self-check outcome (core/selfcheck.py)
 
     # --- the run's data -----------------------------------------------------------------------
     @property
@@ -167,6 +168,7 @@ class TaskResult:
         out = {
             "model": self.model,
             "model_id": self.model_id,
+            "self_check": self.self_check,
             "task": self.task.name,
             "n_layers": int(aie.shape[0]),
             "n_heads": int(aie.shape[1]),
@@ -293,4 +295,5 @@ class TaskResult:
             valid_sweep=sweeps["valid_sweep"],
             test_sweep=sweeps["test_sweep"],
             notes=data.get("notes", {}),
+            self_check=data.get("self_check"),
         )

@@ -47,6 +47,7 @@ from ..core.model import (
     model_info,
     weight_processing,
 )
+from ..core.selfcheck import check_record
 
 __all__ = [
     "VectorArtifact",
@@ -103,6 +104,7 @@ def vector_provenance(
         "model_fingerprint": model_fingerprint(model),
         "dtype": info.dtype,
         "weight_processing": weight_processing(model),
+        "self_check": check_record(model) or {"status": "not checked"},
         "hook_site": HOOK_SITES[site],
         "layer_convention": LAYER_CONVENTION,
         "operation": operation,
