@@ -78,6 +78,7 @@ _FACE = {
     "compare_scans": "workbench.studies.agreement",
     # showing and teaching
     "attention_view": "workbench.show.attention",
+    "explore": "workbench.show.explore",
     "paper_figures": "workbench.show.report",
     "figures": "workbench.show.figures",
     "studies": "workbench.studies",
