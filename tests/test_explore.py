@@ -148,3 +148,19 @@ def test_clicking_a_head_switches_the_attention_view(explorer, tmp_path):
     )
     assert before[0] == first and before[3] == first
     assert after[0] == target and after[1].startswith(target) and after[2] and after[3] == target
+
+
+def test_live_control_re_evaluates_with_the_model(run, explorer):
+    model, result, _ = run
+    box = explorer.widget()
+    pick, toggle, reset = box.children[1].children
+    status = box.children[2]
+    key = explorer.data["top"][0]
+    l, h = map(int, re.findall(r"\d+", key))
+    pick.value = key
+    toggle.click()
+    want = explorer.evaluate(explorer.toggled(l, h))
+    assert ("removed" if (l, h) in result.fv.heads else "added") + f" {key}" in status.value
+    assert f"({want['all']:.1%} of all {want['n']})" in status.value
+    reset.click()
+    assert f"FV of {len(result.fv.heads)} heads" in status.value
