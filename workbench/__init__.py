@@ -83,8 +83,9 @@ _FACE = {
     "figures": "workbench.show.figures",
     "studies": "workbench.studies",
     "exercises": "workbench.exercises",
+    "course": "workbench.course",
 }
-_MODULES = {"figures", "studies", "exercises"}
+_MODULES = {"figures", "studies", "exercises", "course"}
 
 __all__ = sorted(_FACE)
 
