@@ -984,7 +984,7 @@ safety intervention reached the representation or only the surface.
 def course(solved: bool):
     head = (
         "md",
-        "# Function vectors: a course chapter — solutions\\n\\nEvery check passes, and the reflection questions are answered at the end.",
+        "# Function vectors: a course chapter — solutions\n\nEvery check passes, and the reflection questions are answered at the end.",
     )
     cells = [] if not solved else [head]
     for cell in COURSE:
@@ -994,18 +994,18 @@ def course(solved: bool):
             cells.append(cell)
             continue
         _, title, text, signature, body, check = cell
-        cells.append(("md", f"### {title}\\n{text}"))
-        stub = "    # your code here\\n    raise NotImplementedError"
-        cells.append(("code", f"{signature}\\n{body if solved else stub}"))
+        cells.append(("md", f"### {title}\n{text}"))
+        stub = "    # your code here\n    raise NotImplementedError"
+        cells.append(("code", f"{signature}\n{body if solved else stub}"))
         cells.append(("code", check))
     cells.append(
         (
             "md",
             REFLECTION_QUESTIONS
             + (
-                "\\n" + REFLECTION_ANSWERS
+                "\n" + REFLECTION_ANSWERS
                 if solved
-                else "\\nWrite your answers here; the solutions notebook discusses them."
+                else "\nWrite your answers here; the solutions notebook discusses them."
             ),
         )
     )

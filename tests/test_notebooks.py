@@ -64,7 +64,7 @@ def test_beyond_the_paper_notebook_on_embedded_model(tmp_path):
     assert "SoftTaskVector(" in text and "'spearman'" in text
 
 
-COURSE_CHECKS = 12  # exercises in notebooks/05_course (make_notebooks.COURSE)
+COURSE_CHECKS = 11  # exercises in notebooks/05_course (make_notebooks.COURSE)
 
 
 def test_course_notebook_runs_and_asks_for_code(tmp_path):

@@ -183,8 +183,9 @@ def find_minimal_heads(
 
     Chosen on the validation split: the reference is clean 10-shot ICL on the valid queries
     (``of="icl"``) or the run's own FV zero-shot there (``of="fv"``).  First the shortest prefix
-    of the AIE ranking that reaches ``share * reference``; then (``prune``) each head of it, the
-    weakest first, is dropped if the rest still reach the target.  The chosen set's test accuracy
+    of the AIE ranking that reaches ``share * reference``; then (``prune``) heads are dropped, the
+    weakest first and in repeated passes, while the rest still reach the target, so that no single
+    head of the result can go.  The chosen set's test accuracy
     (filtered to queries clean ICL gets right, as ``result.accuracy``) is reported alongside.
     """
     if not 0 < share <= 1:
@@ -213,11 +214,14 @@ def find_minimal_heads(
     if not reached:
         best = max(curve, key=lambda k: (curve[k], -k))
         chosen = ranked[:best]
-    elif prune:
-        for head in reversed(list(chosen)):
-            rest = [x for x in chosen if x != head]
-            if rest and acc(rest).top1 >= target:
-                chosen = rest
+    elif prune:  # drop heads, the weakest first, until none can go without missing the target
+        dropped = True
+        while dropped:
+            dropped = False
+            for head in reversed(list(chosen)):
+                rest = [x for x in chosen if x != head]
+                if rest and acc(rest).top1 >= target:
+                    chosen, dropped = rest, True
     test = acc(chosen, sets["test_zero_shot"])
     right = result.icl_correct
     test_ranks = test.ranks[right] if right.numel() == test.ranks.numel() else test.ranks
