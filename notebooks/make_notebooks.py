@@ -579,7 +579,10 @@ make zero-shot prompts do the task? Better or worse than 10-shot ICL?
         """
 means = wb.mean_head_activations(model, icl)      # also keeps the mean last-token residual of every layer
 h = means.mean_resid                              # [layer, d_model]
-print("zero-shot + mean state after layer", LAYER, wb.accuracy(model, zero, wb.add_vector(model, LAYER, h[LAYER])))
+h_one = wb.mean_head_activations(model, icl[:1]).mean_resid   # the states of ONE ICL prompt
+print("zero-shot:", wb.accuracy(model, zero))
+print(f"+ one prompt's h after layer {LAYER}:", wb.accuracy(model, zero, wb.add_vector(model, LAYER, h_one[LAYER])))
+print(f"+ the mean h over {len(icl)} prompts:", wb.accuracy(model, zero, wb.add_vector(model, LAYER, h[LAYER])))
 """,
     ),
     # --- 2 -----------------------------------------------------------------------------------------
@@ -782,10 +785,18 @@ $\\cos(u, v) = \\frac{u \\cdot v}{\\lVert u \\rVert\\, \\lVert v \\rVert}$.
     (
         "code",
         """
-second = wb.run_task(model, SECOND_TASK, protocol)
-fv_a, fv_b = result.fv, second.fv
+# a quick FV of the second task (the same steps as run_task, without its filter and evaluations)
+split_b = wb.load_task(SECOND_TASK).split(seed=0)
+icl_b = wb.encode(model, wb.sample_prompts(split_b, N_MEAN, 10, "icl", "valid", seed=1))
+shuffled_b = wb.encode(model, wb.sample_prompts(split_b, N_SCAN, 10, "shuffled", "valid", seed=2))
+zero_b = wb.encode(model, wb.sample_prompts(split_b, None, 0, "zero_shot", "test"))
+means_b = wb.mean_head_activations(model, icl_b)
+scan_b = wb.scan_heads(model, shuffled_b, means_b.mean_z)
+fv_a = result.fv
+top_b = [(l, h) for l, h, _ in scan_b.top_heads(len(fv_a.heads))]
+fv_b = wb.FunctionVector.from_heads(means_b, top_b, model, task=SECOND_TASK)
+print(fv_a, fv_b, sep="\n")
 print(f"cos(FV {TASK}, FV {SECOND_TASK}) = {float(fv_a.vector @ fv_b.vector / (fv_a.norm * fv_b.norm)):.2f}")
-zero_b = second.prompt_sets(model)["test_zero_shot"]
 for name, v in [(TASK, fv_a), (SECOND_TASK, fv_b), ("sum", fv_a + fv_b), (f"{TASK} - {SECOND_TASK}", fv_a - fv_b)]:
     on_a = wb.accuracy(model, zero, wb.add_vector(model, LAYER, v.vector)).top1
     on_b = wb.accuracy(model, zero_b, wb.add_vector(model, LAYER, v.vector)).top1
@@ -847,7 +858,7 @@ remove it from a clean ICL run. Two ways:
     (
         "code",
         """
-wb.studies.ablation(model, result, n_random=3)
+wb.studies.ablation(model, result, n_random=2)
 """,
     ),
     # --- 7 -----------------------------------------------------------------------------------------
