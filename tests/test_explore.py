@@ -128,6 +128,7 @@ def test_cli_writes_one_offline_page(run, tmp_path):
 
 @pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (installed by .ci/run)")
 def test_clicking_a_head_switches_the_attention_view(explorer, tmp_path):
+    pytest.importorskip("choreographer")  # drives Chromium over the DevTools protocol (comes with kaleido)
     path = explorer.save(tmp_path / "explorer.html")
     _, requests = render(path)
     assert requests == []  # opens with no network
