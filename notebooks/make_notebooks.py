@@ -795,7 +795,8 @@ scan_b = wb.scan_heads(model, shuffled_b, means_b.mean_z)
 fv_a = result.fv
 top_b = [(l, h) for l, h, _ in scan_b.top_heads(len(fv_a.heads))]
 fv_b = wb.FunctionVector.from_heads(means_b, top_b, model, task=SECOND_TASK)
-print(fv_a, fv_b, sep="\n")
+print(fv_a)
+print(fv_b)
 print(f"cos(FV {TASK}, FV {SECOND_TASK}) = {float(fv_a.vector @ fv_b.vector / (fv_a.norm * fv_b.norm)):.2f}")
 for name, v in [(TASK, fv_a), (SECOND_TASK, fv_b), ("sum", fv_a + fv_b), (f"{TASK} - {SECOND_TASK}", fv_a - fv_b)]:
     on_a = wb.accuracy(model, zero, wb.add_vector(model, LAYER, v.vector)).top1
