@@ -623,7 +623,7 @@ the state of layer $\\ell$ goes after block $\\ell$, not before it.
         "code",
         """
 layers = list(range(0, n_layers, max(1, n_layers // 10)))
-sweep = [wb.accuracy(model, zero, wb.add_vector(model, l, h[l])).top1 for l in layers]
+sweep = [wb.accuracy(model, zero[:24], wb.add_vector(model, l, h[l])).top1 for l in layers]
 go.Figure(go.Scatter(x=layers, y=sweep, mode="lines+markers"), layout=dict(
     xaxis_title="layer the mean state is added after", yaxis_title="zero-shot top-1", width=560, height=320)).show()
 """,
@@ -799,8 +799,8 @@ print(fv_a)
 print(fv_b)
 print(f"cos(FV {TASK}, FV {SECOND_TASK}) = {float(fv_a.vector @ fv_b.vector / (fv_a.norm * fv_b.norm)):.2f}")
 for name, v in [(TASK, fv_a), (SECOND_TASK, fv_b), ("sum", fv_a + fv_b), (f"{TASK} - {SECOND_TASK}", fv_a - fv_b)]:
-    on_a = wb.accuracy(model, zero, wb.add_vector(model, LAYER, v.vector)).top1
-    on_b = wb.accuracy(model, zero_b, wb.add_vector(model, LAYER, v.vector)).top1
+    on_a = wb.accuracy(model, zero[:24], wb.add_vector(model, LAYER, v.vector)).top1
+    on_b = wb.accuracy(model, zero_b[:24], wb.add_vector(model, LAYER, v.vector)).top1
     print(f"{name:>28}: zero-shot {TASK} {on_a:.0%}   {SECOND_TASK} {on_b:.0%}")
 """,
     ),
@@ -859,7 +859,17 @@ remove it from a clean ICL run. Two ways:
     (
         "code",
         """
-wb.studies.ablation(model, result, n_random=2)
+import random
+
+heads = list(result.fv.heads)
+others = [(l, h) for l in range(n_layers) for h in range(wb.model_info(model).n_heads) if (l, h) not in heads]
+clean = icl[:12]                                   # clean 10-shot prompts (wb.studies.ablation: the full test split)
+print("clean ICL:               ", wb.accuracy(model, clean))
+print("FV heads mean-ablated:   ", wb.accuracy(model, clean, wb.mean_ablate_heads(model, heads, result.means.mean_z)))
+for seed in (0, 1):
+    draw = random.Random(seed).sample(others, len(heads))
+    print(f"random heads (draw {seed}):  ", wb.accuracy(model, clean, wb.mean_ablate_heads(model, draw, result.means.mean_z)))
+print("FV direction projected out:", wb.accuracy(model, clean, wb.project_out(model, result.fv.vector)))
 """,
     ),
     # --- 7 -----------------------------------------------------------------------------------------
@@ -934,11 +944,11 @@ sv = wb.SteeringVector.from_contrast(model, contrast)
 test = wb.encode_texts(model, contrast.test)
 pos, neg = contrast.score_words["positive"], contrast.score_words["negative"]
 print(f"log P(positive words) - log P(negative words), no vector: {wb.logit_gap(model, test, pos, neg).mean():+.2f}")
-for layer in sorted({n_layers // 5, n_layers // 2, n_layers - 3}):
+for layer in sorted({n_layers // 5, n_layers - 3}):
     gaps = [float(wb.logit_gap(model, test, pos, neg, sv.add_hooks(model, layer, a)).mean()) for a in (-8, 8)]
     print(f"after layer {layer:2d}: alpha -8 -> {gaps[0]:+.2f}   alpha +8 -> {gaps[1]:+.2f}")
 at = n_layers * 2 // 5
-for prompt in contrast.test[:2]:
+for prompt in contrast.test[:1]:
     print(repr(prompt))
     print("   add     ", repr(sv.generate(model, prompt, at, 8.0, max_new_tokens=8)))
     print("   subtract", repr(sv.generate(model, prompt, at, -8.0, max_new_tokens=8)))
