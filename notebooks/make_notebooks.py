@@ -609,7 +609,7 @@ the state of layer $\\ell$ goes after block $\\ell$, not before it.
             return x
         probs = []
         for p in prompts:
-            logits = model.run_with_hooks(torch.tensor([p.ids]), fwd_hooks=[(f"blocks.{layer}.hook_resid_post", hook)])
+            logits = model.run_with_hooks(torch.tensor([p.ids]), fwd_hooks=[(f"blocks.{layer}.hook_resid_post", hook)]).detach()
             probs.append(float(logits[0, -1].softmax(-1)[p.answer_id]))
         out.append(sum(probs) / len(probs))
     return out""",
