@@ -102,9 +102,7 @@ class Explorer:
         """Zero-shot test accuracy with the FV of ``heads`` (sum of their ``mean_out``) added after
         the run's FV layer: top-1 on the queries clean ICL gets right, and on all test queries."""
         result = self.result
-        vec = torch.zeros(result.means.mean_out.shape[-1])
-        for l, h in heads:
-            vec += result.means.mean_out[l, h].float()
+        vec = FunctionVector.from_heads(result.means, heads, self.model).vector
         prompts = self.sets["test_zero_shot"]
         hooks = add_vector(self.model, result.fv_layer, vec, result.protocol.alpha) if heads else None
         ranks = accuracy(self.model, prompts, hooks).ranks
