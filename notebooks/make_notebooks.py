@@ -485,6 +485,555 @@ were not scored: whether the model then *agrees* rather than emitting "Yes" is n
 ]
 
 
+# 05: the course chapter.  ("exercise", title, text, signature, solution body, check) cells become a
+# stub that raises NotImplementedError (course) or the solution (solutions), then the check.
+COURSE = [
+    (
+        "md",
+        """
+# Function vectors: a course chapter
+
+**From the puzzle of in-context learning to a steering vector, in an afternoon on a laptop CPU.**
+
+A model reads `Q: hot\\nA: cold\\n\\nQ: big\\nA: small\\n\\nQ: fast\\nA:` and answers ` slow`. Nothing in
+its weights changed; the task came from the prompt. Where does the model keep "the task" while it
+reads? Todd et al. (2023) found that a handful of attention heads carry it, and that the sum of
+their mean outputs, a **function vector** (FV), makes the model do the task with no examples.
+
+Each section has a little maths, a **🤔 Predict** question (write your guess down before you run
+the cell below it), and an **exercise**: a function you write, and a check that runs it on a tiny
+random model (instant; some also on the real model) and says in plain words what is wrong. Then
+the same idea runs at scale on the embedded SmolLM2-135M through the workbench (`wb.`).
+`05_course_solutions.ipynb` has answers, and answers to the reflection questions at the end.
+
+Handy facts: a prompt is an `EncodedPrompt` (`.ids`: token ids, BOS first; `.answer_id`: the first
+token of the answer). `model.run_with_cache(tokens)` returns `(logits, cache)`;
+`cache["blocks.3.hook_resid_post"]` is `[batch, pos, d_model]`, `cache["blocks.3.attn.hook_z"]` is
+`[batch, pos, head, d_head]`. `model.run_with_hooks(tokens, fwd_hooks=[(name, fn)])` calls
+`fn(activation, hook)`, which may edit the activation in place and return it.
+""",
+    ),
+    (
+        "params",
+        """
+MODEL = "smollm2-135m"       # the embedded model; the tests run the stub notebook on "tiny-llama"
+TASK = "capitalize"
+SECOND_TASK = "present-past"
+LAYER = 17                   # where vectors are added (this model's best FV layers: 13-22)
+N_MEAN, N_SCAN = 20, 3       # prompts for head means and the head scan (paper: 100 and 25)
+EXPLORE_TOP = 3              # heads the explorer precomputes
+""",
+    ),
+    (
+        "code",
+        """
+import plotly.graph_objects as go
+import torch
+import workbench as wb
+
+course = wb.course
+tiny = course.exercise_model()         # 2 layers x 4 heads, random weights: where every check runs first
+model = wb.load_model(MODEL)
+n_layers = wb.model_info(model).n_layers
+task = wb.load_task(TASK)
+split = task.split(seed=0)
+icl = wb.encode(model, wb.sample_prompts(split, 20, 10, "icl", "train", seed=1))       # clean 10-shot prompts
+zero = wb.encode(model, wb.sample_prompts(split, None, 0, "zero_shot", "test"))       # every test query alone
+print(split)
+print("10-shot:", wb.accuracy(model, icl), "\\nzero-shot:", wb.accuracy(model, zero))
+""",
+    ),
+    # --- 1 -----------------------------------------------------------------------------------------
+    (
+        "md",
+        """
+## 1. The task-encoding state h
+
+After block $\\ell$, the residual stream at the last token $T$ of an ICL prompt $p$ is
+$h_\\ell(p) = x_\\ell^{(T)}(p) \\in \\mathbb{R}^{d_{model}}$ (`blocks.ℓ.hook_resid_post[-1]`). It is
+the only thing the answer can be computed from, so if the task lives anywhere, it lives in
+$h_\\ell$. Hendel et al. (2023) overwrite a zero-shot prompt's last state with it; here we **add**
+the mean state $\\bar h_\\ell = \\frac1N\\sum_p h_\\ell(p)$ to zero-shot prompts:
+$x_\\ell^{(T)}(q) \\leftarrow x_\\ell^{(T)}(q) + \\bar h_\\ell$.
+""",
+    ),
+    (
+        "exercise",
+        "Exercise 1: the task state",
+        "Return the residual after block `layer` at the last token of one prompt: shape `[d_model]`.",
+        "def task_state(model, prompt, layer):",
+        """    _, cache = model.run_with_cache(torch.tensor([prompt.ids]))
+    return cache[f"blocks.{layer}.hook_resid_post"][0, -1]""",
+        "course.check_task_state(task_state, model)   # the tiny model first, then the real one",
+    ),
+    (
+        "md",
+        """
+**🤔 Predict.** $\\bar h_\\ell$ is the mean over many prompts of *everything* at the last token: the
+task, but also "a colon was just read" and the average query. Added after layer `LAYER`, will it
+make zero-shot prompts do the task? Better or worse than 10-shot ICL?
+""",
+    ),
+    (
+        "code",
+        """
+means = wb.mean_head_activations(model, icl)      # also keeps the mean last-token residual of every layer
+h = means.mean_resid                              # [layer, d_model]
+h_one = wb.mean_head_activations(model, icl[:1]).mean_resid   # the states of ONE ICL prompt
+print("zero-shot:", wb.accuracy(model, zero))
+print(f"+ one prompt's h after layer {LAYER}:", wb.accuracy(model, zero, wb.add_vector(model, LAYER, h_one[LAYER])))
+print(f"+ the mean h over {len(icl)} prompts:", wb.accuracy(model, zero, wb.add_vector(model, LAYER, h[LAYER])))
+""",
+    ),
+    # --- 2 -----------------------------------------------------------------------------------------
+    (
+        "md",
+        """
+## 2. Which layer encodes the task?
+
+Add $\\bar h_\\ell$ after block $\\ell$, for every $\\ell$, and measure the mean probability of the
+right answer: $\\bar P_\\ell = \\frac1N\\sum_{i} P(y_i \\mid q_i,\\; x_\\ell^{(T)} \\mathrel{+}= \\bar h_\\ell)$.
+A probability is smoother than top-1 accuracy on few prompts. Note: *average* over prompts, and
+the state of layer $\\ell$ goes after block $\\ell$, not before it.
+""",
+    ),
+    (
+        "exercise",
+        "Exercise 2: a layer sweep",
+        "For each layer `l`, add `states[l]` after block `l` at the last token, and return the answer's probability averaged over `prompts`: one float per layer.",
+        "def layer_sweep(model, states, prompts):",
+        """    out = []
+    for layer in range(model.cfg.n_layers):
+        def hook(x, hook):
+            x[:, -1] += states[layer]
+            return x
+        probs = []
+        for p in prompts:
+            logits = model.run_with_hooks(torch.tensor([p.ids]), fwd_hooks=[(f"blocks.{layer}.hook_resid_post", hook)]).detach()
+            probs.append(float(logits[0, -1].softmax(-1)[p.answer_id]))
+        out.append(sum(probs) / len(probs))
+    return out""",
+        "course.check_layer_sweep(layer_sweep)",
+    ),
+    (
+        "md",
+        "**🤔 Predict.** Early layers (the state is still mostly the last word), middle, or late (the state is already the model's *answer*, not the task)? Sketch the curve before running.",
+    ),
+    (
+        "code",
+        """
+layers = list(range(0, n_layers, max(1, n_layers // 10)))
+sweep = [wb.accuracy(model, zero[:24], wb.add_vector(model, l, h[l])).top1 for l in layers]
+go.Figure(go.Scatter(x=layers, y=sweep, mode="lines+markers"), layout=dict(
+    xaxis_title="layer the mean state is added after", yaxis_title="zero-shot top-1", width=560, height=320)).show()
+""",
+    ),
+    # --- 3 -----------------------------------------------------------------------------------------
+    (
+        "md",
+        """
+## 3. Mean head activations, and one head's causal indirect effect
+
+The residual is a sum of what every head wrote. Head $(\\ell, h)$ writes $z_{\\ell h} W_O^{\\ell h}$, with
+$z_{\\ell h}$ its output before the projection (`hook_z`). Its mean at the last token over clean
+prompts, $\\bar z_{\\ell h} = \\frac1N\\sum_p z_{\\ell h}^{(T)}(p)$, is what the head "usually says" when
+the task is in context. To test whether a head *carries* the task, take a prompt whose labels are
+shuffled (the task is hard to see), write $\\bar z_{\\ell h}$ into that head at the last token, and
+see how much the right answer gains:
+
+$$\\mathrm{CIE}_{\\ell h}(\\tilde p) = P(y \\mid \\tilde p,\\; z_{\\ell h}^{(T)} := \\bar z_{\\ell h}) - P(y \\mid \\tilde p).$$
+
+Averaged over prompts, it is the head's **AIE**.
+""",
+    ),
+    (
+        "exercise",
+        "Exercise 3a: mean head activations",
+        "For every layer and head, average `hook_z` at the LAST token over the prompts. Return `[layer, head, d_head]`.",
+        "def mean_head_activations(model, prompts):",
+        """    total = 0
+    for p in prompts:
+        _, cache = model.run_with_cache(torch.tensor([p.ids]))
+        total = total + torch.stack([cache[f"blocks.{l}.attn.hook_z"][0, -1] for l in range(model.cfg.n_layers)])
+    return total / len(prompts)""",
+        "course.check_mean_head_activations(mean_head_activations)",
+    ),
+    (
+        "exercise",
+        "Exercise 3b: one head's indirect effect",
+        "On `prompt` (shuffled labels), replace head `(layer, head)`'s `hook_z` at the last token by `mean_z[layer, head]`; return P(answer) patched minus P(answer) unpatched.",
+        "def indirect_effect(model, prompt, mean_z, layer, head):",
+        """    tokens = torch.tensor([prompt.ids])
+
+    def patch(z, hook):
+        z[:, -1, head] = mean_z[layer, head]
+        return z
+
+    clean = model(tokens)[0, -1].softmax(-1)[prompt.answer_id]
+    patched = model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", patch)])[0, -1].softmax(-1)
+    return float(patched[prompt.answer_id] - clean)""",
+        "course.check_indirect_effect(indirect_effect)",
+    ),
+    (
+        "md",
+        """
+**🤔 Predict.** SmolLM2 has 30 layers x 9 heads = 270 heads. How many carry most of the effect:
+2, 20, 100? In which third of the network?
+
+The workbench's scan runs your loop for every head at once (exactly: one forward per prompt, see
+`wb.scan_heads`), inside the paper's protocol. With the layer fixed, one run takes about a minute here.
+""",
+    ),
+    (
+        "code",
+        """
+protocol = wb.Protocol(n_mean_prompts=N_MEAN, n_scan_prompts=N_SCAN, layer=LAYER)
+result = wb.run_task(model, task, protocol)
+print(result.scan)
+wb.figures.aie_heatmap(result.scan, top_k=len(result.fv.heads)).show()
+""",
+    ),
+    (
+        "md",
+        "Explore it: click a head on the heatmap for its attention on an ICL prompt, its effect on each scan prompt, what its mean output decodes to, and what removing it from the FV does (the control below the page re-evaluates any set of heads live).",
+    ),
+    (
+        "code",
+        """
+explorer = wb.explore(result, model, top=EXPLORE_TOP)
+print(explorer)
+explorer
+""",
+    ),
+    # --- 4 -----------------------------------------------------------------------------------------
+    (
+        "md",
+        """
+## 4. The function vector
+
+Take the top heads $\\mathcal A$ by AIE and sum what they usually write:
+$v = \\sum_{(\\ell,h) \\in \\mathcal A} \\bar z_{\\ell h} W_O^{\\ell h} \\in \\mathbb R^{d_{model}}$ (a *sum*: each head
+writes its own part into the same stream). Add $v$ after block $L$ at the last token of a zero-shot
+prompt. To generate several tokens, keep it on: at the prompt's last token *and at every new token*.
+""",
+    ),
+    (
+        "exercise",
+        "Exercise 4a: the function vector",
+        "Sum, over `heads`, each head's mean output mapped into the residual stream: `mean_z[l, h] @ W_O[l, h]`.",
+        "def function_vector(model, mean_z, heads):",
+        """    return sum(mean_z[l, h] @ model.W_O[l, h] for l, h in heads)""",
+        "course.check_function_vector(function_vector)",
+    ),
+    (
+        "exercise",
+        "Exercise 4b: generation with the FV kept on",
+        "Greedy-generate `n_new` tokens after `ids` with `vector` added after block `layer` at the prompt's last position and at every generated position (rerun the whole sequence each step). Return the new token ids.",
+        "def generate_with_fv(model, ids, vector, layer, n_new):",
+        """    tokens = torch.tensor([ids])
+    start = len(ids) - 1
+
+    def hook(x, hook):
+        x[:, start:] += vector
+        return x
+
+    new = []
+    for _ in range(n_new):
+        logits = model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.hook_resid_post", hook)])
+        new.append(int(logits[0, -1].argmax()))
+        tokens = torch.cat([tokens, torch.tensor([[new[-1]]])], 1)
+    return new""",
+        "course.check_generate_with_fv(generate_with_fv)",
+    ),
+    (
+        "md",
+        "**🤔 Predict.** Zero-shot accuracy with the FV: closer to zero-shot, to the mean state of section 1, or to 10-shot ICL? And in free generation, does the model stop after the answer?",
+    ),
+    (
+        "code",
+        """
+print(result)
+for p in zero[:4]:
+    plain = wb.generate(model, p.ids, 6, stop_at_newline=True)
+    steered = wb.generate(model, p.ids, 6, result.fv.vector, LAYER, stop_at_newline=True)
+    print(f"{p.prompt.text!r:>24}  without: {plain!r:<16} with the FV: {steered!r}")
+""",
+    ),
+    # --- 5 -----------------------------------------------------------------------------------------
+    (
+        "md",
+        """
+## 5. FV arithmetic
+
+If FVs were clean task directions, they would compose: $v_A + v_B$ would do both tasks, and
+$v_A - v_B$ would do A and *undo* B. How alike two FVs are is their cosine,
+$\\cos(u, v) = \\frac{u \\cdot v}{\\lVert u \\rVert\\, \\lVert v \\rVert}$.
+""",
+    ),
+    (
+        "exercise",
+        "Exercise 5: cosine similarity",
+        "Return the cosine similarity of two vectors (a float).",
+        "def cosine(u, v):",
+        """    return float(u @ v / (u.norm() * v.norm()))""",
+        "course.check_cosine(cosine)",
+    ),
+    (
+        "md",
+        "**🤔 Predict.** Capitalize and present-past share their top heads (L20H5 is first in both). Is the cosine of their FVs near 0, near 1, or in between? Does $v_A + v_B$ still do task A?",
+    ),
+    (
+        "code",
+        """
+# a quick FV of the second task (the same steps as run_task, without its filter and evaluations)
+split_b = wb.load_task(SECOND_TASK).split(seed=0)
+icl_b = wb.encode(model, wb.sample_prompts(split_b, N_MEAN, 10, "icl", "valid", seed=1))
+shuffled_b = wb.encode(model, wb.sample_prompts(split_b, N_SCAN, 10, "shuffled", "valid", seed=2))
+zero_b = wb.encode(model, wb.sample_prompts(split_b, None, 0, "zero_shot", "test"))
+means_b = wb.mean_head_activations(model, icl_b)
+scan_b = wb.scan_heads(model, shuffled_b, means_b.mean_z)
+fv_a = result.fv
+top_b = [(l, h) for l, h, _ in scan_b.top_heads(len(fv_a.heads))]
+fv_b = wb.FunctionVector.from_heads(means_b, top_b, model, task=SECOND_TASK)
+print(fv_a)
+print(fv_b)
+print(f"cos(FV {TASK}, FV {SECOND_TASK}) = {float(fv_a.vector @ fv_b.vector / (fv_a.norm * fv_b.norm)):.2f}")
+for name, v in [(TASK, fv_a), (SECOND_TASK, fv_b), ("sum", fv_a + fv_b), (f"{TASK} - {SECOND_TASK}", fv_a - fv_b)]:
+    on_a = wb.accuracy(model, zero[:24], wb.add_vector(model, LAYER, v.vector)).top1
+    on_b = wb.accuracy(model, zero_b[:24], wb.add_vector(model, LAYER, v.vector)).top1
+    print(f"{name:>28}: zero-shot {TASK} {on_a:.0%}   {SECOND_TASK} {on_b:.0%}")
+""",
+    ),
+    (
+        "md",
+        """
+What the composition study shows on this model (`python bench/composition.py --model smollm2-135m
+--composed first-item-capitalize`, README): on the composed task "capitalize the first of three
+words", 10-shot ICL gets 79 %, zero-shot 0 %, the composed task's *own* FV 64 %, but the *sum* of the
+`choose-first-of-3` and `capitalize` FVs only 12 %. On a 135M model FVs do not simply add up; the
+paper's composition result (GPT-J) does not transfer here.
+""",
+    ),
+    # --- 6 -----------------------------------------------------------------------------------------
+    (
+        "md",
+        """
+## 6. Ablation: is the FV *necessary*?
+
+Adding a vector shows it is *sufficient* to trigger the task. To ask whether the model *uses* it,
+remove it from a clean ICL run. Two ways:
+
+- **project out** the FV's direction $u = v / \\lVert v \\rVert$ from the residual after every layer:
+  $x \\leftarrow x - (x \\cdot u)\\, u$;
+- **mean-ablate** the FV's heads: write $\\bar z_{\\ell h}$ into each at the last token (their usual,
+  task-averaged output), against as many random heads as a control.
+""",
+    ),
+    (
+        "exercise",
+        "Exercise 6a: project out a direction",
+        "`resid` is `[batch, pos, d_model]`; remove its component along `direction` (normalise it first). Return the same shape.",
+        "def project_out(resid, direction):",
+        """    u = direction / direction.norm()
+    return resid - (resid @ u)[..., None] * u""",
+        "course.check_project_out(project_out)",
+    ),
+    (
+        "exercise",
+        "Exercise 6b: mean-ablate heads",
+        "Run `tokens` with each `(layer, head)` in `heads` having its last-token `hook_z` replaced by `mean_z[layer, head]`. Return the logits.",
+        "def mean_ablate(model, tokens, heads, mean_z):",
+        """    def hook(z, hook):
+        for l, h in heads:
+            if l == hook.layer():
+                z[:, -1, h] = mean_z[l, h]
+        return z
+
+    return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{l}.attn.hook_z", hook) for l in {l for l, _ in heads}])""",
+        "course.check_mean_ablate(mean_ablate)",
+    ),
+    (
+        "md",
+        "**🤔 Predict.** Clean 10-shot ICL on capitalize is 100 %. After mean-ablating the 8 FV heads? After projecting the FV direction out of every layer?",
+    ),
+    (
+        "code",
+        """
+import random
+
+heads = list(result.fv.heads)
+others = [(l, h) for l in range(n_layers) for h in range(wb.model_info(model).n_heads) if (l, h) not in heads]
+clean = icl[:12]                                   # clean 10-shot prompts (wb.studies.ablation: the full test split)
+print("clean ICL:               ", wb.accuracy(model, clean))
+print("FV heads mean-ablated:   ", wb.accuracy(model, clean, wb.mean_ablate_heads(model, heads, result.means.mean_z)))
+for seed in (0, 1):
+    draw = random.Random(seed).sample(others, len(heads))
+    print(f"random heads (draw {seed}):  ", wb.accuracy(model, clean, wb.mean_ablate_heads(model, draw, result.means.mean_z)))
+print("FV direction projected out:", wb.accuracy(model, clean, wb.project_out(model, result.fv.vector)))
+""",
+    ),
+    # --- 7 -----------------------------------------------------------------------------------------
+    (
+        "md",
+        """
+## 7. The minimal head set
+
+How few heads does the task need? Rank heads by AIE and grow the FV one head at a time until it
+keeps a share $s$ of a reference accuracy $a_{ref}$: the smallest $k$ with
+$\\mathrm{acc}(v_{1..k}) \\ge s \\cdot a_{ref}$ (then drop heads that turn out not to matter).
+Chosen on the validation split, reported on the test split.
+""",
+    ),
+    (
+        "exercise",
+        "Exercise 7: the shortest prefix",
+        "`accuracy_of(heads)` scores a head list. Return the SHORTEST prefix of `ranked_heads` whose accuracy reaches `target` (`>=`); all of them if none does.",
+        "def minimal_prefix(accuracy_of, ranked_heads, target):",
+        """    for k in range(1, len(ranked_heads) + 1):
+        if accuracy_of(ranked_heads[:k]) >= target:
+            return ranked_heads[:k]
+    return ranked_heads""",
+        "course.check_minimal_prefix(minimal_prefix)",
+    ),
+    (
+        "md",
+        "**🤔 Predict.** To keep 90 % of the run's own FV accuracy, how many of its heads are needed?",
+    ),
+    (
+        "code",
+        """
+wb.studies.find_minimal_heads(model, result, share=0.9, of="fv", max_heads=len(result.fv.heads))
+""",
+    ),
+    # --- 8 -----------------------------------------------------------------------------------------
+    (
+        "md",
+        """
+## 8. Capstone: a contrastive steering vector
+
+No head scan at all: take prompts with a property (positive statements) and without it (negative
+ones), and subtract their mean last-token states after block $\\ell$:
+$s_\\ell = \\frac{1}{|P^+|}\\sum_{p \\in P^+} x_\\ell^{(T)}(p) - \\frac{1}{|P^-|}\\sum_{p \\in P^-} x_\\ell^{(T)}(p)$.
+Add $\\alpha s_\\ell$ (steer toward positive), subtract it, or project its direction out.
+""",
+    ),
+    (
+        "exercise",
+        "Exercise 8: a steering vector",
+        "Mean last-token residual after block `layer` over `positive` prompts, minus the same over `negative` ones. Shape `[d_model]`.",
+        "def steering_vector(model, positive, negative, layer):",
+        """    def mean_state(prompts):
+        states = []
+        for p in prompts:
+            _, cache = model.run_with_cache(torch.tensor([p.ids]))
+            states.append(cache[f"blocks.{layer}.hook_resid_post"][0, -1])
+        return torch.stack(states).mean(0)
+
+    return mean_state(positive) - mean_state(negative)""",
+        "course.check_steering_vector(steering_vector, model)",
+    ),
+    (
+        "md",
+        "**🤔 Predict.** Steering after an early layer, or a late one: which moves the next word's sentiment more? And does projecting the direction out make a text *neutral*?",
+    ),
+    (
+        "code",
+        """
+contrast = wb.load_contrast("sentiment")
+sv = wb.SteeringVector.from_contrast(model, contrast)
+test = wb.encode_texts(model, contrast.test)
+pos, neg = contrast.score_words["positive"], contrast.score_words["negative"]
+print(f"log P(positive words) - log P(negative words), no vector: {wb.logit_gap(model, test, pos, neg).mean():+.2f}")
+for layer in sorted({n_layers // 5, n_layers - 3}):
+    gaps = [float(wb.logit_gap(model, test, pos, neg, sv.add_hooks(model, layer, a)).mean()) for a in (-8, 8)]
+    print(f"after layer {layer:2d}: alpha -8 -> {gaps[0]:+.2f}   alpha +8 -> {gaps[1]:+.2f}")
+at = n_layers * 2 // 5
+for prompt in contrast.test[:1]:
+    print(repr(prompt))
+    print("   add     ", repr(sv.generate(model, prompt, at, 8.0, max_new_tokens=8)))
+    print("   subtract", repr(sv.generate(model, prompt, at, -8.0, max_new_tokens=8)))
+    print("   ablate  ", repr(sv.generate(model, prompt, project=True, max_new_tokens=8)))
+""",
+    ),
+    (
+        "md",
+        'Read the generations: does `add` read positive and `subtract` negative? `sycophancy` (`wb.load_contrast("sycophancy")`, in the chat template) is the other built-in contrast: try it, and ask whether the model then *agrees with the user* or only says agreeing words.',
+    ),
+]
+
+REFLECTION_QUESTIONS = """
+## 9. Reflection
+
+1. How many orthogonal tasks could the residual stream hold?
+2. Which tasks might not be linearly encodable?
+3. How would you tell a true task representation from a correlated signal?
+4. What does it mean that vectors can make a model do harmful tasks?
+"""
+
+REFLECTION_ANSWERS = """
+**1. How many orthogonal tasks?** Exactly orthogonal: at most $d_{model}$ (576 here), and far fewer
+in practice, since the stream also carries the tokens, positions and everything else. But
+*nearly* orthogonal directions are cheap in high dimensions: the number of unit vectors with
+pairwise $|\\cos| < \\varepsilon$ grows like $e^{c\\,\\varepsilon^2 d}$, so thousands of tasks can coexist
+with small interference (superposition). The cosine of two FVs in section 5 measures the
+interference you actually have; shared heads (L20H5 everywhere) make task FVs far from orthogonal.
+
+**2. Which tasks might not be linearly encodable?** A vector added at one position is one fixed
+shift. Tasks whose output depends on the input in a way no single shift can pick out resist it:
+tasks that need a computation on the query (arithmetic, counting, multi-step composition,
+"the third letter"), tasks with many conditional cases, and tasks that are a *combination* of
+others (section 5: the sum of two FVs did not compose on this model). The FV triggers a task the
+model already knows how to run; it cannot add a new computation.
+
+**3. True task representation or correlated signal?** Demand more than "adding it raises accuracy":
+it should be *sufficient* across formats and contexts (zero-shot, shuffled labels, other
+templates, natural text), *necessary* (ablating or projecting it out hurts ICL, more than random
+heads), *specific* (it raises the right answer, not a formatting token; the logit lens of the FV
+here decodes to `\\n`, a warning), *stable* (seeds and splits agree), and it should beat baselines
+that carry the correlate but not the task (the mean state, random heads, a vector of the same
+norm). Held-out queries and held-out templates separate memorised answers from the task.
+
+**4. Vectors that make a model do harmful tasks.** Steering works on the model's internals, below
+the level where a refusal policy is trained: a vector (or a projection, as in Arditi et al.'s
+refusal direction) can switch a behaviour on or off without any prompt a filter could see. So
+safety that lives only in prompts or fine-tuned refusals is shallow against anyone with the
+weights; open weights mean open steering. It also cuts the other way: the same tools find and
+remove the directions of unwanted behaviour (sycophancy, deception), and measure whether a
+safety intervention reached the representation or only the surface.
+"""
+
+
+def course(solved: bool):
+    head = (
+        "md",
+        "# Function vectors: a course chapter — solutions\n\nEvery check passes, and the reflection questions are answered at the end.",
+    )
+    cells = [] if not solved else [head]
+    for cell in COURSE:
+        if cell[0] != "exercise":
+            if solved and cell is COURSE[0]:
+                continue
+            cells.append(cell)
+            continue
+        _, title, text, signature, body, check = cell
+        cells.append(("md", f"### {title}\n{text}"))
+        stub = "    # your code here\n    raise NotImplementedError"
+        cells.append(("code", f"{signature}\n{body if solved else stub}"))
+        cells.append(("code", check))
+    cells.append(
+        (
+            "md",
+            REFLECTION_QUESTIONS
+            + (
+                "\n" + REFLECTION_ANSWERS
+                if solved
+                else "\nWrite your answers here; the solutions notebook discusses them."
+            ),
+        )
+    )
+    return cells
+
+
 def main():
     out = {
         "01_exploration.ipynb": notebook(EXPLORATION),
@@ -492,6 +1041,8 @@ def main():
         "02_exercises_solutions.ipynb": notebook(exercises(solved=True)),
         "03_paper_figures.ipynb": notebook(FIGURES),
         "04_beyond_the_paper.ipynb": notebook(BEYOND_INTRO + SOFT + ATTRIBUTION + STEERING),
+        "05_course.ipynb": notebook(course(solved=False)),
+        "05_course_solutions.ipynb": notebook(course(solved=True)),
     }
     for name, nb in out.items():
         nbformat.write(nb, HERE / name)

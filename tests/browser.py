@@ -96,3 +96,44 @@ def _render(path: Path, budget_ms: int) -> tuple[str, list[str]]:
         finally:
             server.shutdown()
     return out.stdout, list(_Recorder.seen)
+
+
+def click_and_read(path: Path, ready: str, where: str, read: str, timeout_s: float = 60) -> tuple:
+    """Open ``path`` in headless Chromium (driven over the DevTools protocol by choreographer),
+    wait until the JavaScript ``ready`` is true, click with the mouse at the page point that
+    ``where`` evaluates to (``[x, y]``), and return ``read`` evaluated before and after the click."""
+    import asyncio
+
+    import choreographer
+
+    async def evaluate(tab, expression):
+        reply = await tab.send_command(
+            "Runtime.evaluate", params={"expression": expression, "returnByValue": True, "awaitPromise": True}
+        )
+        return reply["result"]["result"].get("value")
+
+    async def session():
+        async with choreographer.Browser(path=chromium(), headless=True) as browser:
+            tab = await browser.create_tab("about:blank")
+            await tab.send_command(
+                "Emulation.setDeviceMetricsOverride",
+                params={"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+            )
+            await tab.send_command("Page.navigate", params={"url": path.resolve().as_uri()})
+            for _ in range(int(timeout_s * 10)):
+                if await evaluate(tab, f"!!({ready})"):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise TimeoutError(f"{path.name}: {ready!r} never became true")
+            before = await evaluate(tab, read)
+            x, y = await evaluate(tab, where)
+            for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+                await tab.send_command(
+                    "Input.dispatchMouseEvent",
+                    params={"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
+                )
+            await asyncio.sleep(0.5)
+            return before, await evaluate(tab, read)
+
+    return asyncio.run(asyncio.wait_for(session(), timeout_s * 2))

@@ -62,3 +62,23 @@ def test_exploration_notebook_on_embedded_model(tmp_path):
 def test_beyond_the_paper_notebook_on_embedded_model(tmp_path):
     text = run("04_beyond_the_paper.ipynb", None, tmp_path)
     assert "SoftTaskVector(" in text and "'spearman'" in text
+
+
+COURSE_CHECKS = 11  # exercises in notebooks/05_course (make_notebooks.COURSE)
+
+
+def test_course_notebook_runs_and_asks_for_code(tmp_path):
+    params = (
+        'MODEL = "tiny-llama"\nTASK = "capitalize"\nSECOND_TASK = "present-past"\nLAYER = 1\n'
+        "N_MEAN, N_SCAN = 4, 2\nEXPLORE_TOP = 2"
+    )
+    text = run("05_course.ipynb", params, tmp_path)
+    assert text.count("not implemented yet") == COURSE_CHECKS
+    assert "Explorer(tiny-llama / capitalize" in text and "MinimalHeads(" in text
+
+
+@pytest.mark.real_model
+def test_course_solutions_pass_every_check_on_the_embedded_model(tmp_path):
+    text = run("05_course_solutions.ipynb", None, tmp_path)
+    assert text.count("✅") == COURSE_CHECKS and "❌" not in text
+    assert "Explorer(smollm2-135m / capitalize" in text

@@ -121,3 +121,46 @@ def test_composition_against_plain_hooks(tiny, trained, run):
 
     with pytest.raises(ResultMismatch):
         composition(model, run, [run, other])  # a part from another model
+
+
+def test_minimal_heads_against_plain_hooks(trained, run):
+    from workbench.studies.paper import find_minimal_heads
+
+    model = trained[0]
+    sets = run.prompt_sets(model)
+    valid = sets["valid_zero_shot"]
+    ranked = [(l, h) for l, h, _ in run.scan.top_heads(8)]
+
+    def fv_of(heads):
+        return sum((run.means.mean_out[l, h] for l, h in heads), torch.zeros(run.means.mean_out.shape[-1]))
+
+    def plain_valid(heads):
+        return plain_top1(model, valid, lambda i: add_after(run.fv_layer, fv_of(heads)) if heads else [])
+
+    reference = plain_top1(model, sets["valid_icl"])
+    for share in (0.5,):
+        found = find_minimal_heads(model, run, share=share, max_heads=8, progress=False)
+        target = share * reference
+        assert found.reference == pytest.approx(reference) and found.target == pytest.approx(target)
+        # the prefix search: every shorter prefix misses the target, by plain hooks
+        k = len(found.curve)
+        for j in range(1, k + 1):
+            assert found.curve[j] == pytest.approx(plain_valid(ranked[:j]))
+        assert all(found.curve[j] < target for j in range(1, k))
+        assert found.valid == pytest.approx(plain_valid(found.heads))
+        if found.reached:
+            assert found.valid >= target and set(found.heads) <= set(ranked[:k])
+            # pruned: no single remaining head can go without missing the target
+            for head in found.heads:
+                rest = [x for x in found.heads if x != head]
+                assert not rest or plain_valid(rest) < target
+        right = run.icl_correct
+        test_ranks = []
+        with torch.no_grad():
+            for p in sets["test_zero_shot"]:
+                logits = model.run_with_hooks(
+                    torch.tensor([p.ids]), fwd_hooks=add_after(run.fv_layer, fv_of(found.heads))
+                )[0, -1]
+                test_ranks.append(int((logits > logits[p.answer_id]).sum()))
+        kept = [r for r, ok in zip(test_ranks, right.tolist()) if ok]
+        assert found.test == pytest.approx(sum(r == 0 for r in kept) / len(kept))

@@ -81,12 +81,14 @@ _FACE = {
     "compare_scans": "workbench.studies.agreement",
     # showing and teaching
     "attention_view": "workbench.show.attention",
+    "explore": "workbench.show.explore",
     "paper_figures": "workbench.show.report",
     "figures": "workbench.show.figures",
     "studies": "workbench.studies",
     "exercises": "workbench.exercises",
+    "course": "workbench.course",
 }
-_MODULES = {"figures", "studies", "exercises"}
+_MODULES = {"figures", "studies", "exercises", "course"}
 
 __all__ = sorted(_FACE)
 

@@ -6,6 +6,7 @@
     workbench figures --model M --tasks T1 T2 ... --out figures/   # every paper figure
     workbench diagnose --model M --task T [--counts K ...] [--state-tests]   # why an FV does or doesn't work
     workbench compare DIR_A DIR_B [--k 10]        # how far two runs' head scans agree (e.g. two seeds)
+    workbench explore RUN_DIR --out page.html [--others DIR ...]   # a linked, offline explorer of the heads
     workbench tasks | workbench models
 
 ``run`` writes ``DIR/result.json``, ``DIR/function_vector.safetensors`` and ``DIR/tensors.safetensors``;
@@ -176,6 +177,15 @@ def cmd_compare(args) -> int:
         f"FV layers {s['fv_layers'][0]} / {s['fv_layers'][1]}, zero-shot + FV {s['zero_shot_fv'][0]:.0%} / "
         f"{s['zero_shot_fv'][1]:.0%}"
     )
+    return 0
+
+
+def cmd_explore(args) -> int:
+    from .show.explore import explore
+
+    explorer = explore(args.run_dir, model=args.model, others=args.others, top=args.top, device=args.device)
+    print(explorer)
+    print(f"wrote {explorer.save(args.out)}")
     return 0
 
 
@@ -375,6 +385,19 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("b")
     cmp.add_argument("--k", type=positive_int, default=10)
     cmp.set_defaults(func=cmd_compare)
+
+    exp = sub.add_parser("explore", help="one self-contained HTML page exploring a run's heads")
+    exp.add_argument("run_dir", help="a folder written by `workbench run --out`")
+    exp.add_argument("--out", required=True, help="the HTML page to write")
+    exp.add_argument(
+        "--others", nargs="*", default=[], help="other runs of the same model: each head's rank there"
+    )
+    exp.add_argument(
+        "--top", type=positive_int, default=16, help="heads with precomputed patterns and add/remove"
+    )
+    exp.add_argument("--model", default=None, help="load the run's model from here (default: its name)")
+    exp.add_argument("--device", default="cpu")
+    exp.set_defaults(func=cmd_explore)
 
     sub.add_parser("tasks", help="list built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list built-in models").set_defaults(func=cmd_models)

@@ -102,7 +102,7 @@ class AttentionPage:
         div = "cv-" + uuid.uuid4().hex[:12]
         props = {"attention": patterns.tolist(), "tokens": list(tokens)}
         if head_names is not None:
-            props["headLabels"] = list(head_names)
+            props["attentionHeadNames"] = list(head_names)
         self.sections.append(
             f"<h3>{html.escape(caption)}</h3><div id='{div}'></div>"
             f"<script>CircuitsVis.render('{div}', CircuitsVis.AttentionHeads, {json.dumps(props)});</script>"

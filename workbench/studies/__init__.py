@@ -7,7 +7,7 @@
 
 from .agreement import attribution_vs_exact, compare_runs, compare_scans, merge_results, top_k_overlap
 from .diagnose import diagnose_run, head_count_grid, injection_diagnostics, state_tests
-from .paper import ablation, baseline_sweeps, composition, head_count_curves
+from .paper import MinimalHeads, ablation, baseline_sweeps, composition, find_minimal_heads, head_count_curves
 
 __all__ = [
     "ablation",
@@ -17,6 +17,8 @@ __all__ = [
     "compare_scans",
     "composition",
     "diagnose_run",
+    "find_minimal_heads",
+    "MinimalHeads",
     "head_count_curves",
     "head_count_grid",
     "icl_screen",

@@ -11,14 +11,26 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tqdm.auto import tqdm
 
 from ..core.heads import last_token_states
 from ..core.hooks import add_vector, mean_ablate_heads, project_out, replace_last_state
 from ..core.model import model_info
-from ..method.evaluate import LayerSweep, accuracy, head_count_sweep, sweep_layers
+from ..method.evaluate import Accuracy, LayerSweep, accuracy, head_count_sweep, sweep_layers
 from ..method.result import TaskResult
+from ..method.vectors import FunctionVector
 
-__all__ = ["composition", "ablation", "head_count_curves", "baseline_sweeps", "HEAD_COUNTS"]
+__all__ = [
+    "composition",
+    "ablation",
+    "head_count_curves",
+    "baseline_sweeps",
+    "find_minimal_heads",
+    "MinimalHeads",
+    "HEAD_COUNTS",
+]
 
 HEAD_COUNTS = (0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 40)
 
@@ -124,3 +136,101 @@ def baseline_sweeps(model, result: TaskResult, progress: bool = True) -> dict[st
             progress=progress and "task-vector sweep",
         ),
     }
+
+
+@dataclass
+class MinimalHeads:
+    """The smallest head set found whose FV keeps ``share`` of a reference accuracy.
+
+    heads: the set (in AIE order); valid: its zero-shot top-1 on the validation queries (where
+    it was chosen); test: on the test queries clean ICL gets right (reported, never used to
+    choose); reference: the accuracy the share is of; target = share * reference; reached: whether
+    any set of up to ``max_heads`` heads got there; curve: valid accuracy of each AIE prefix tried.
+    """
+
+    heads: list[tuple[int, int]]
+    valid: float
+    test: float
+    reference: float
+    share: float
+    reached: bool
+    curve: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def target(self) -> float:
+        return self.share * self.reference
+
+    def __repr__(self) -> str:
+        heads = ", ".join(f"L{l}H{h}" for l, h in self.heads)
+        state = "reached" if self.reached else "NOT reached (best prefix shown)"
+        return (
+            f"MinimalHeads({len(self.heads)} heads [{heads}]: valid zero-shot {self.valid:.0%} against "
+            f"the target {self.share:.0%} x {self.reference:.0%} = {self.target:.0%}, {state}; "
+            f"test {self.test:.0%})"
+        )
+
+
+def find_minimal_heads(
+    model,
+    result: TaskResult,
+    share: float = 0.8,
+    of: str = "icl",
+    max_heads: int = 40,
+    prune: bool = True,
+    progress: bool = True,
+) -> MinimalHeads:
+    """The fewest heads whose FV (added at the run's layer) keeps ``share`` of the task's accuracy.
+
+    Chosen on the validation split: the reference is clean 10-shot ICL on the valid queries
+    (``of="icl"``) or the run's own FV zero-shot there (``of="fv"``).  First the shortest prefix
+    of the AIE ranking that reaches ``share * reference``; then (``prune``) heads are dropped, the
+    weakest first and in repeated passes, while the rest still reach the target, so that no single
+    head of the result can go.  The chosen set's test accuracy
+    (filtered to queries clean ICL gets right, as ``result.accuracy``) is reported alongside.
+    """
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    if of not in ("icl", "fv"):
+        raise ValueError(f"of must be 'icl' or 'fv', got {of!r}")
+    sets = result.prompt_sets(model)
+    valid = sets["valid_zero_shot"]
+    layer, alpha = result.fv_layer, result.protocol.alpha
+
+    def acc(heads, prompts=valid) -> Accuracy:
+        fv = FunctionVector.from_heads(result.means, heads, model)
+        return accuracy(model, prompts, add_vector(model, layer, fv.vector, alpha) if heads else None)
+
+    reference = (accuracy(model, sets["valid_icl"]) if of == "icl" else acc(result.fv.heads)).top1
+    target = share * reference
+    ranked = [(l, h) for l, h, _ in result.scan.top_heads(min(max_heads, model_info(model).n_total_heads))]
+    curve: dict[int, float] = {}
+    chosen = ranked
+    for k in tqdm(range(1, len(ranked) + 1), desc="minimal heads", disable=not progress, leave=False):
+        curve[k] = acc(ranked[:k]).top1
+        if curve[k] >= target:
+            chosen = ranked[:k]
+            break
+    reached = bool(curve) and max(curve.values()) >= target
+    if not reached:
+        best = max(curve, key=lambda k: (curve[k], -k))
+        chosen = ranked[:best]
+    elif prune:  # drop heads, the weakest first, until none can go without missing the target
+        dropped = True
+        while dropped:
+            dropped = False
+            for head in reversed(list(chosen)):
+                rest = [x for x in chosen if x != head]
+                if rest and acc(rest).top1 >= target:
+                    chosen, dropped = rest, True
+    test = acc(chosen, sets["test_zero_shot"])
+    right = result.icl_correct
+    test_ranks = test.ranks[right] if right.numel() == test.ranks.numel() else test.ranks
+    return MinimalHeads(
+        list(chosen),
+        acc(chosen).top1,
+        Accuracy(test_ranks).top1 if test_ranks.numel() else float("nan"),
+        reference,
+        share,
+        reached,
+        curve,
+    )
