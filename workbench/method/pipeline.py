@@ -27,7 +27,15 @@ from ..core.model import model_id, model_info
 from ..core.scan import HeadScan, scan_heads
 from ..data.prompts import NATURAL_TEMPLATES, PAPER_FORMAT
 from ..data.tasks import Pair, Task, load_task
-from .evaluate import Accuracy, LayerSweep, accuracy, layer_sweep, natural_text_accuracy, portability_accuracy
+from .evaluate import (
+    Accuracy,
+    LayerSweep,
+    accuracies,
+    accuracy,
+    layer_sweep,
+    natural_text_accuracy,
+    portability_accuracy,
+)
 from .protocol import PromptSets, Protocol, ProtocolError
 from .result import TaskResult
 from .vectors import FunctionVector, default_top_k, vector_provenance
@@ -283,21 +291,23 @@ def evaluate_conditions(
         raise RuntimeError("test prompts dropped unevenly; check the task's answers tokenize")
     fv_hooks = add_vector(model, layer, fv.vector, alpha)
     states = last_token_states(model, sets["donors"], [layer])[0]
-    conditions = {
-        "icl": (icl, None),
-        "zero_shot": (zero, None),
-        "zero_shot_fv": (zero, fv_hooks),
-        "shuffled": (shuffled, None),
-        "shuffled_fv": (shuffled, fv_hooks),
-        "mean_state": (zero, add_vector(model, layer, means.mean_resid[layer], 1.0)),
-        "task_vector": (zero, replace_last_state(model, layer, states)),
-    }
-    return {
-        name: accuracy(model, prompts, hooks)
-        for name, (prompts, hooks) in tqdm(
-            conditions.items(), desc="evaluate", disable=not progress, leave=False
-        )
-    }
+    by_prompt_set = [  # each prompt set with its conditions: each prefix runs once (accuracies)
+        (icl, {"icl": None}),
+        (
+            zero,
+            {
+                "zero_shot": None,
+                "zero_shot_fv": fv_hooks,
+                "mean_state": add_vector(model, layer, means.mean_resid[layer], 1.0),
+                "task_vector": replace_last_state(model, layer, states),
+            },
+        ),
+        (shuffled, {"shuffled": None, "shuffled_fv": fv_hooks}),
+    ]
+    out: dict[str, Accuracy] = {}
+    for prompts, conditions in tqdm(by_prompt_set, desc="evaluate", disable=not progress, leave=False):
+        out.update(accuracies(model, prompts, conditions))
+    return {name: out[name] for name in CONDITIONS}
 
 
 def generation_extras(stages: Stages, sets: PromptSets, fv: FunctionVector, icl_right: torch.Tensor) -> dict:
