@@ -126,6 +126,25 @@ def _scores(logits: Float[Tensor, "batch d_vocab"], answers: Int[Tensor, " batch
     return ranks.cpu(), probs.cpu(), logits.argmax(-1).cpu()
 
 
+def _plan(model, prompts, n_variants, batch_size, variant_batch):
+    """``(indices, tokens, variants per forward)`` for prompts of one length at a time.
+
+    All variants go in one forward when memory allows (the prefix then runs once), and the prompts
+    per forward shrink to fit: ``rows * variants <= auto_variant_batch`` (the scan's estimate of
+    how many extra last-token rows fit).  ``variant_batch`` overrides the variants per forward.
+    """
+    from .scan import auto_variant_batch
+
+    out = []
+    for idx, tokens in length_batches(prompts, 1 << 30):
+        n = tokens.shape[1]
+        budget = auto_variant_batch(model, n)
+        v = variant_batch or max(1, min(n_variants, budget))
+        rows = batch_size if variant_batch else max(1, min(batch_size, budget // max(1, v)))
+        out += [(idx[s : s + rows], tokens[s : s + rows], v) for s in range(0, len(idx), rows)]
+    return out
+
+
 @torch.inference_mode()
 def variant_scores(
     model,
@@ -163,8 +182,6 @@ def variant_scores(
             out[name] = AnswerScores(r, pr, t, logits if keep_logits else None)
         return out
 
-    from .scan import auto_variant_batch
-
     device = input_device(model)
     dtype = model_dtype(model)
     ranks = torch.zeros(len(names), P, dtype=torch.long)
@@ -173,17 +190,16 @@ def variant_scores(
     kept = [None] * len(names)
     hooked = [i for i, name in enumerate(names) if interventions[name] is not None]
     bare = [i for i, name in enumerate(names) if interventions[name] is None]
-    batches = list(length_batches(prompts, batch_size))
+    batches = _plan(model, prompts, len(hooked), batch_size, variant_batch)
     bar = tqdm(
         total=P * max(1, len(hooked)),
         desc=progress if isinstance(progress, str) else "variants",
         disable=not progress,
         leave=False,
     )
-    for idx, tokens in batches:
+    for idx, tokens, v_max in batches:
         B, n = tokens.shape
         answers = answers_all[idx]
-        v_max = variant_batch or max(1, auto_variant_batch(model, n) // B)
         chunks = [hooked[s : s + v_max] for s in range(0, len(hooked), v_max)] or [[]]
         for c_idx, chunk in enumerate(chunks):
             v = len(chunk)
