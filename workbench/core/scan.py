@@ -31,7 +31,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..data.prompts import EncodedPrompt
+from .layer_skip import skip_scan_prompt, supports_layer_skip
 from .model import hook_name, input_device, model_dtype, model_info
+from .variants import use_plain
 
 __all__ = [
     "HeadScan",
@@ -279,8 +281,22 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
     bar = tqdm(
         total=len(prompts) * len(todo), desc="head scan", unit="head", disable=not progress, leave=False
     )
+    # the layers below each patch skipped (core/layer_skip.py), where the model allows and memory
+    # does not ask for chunks; the one-forward path below inside plain_forwards()
+    skip = not use_plain() and supports_layer_skip(model) and (batch_size is None or batch_size >= len(todo))
     for p_idx, prompt in enumerate(prompts):
         n = len(prompt.ids)
+        if skip and (batch_size or auto_variant_batch(model, n)) >= len(todo):
+            try:
+                base, patched, fired = skip_scan_prompt(model, prompt, mean_z, todo)
+            except RuntimeError as e:  # a hook that never fired: the scan would measure nothing
+                raise PatchDidNothing(str(e)) from e
+            for i, (l, h) in enumerate(todo):
+                effects[p_idx, l, h] = patched[i] - base
+            n_fired += len(fired)
+            min_change = min(min_change, *fired)
+            bar.update(len(todo))
+            continue
         v_max = batch_size or auto_variant_batch(model, n)
         for start in range(0, len(todo), v_max):
             chunk = todo[start : start + v_max]
@@ -325,5 +341,6 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
         "n_heads_scanned": len(todo),
         "hooks_fired": n_fired,
         "min_patch_change": min_change,
+        "layer_skip": skip,
     }
     return HeadScan(effects, model=info.name, task=task, meta=meta)
