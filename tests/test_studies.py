@@ -128,7 +128,7 @@ def test_studies_are_cached_as_stages(trained, run, tmp_path):
     from workbench.studies.cache import cached_study, int_keys
     from workbench.studies.paper import head_count_curves
 
-    model, cache, calls = trained[0], StageCache(tmp_path), []
+    model, cache, calls, firsts = trained[0], StageCache(tmp_path), [], {}
 
     def counted(fn):
         def compute():
@@ -143,7 +143,7 @@ def test_studies_are_cached_as_stages(trained, run, tmp_path):
         "head_count_curves": lambda: head_count_curves(model, run, counts=(0, 1, 2), progress=False),
     }
     for name, fn in studies.items():
-        first = cached_study(cache, name, model, run, {}, counted(fn))
+        first = firsts[name] = cached_study(cache, name, model, run, {}, counted(fn))
         again = cached_study(cache, name, model, run, {}, counted(fn))
         fresh = fn()
         if name == "baseline_sweeps":
@@ -156,4 +156,4 @@ def test_studies_are_cached_as_stages(trained, run, tmp_path):
             assert again == fresh == first
     assert len(calls) == len(studies)  # each computed once; the second call read the stage
     other = cached_study(cache, "ablation", model, run, {"n_random": 2}, counted(studies["ablation"]))
-    assert len(calls) == len(studies) + 1 and other == first  # other arguments: another key
+    assert len(calls) == len(studies) + 1 and other == firsts["ablation"]  # other arguments: another key
