@@ -31,9 +31,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..data.prompts import EncodedPrompt
+from .forward import use_plain
 from .layer_skip import skip_scan_prompt, supports_layer_skip
 from .model import hook_name, input_device, model_dtype, model_info
-from .variants import use_plain
 
 __all__ = [
     "HeadScan",

@@ -36,9 +36,7 @@ token-layer work; ``bench/RESULTS.md``).
 
 from __future__ import annotations
 
-import contextvars
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -47,7 +45,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..data.prompts import EncodedPrompt
-from .forward import HookFactory, Hooks, last_token_logits, length_batches
+from .forward import HookFactory, Hooks, last_token_logits, length_batches, plain_forwards, use_plain
 from .model import input_device, model_dtype
 
 __all__ = ["Intervention", "AnswerScores", "variant_scores", "plain_forwards", "use_plain", "variant_mask"]
@@ -57,23 +55,6 @@ Intervention = Hooks | HookFactory | None  # hooks, a factory of them (prompt in
 # hook points whose activation is [batch, pos, ...]: a variant's row can be sliced out on axis 1
 _POSITION_AXIS_1 = ("hook_z", "hook_q", "hook_k", "hook_v", "hook_out", "hook_resid_pre", "hook_resid_mid")
 _POSITION_AXIS_1 += ("hook_resid_post", "hook_attn_out", "hook_mlp_out", "hook_embed", "hook_result")
-
-_PLAIN: contextvars.ContextVar[bool] = contextvars.ContextVar("workbench_plain_forwards", default=False)
-
-
-@contextmanager
-def plain_forwards() -> Iterator[None]:
-    """Inside this block every :func:`variant_scores` call runs one plain forward per intervention."""
-    token = _PLAIN.set(True)
-    try:
-        yield
-    finally:
-        _PLAIN.reset(token)
-
-
-def use_plain() -> bool:
-    """Whether the caller is inside :func:`plain_forwards`."""
-    return _PLAIN.get()
 
 
 def variant_mask(model, n: int, v: int, dtype: torch.dtype, device) -> Float[Tensor, "1 1 pos pos"]:
