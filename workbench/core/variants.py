@@ -20,18 +20,17 @@ left ``None``) and sit on a hook point whose axis 1 is the position (``hook_z``,
 :func:`plain_forwards`) it runs one ordinary forward per intervention instead (the path the
 tests and ``bench/pipeline_speed.py`` compare against).
 
-**Why variants still run through the layers below their patch.**  Below its site a variant's
-row equals the prompt's own last token, so in principle it could start from that token's cached
-residual.  TransformerLens 4's bridge does not allow it to save anything: its ``start_at_layer``
+**Why these variants still run through the layers below their site.**  Below its site a
+variant's row equals the prompt's own last token, so it could start from that token's cached
+residual.  TransformerLens 4's bridge cannot save that work: its ``start_at_layer``
 (``TransformerBridge.forward``) feeds the residual in as ``inputs_embeds`` and still executes
 blocks ``0 .. k-1`` (block ``k`` then swaps the residual back in, discarding their output:
 ``BlockBridge._maybe_inject_start_residual``), and a hook cannot drop rows mid-forward (the
-mask, rotary angles and position ids are fixed for the whole sequence).  Skipping for real needs
-a driver below the bridge: the HF decoder layers ``l .. L-1`` run on the variant rows against
-the prefix's per-layer key/value cache, with each architecture's own rotary, mask and position
-embedding logic redone by hand; not done here.  What it would save is measured by the floor of
-``bench/pipeline_speed.py`` and ``bench/scan_speed.py`` (for the scan about a third of its
-token-layer work; ``bench/RESULTS.md``).
+mask, rotary angles and position ids are fixed for the whole sequence).  The head scan, where
+it matters most (270 variants against a ~100-token prompt), does skip them on Llama-type models
+by driving the decoder layers itself (:mod:`workbench.core.layer_skip`).  Here it would save
+little: a layer sweep's 30 variants beside a 10-shot prompt are under a quarter of the forward,
+and the skip would save half of that.
 """
 
 from __future__ import annotations
