@@ -122,7 +122,9 @@ def test_whole_protocol_fast_equals_plain(trained, tmp_path):
         a, b = getattr(fast, sweep).to_tensors(), getattr(plain, sweep).to_tensors()
         assert all(torch.equal(top3(a[k]), top3(b[k])) for k in b), sweep
     assert fast.fv_layer == plain.fv_layer
-    assert torch.equal(fast.scan.effects, plain.scan.effects)
+    # the fast scan skips the layers below each patch (Llama), the plain one does not: rounding only
+    torch.testing.assert_close(fast.scan.effects, plain.scan.effects, atol=1e-5, rtol=0)
+    assert fast.fv.heads == plain.fv.heads
 
 
 def test_generate_with_kv_cache_equals_the_uncached_path(trained):
