@@ -26,6 +26,7 @@ from workbench.core.hooks import add_vector, generate
 from workbench.core.model import ModelLoadError, model_info
 from workbench.core.scan import layer_windows, scan_heads
 from workbench.core.selfcheck import ModelCheckFailed, check_record, self_check, verify_model
+from workbench.core.variants import variant_scores
 from workbench.data.prompts import EncodedPrompt
 from workbench.studies.architectures import FAMILIES, family_config, family_model
 
@@ -90,6 +91,25 @@ def test_exact_family_matches_transformers(name):
         assert (theirs - base).abs().max() > 1e-3
         torch.testing.assert_close(
             ours.float(), theirs.float(), atol=1e-4 * float(theirs.abs().max()), rtol=0
+        )
+
+    # the same injections as last-token variants of one prefix run (every stage's evaluation path,
+    # core/variants.py), on a prompt longer than any sliding window
+    long = _ids(model, n, seed=14)
+    vecs = {
+        l: torch.randn(info.d_model, generator=torch.Generator().manual_seed(20 + l)) * 3 for l in range(2)
+    }
+    scores = variant_scores(
+        model,
+        [EncodedPrompt(tuple(long[0].tolist()), answer, None)],
+        {("add", l): add_vector(model, l, v) for l, v in vecs.items()} | {"none": None},
+        keep_logits=True,
+    )
+    for key, add in [(("add", l), (l, v)) for l, v in vecs.items()] + [("none", None)]:
+        with torch.inference_mode():
+            theirs = plain.plain_logits(model, long, add=add)[0, -1].float()
+        torch.testing.assert_close(
+            scores[key].logits[0], theirs, atol=1e-4 * float(theirs.abs().max()), rtol=0
         )
 
     # steered greedy generation: the vector at the prompt's last position and every new one

@@ -28,6 +28,8 @@ def test_fast_scan_matches_reference(tiny, toy_task, arch):
     for batch in (None, 3, 1):  # all heads in one forward; chunked; one at a time
         fast = scan_heads(model, corrupt, mean_z, batch_size=batch, progress=False)
         torch.testing.assert_close(fast.effects, ref, atol=1e-5, rtol=0)
+        # Llama: all heads at once starts each variant at its own layer (core/layer_skip.py)
+        assert fast.meta["layer_skip"] == (arch == "llama" and batch is None)
 
 
 def test_subset_and_result_object(tiny, toy_task):
@@ -78,6 +80,7 @@ def test_fast_scan_matches_reference_on_embedded_model(real_model):
     heads = [(0, 0), (7, 3), (14, 1), (17, 3), (20, 5), (29, 8)]
     ref = reference_scan(real_model, corrupt, mean_z, heads=heads)
     fast = scan_heads(real_model, corrupt, mean_z, progress=False)  # all 270 heads at once
+    assert fast.meta["layer_skip"]  # SmolLM2 is a Llama: the variants skip the layers below their patch
     picked = torch.stack([fast.effects[:, l, h] for l, h in heads], 1)
     expected = torch.stack([ref[:, l, h] for l, h in heads], 1)
     torch.testing.assert_close(picked, expected, atol=1e-5, rtol=0)

@@ -71,13 +71,15 @@ def test_adding_changes_residual_by_alpha_v_during_generation(llama, sv):
     with llama.hooks(fwd_hooks=[("blocks.1.hook_resid_pre", grab)]):
         steered = sv.generate(llama, "hello world", 0, alpha, max_new_tokens=4)
     assert len(seen) >= 2  # several generation steps, each with the vector
+    # with the KV cache the first step holds the prompt and each later step its one new token
+    assert len(seen[0]) == len(ids) and all(len(s) == 1 for s in seen[1:])
+    step = torch.cat(seen)
     full = list(ids) + llama.tokenizer(steered, add_special_tokens=False)["input_ids"]
-    for step in seen:
-        _, cache = llama.run_with_cache(torch.tensor([full[: len(step)]]))
-        clean = cache["blocks.0.hook_resid_post"][0]
-        torch.testing.assert_close(step[:first], clean[:first], atol=1e-5, rtol=1e-5)
-        delta = step[first:] - clean[first:]
-        torch.testing.assert_close(delta, (alpha * sv.directions[0]).expand_as(delta), atol=1e-4, rtol=1e-4)
+    _, cache = llama.run_with_cache(torch.tensor([full[: len(step)]]))
+    clean = cache["blocks.0.hook_resid_post"][0]
+    torch.testing.assert_close(step[:first], clean[:first], atol=1e-5, rtol=1e-5)
+    delta = step[first:] - clean[first:]
+    torch.testing.assert_close(delta, (alpha * sv.directions[0]).expand_as(delta), atol=1e-4, rtol=1e-4)
 
 
 def test_add_hooks_at_last_position_only(llama, sv):

@@ -164,3 +164,39 @@ def test_minimal_heads_against_plain_hooks(trained, run):
                 test_ranks.append(int((logits > logits[p.answer_id]).sum()))
         kept = [r for r, ok in zip(test_ranks, right.tolist()) if ok]
         assert found.test == pytest.approx(sum(r == 0 for r in kept) / len(kept))
+
+
+def test_studies_are_cached_as_stages(trained, run, tmp_path):
+    from workbench.base.stage_cache import StageCache
+    from workbench.studies.cache import cached_study, int_keys
+    from workbench.studies.paper import head_count_curves
+
+    model, cache, calls, firsts = trained[0], StageCache(tmp_path), [], {}
+
+    def counted(fn):
+        def compute():
+            calls.append(fn)
+            return fn()
+
+        return compute
+
+    studies = {
+        "ablation": lambda: ablation(model, run, n_random=1),
+        "baseline_sweeps": lambda: baseline_sweeps(model, run, progress=False),
+        "head_count_curves": lambda: head_count_curves(model, run, counts=(0, 1, 2), progress=False),
+    }
+    for name, fn in studies.items():
+        first = firsts[name] = cached_study(cache, name, model, run, {}, counted(fn))
+        again = cached_study(cache, name, model, run, {}, counted(fn))
+        fresh = fn()
+        if name == "baseline_sweeps":
+            for k in fresh:
+                a, b = again[k].to_tensors(), fresh[k].to_tensors()
+                assert all(torch.equal(a[t], b[t]) for t in b)
+        elif name == "head_count_curves":
+            assert int_keys(again) == fresh == int_keys(first)
+        else:
+            assert again == fresh == first
+    assert len(calls) == len(studies)  # each computed once; the second call read the stage
+    other = cached_study(cache, "ablation", model, run, {"n_random": 2}, counted(studies["ablation"]))
+    assert len(calls) == len(studies) + 1 and other == firsts["ablation"]  # other arguments: another key

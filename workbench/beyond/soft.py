@@ -42,7 +42,7 @@ from ..core.hooks import add_vector, blend_heads, mean_ablate_heads
 from ..core.model import ModelInfo, VectorMismatch, input_device, model_dtype, model_info
 from ..core.scan import top_heads
 from ..data.prompts import EncodedPrompt
-from ..method.evaluate import Accuracy, accuracy
+from ..method.evaluate import Accuracy, accuracies
 from ..method.vectors import VectorArtifact, vector_provenance
 
 __all__ = [
@@ -427,8 +427,5 @@ def soft_conditions(
         "zero_shot_topk_mask": mean_ablate_heads(model, top, mean_z),
         "zero_shot_aie_mask_matched": mean_ablate_heads(model, matched, mean_z),
     }
-    accs = {
-        name: accuracy(model, zero, hooks)
-        for name, hooks in tqdm(conditions.items(), desc="evaluate", disable=not progress, leave=False)
-    }
+    accs = accuracies(model, zero, conditions, progress=progress and "evaluate")  # prefixes once
     return {**accs, "icl": icl}

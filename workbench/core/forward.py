@@ -12,8 +12,10 @@ batch's prompt indices, for per-prompt values (e.g. a task vector per query).
 
 from __future__ import annotations
 
+import contextvars
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from jaxtyping import Float, Int
@@ -23,10 +25,37 @@ from tqdm.auto import tqdm
 from ..data.prompts import EncodedPrompt
 from .model import input_device
 
-__all__ = ["Hooks", "HookFactory", "length_batches", "last_token_logits", "answer_ranks"]
+__all__ = [
+    "Hooks",
+    "HookFactory",
+    "length_batches",
+    "last_token_logits",
+    "answer_ranks",
+    "plain_forwards",
+    "use_plain",
+]
 
 Hooks = list[tuple[str, Callable]]
 HookFactory = Callable[[Sequence[int]], Hooks]  # prompt indices of a batch -> hooks for it
+
+
+_PLAIN: contextvars.ContextVar[bool] = contextvars.ContextVar("workbench_plain_forwards", default=False)
+
+
+@contextmanager
+def plain_forwards() -> Iterator[None]:
+    """Inside this block every stage runs the path before the prefix-once variants: one plain forward
+    per intervention (:func:`workbench.core.variants.variant_scores`) and the scan without layer skipping."""
+    token = _PLAIN.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN.reset(token)
+
+
+def use_plain() -> bool:
+    """Whether the caller is inside :func:`plain_forwards`."""
+    return _PLAIN.get()
 
 
 def length_batches(

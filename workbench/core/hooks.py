@@ -12,7 +12,7 @@ later one (generation, where each new token must be steered too).  Sites are nam
 :func:`blend_heads`     ``z[l][pos, h] += alpha[l, h] * (mean_z[l, h] - z)``  (soft task vectors)
 :func:`mean_ablate_heads`   ``z[l][pos, h] = mean_z[l, h]``  (the scan's patch; ablations)
 :func:`project_out`     ``x -= ((x - c) . u) u`` at ``resid_post[L][pos]``  (directional ablation)
-:func:`generate`        greedy generation with hooks active at the prompt's last token and every new one
+:func:`generate`        greedy generation (KV cache), the vector added at the last and every new token
 ======================  =========================================================================
 
 >>> positions(None), positions(7)
@@ -170,25 +170,43 @@ def generate(
     alpha: float = 1.0,
     stop_at_newline: bool = False,
     hooks: Hooks | None = None,
+    kv_cache: bool = True,
 ) -> str:
     """Greedy generation from token ``ids``; returns the new text.
 
     ``vector`` is added (times ``alpha``) after ``layer`` at the prompt's last position and at
     every generated one; ``hooks`` (built with ``from_position=len(ids) - 1``) are used as given.
-    No KV cache: every step reruns the whole sequence, so the steering can never be dropped at
-    new tokens.
+
+    With ``kv_cache`` (the default) the prompt runs once and each step feeds only the new token
+    with the HuggingFace cache the bridge hands back (``return_type="logits_and_cache"``); the
+    hooks are rebuilt for that one-token step with ``from_position=0``, so the vector is added to
+    every new token exactly as in the uncached path (``kv_cache=False``: every step reruns the
+    whole sequence).  Hooks passed in ``hooks`` cannot be rebuilt, so they use the uncached path.
     """
     device = input_device(model)
     tokens = torch.tensor([list(ids)], device=device)
-    fwd = list(hooks or [])
-    if vector is not None:
-        if layer is None:
-            raise ValueError("generate: a vector needs the layer to add it after")
-        fwd += add_vector(model, layer, vector, alpha, from_position=len(ids) - 1)
+    if vector is not None and layer is None:
+        raise ValueError("generate: a vector needs the layer to add it after")
+
+    def steering(from_position: int) -> Hooks:
+        return [] if vector is None else add_vector(model, layer, vector, alpha, from_position=from_position)
+
     eos = model.tokenizer.eos_token_id
     new: list[int] = []
-    for _ in range(max_new_tokens):
-        logits = model.run_with_hooks(tokens, fwd_hooks=fwd, logits_to_keep=1)[0, -1]
+    cached = kv_cache and not hooks
+    past = None
+    for step in range(max_new_tokens):
+        if cached:
+            # step 0: the whole prompt, steered at its last token; later: the new token alone
+            fwd = steering(len(ids) - 1) if step == 0 else steering(0)
+            inputs = tokens if step == 0 else tokens[:, -1:]
+            logits, past = model.run_with_hooks(
+                inputs, fwd_hooks=fwd, past_key_values=past, use_cache=True, return_type="logits_and_cache"
+            )
+            logits = logits[0, -1]
+        else:
+            fwd = list(hooks or []) + steering(len(ids) - 1)
+            logits = model.run_with_hooks(tokens, fwd_hooks=fwd, logits_to_keep=1)[0, -1]
         nxt = int(logits.argmax())
         if nxt == eos:
             break

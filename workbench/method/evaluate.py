@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -20,6 +21,7 @@ from ..core.heads import HeadMeans
 from ..core.hooks import add_vector, generate
 from ..core.model import model_info
 from ..core.scan import HeadScan
+from ..core.variants import Intervention, variant_scores
 from ..data.prompts import (
     PORTABILITY_FORMATS,
     EncodedPrompt,
@@ -35,10 +37,12 @@ from .vectors import FunctionVector
 __all__ = [
     "Accuracy",
     "accuracy",
+    "accuracies",
     "sweep_layers",
     "layer_sweep",
     "LayerSweep",
     "head_count_sweep",
+    "head_count_grid_accuracy",
     "natural_text_accuracy",
     "icl_screen",
     "portability_accuracy",
@@ -93,6 +97,23 @@ def accuracy(
     return Accuracy(answer_ranks(logits, prompts))
 
 
+def accuracies(
+    model,
+    prompts: Sequence[EncodedPrompt],
+    interventions: dict,
+    progress: bool | str = False,
+    variant_batch: int | None = None,
+) -> dict:
+    """:func:`accuracy` under each of many interventions (name -> hooks, factory or ``None``).
+
+    Each prompt's prefix runs once and every intervention is a last-token variant of it
+    (:mod:`workbench.core.variants`); inside :func:`~workbench.core.variants.plain_forwards` it is
+    one plain forward per intervention instead.  Same ranks either way, to float rounding.
+    """
+    scores = variant_scores(model, prompts, interventions, variant_batch=variant_batch, progress=progress)
+    return {name: Accuracy(s.ranks) for name, s in scores.items()}
+
+
 @dataclass
 class LayerSweep:
     """Accuracy of each prompt set with the vector added after each layer."""
@@ -125,14 +146,22 @@ class LayerSweep:
         return out
 
     @classmethod
-    def concat(cls, parts: Sequence[LayerSweep]) -> LayerSweep:
-        """One sweep from sweeps over consecutive groups of layers; the baseline is the first found."""
-        names = list(parts[0].results)
-        baseline = next((p.baseline for p in parts if p.baseline), {})
+    def concat_prompts(cls, parts: Sequence[LayerSweep]) -> LayerSweep:
+        """One sweep from sweeps of the same layers over consecutive groups of prompts (a prompt set
+        may be absent from a part: it had no prompts left there)."""
+        names = list(dict.fromkeys(name for p in parts for name in p.results))
+        layers = parts[0].layers
+
+        def joined(accs: list[Accuracy]) -> Accuracy:
+            return Accuracy(torch.cat([a.ranks for a in accs]))
+
         return cls(
-            [layer for p in parts for layer in p.layers],
-            {n: [a for p in parts for a in p.results[n]] for n in names},
-            baseline,
+            layers,
+            {
+                n: [joined([p.results[n][i] for p in parts if n in p.results]) for i in range(len(layers))]
+                for n in names
+            },
+            {n: joined([p.baseline[n] for p in parts if n in p.baseline]) for n in names},
         )
 
     @classmethod
@@ -159,16 +188,21 @@ def sweep_layers(
     progress: bool | str = True,
     baseline: bool = True,
 ) -> LayerSweep:
-    """Apply ``hooks_at(layer)`` at each layer in turn and measure every prompt set (and, with
-    ``baseline``, every set with no hooks)."""
+    """Apply ``hooks_at(layer)`` at each layer in turn and measure every prompt set (each prompt's
+    prefix once, every layer a last-token variant: :func:`accuracies`), and with ``baseline``
+    every set with no hooks."""
     layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
-    results: dict[str, list[Accuracy]] = {name: [] for name in prompt_sets}
     desc = progress if isinstance(progress, str) else "layer sweep"
-    for layer in tqdm(layers, desc=desc, disable=not progress, leave=False):
-        hooks = hooks_at(layer)
-        for name, prompts in prompt_sets.items():
-            results[name].append(accuracy(model, prompts, hooks))
-    base = {name: accuracy(model, prompts) for name, prompts in prompt_sets.items()} if baseline else {}
+    interventions: dict[Any, Intervention] = {("layer", layer): hooks_at(layer) for layer in layers}
+    if baseline:
+        interventions["baseline"] = None
+    results: dict[str, list[Accuracy]] = {}
+    base: dict[str, Accuracy] = {}
+    for name, prompts in prompt_sets.items():
+        accs = accuracies(model, prompts, interventions, progress=progress and f"{desc}: {name}")
+        results[name] = [accs[("layer", layer)] for layer in layers]
+        if baseline:
+            base[name] = accs["baseline"]
     return LayerSweep(layers, results, base)
 
 
@@ -198,12 +232,29 @@ def head_count_sweep(
     progress: bool = True,
 ) -> dict[int, Accuracy]:
     """Accuracy as the FV sums the top 0, 1, 2, ... heads by AIE."""
-    ranked = [(l, h) for l, h, _ in scan.top_heads(max(counts))]
-    out = {}
-    for k in tqdm(counts, desc="head counts", disable=not progress, leave=False):
-        fv = FunctionVector.from_heads(means, ranked[:k], model=model)
-        out[k] = accuracy(model, prompts, add_vector(model, layer, fv.vector, alpha) if k else None)
-    return out
+    return head_count_grid_accuracy(model, means, scan, [layer], prompts, counts, alpha, progress)[layer]
+
+
+def head_count_grid_accuracy(
+    model,
+    means: HeadMeans,
+    scan: HeadScan,
+    layers: Sequence[int],
+    prompts: Sequence[EncodedPrompt],
+    counts: Sequence[int],
+    alpha: float = 1.0,
+    progress: bool = True,
+) -> dict[int, dict[int, Accuracy]]:
+    """``[layer][k]``: accuracy with the FV of the top ``k`` heads added after ``layer`` (every
+    layer x count a last-token variant of one prefix run)."""
+    ranked = [(l, h) for l, h, _ in scan.top_heads(max(counts, default=0))]
+    vectors = {k: FunctionVector.from_heads(means, ranked[:k], model=model).vector for k in counts if k}
+    interventions: dict[Any, Intervention] = {
+        (layer, k): add_vector(model, layer, vectors[k], alpha) for layer in layers for k in vectors
+    }
+    interventions["none"] = None
+    accs = accuracies(model, prompts, interventions, progress=progress and "head counts")
+    return {layer: {k: accs[(layer, k)] if k else accs["none"] for k in counts} for layer in layers}
 
 
 def natural_text_accuracy(
@@ -249,10 +300,8 @@ def portability_accuracy(
     for fmt in tqdm(formats, desc="portability", disable=not progress, leave=False):
         enc, _ = encode_prompts(model.tokenizer, [with_format(p, fmt) for p in prompts], bos)
         key = repr((fmt.input_prefix, fmt.output_prefix, fmt.io_separator, fmt.example_separator))
-        out[key] = {
-            "plain": accuracy(model, enc).top1,
-            "fv": accuracy(model, enc, add_vector(model, layer, vector, alpha)).top1,
-        }
+        accs = accuracies(model, enc, {"plain": None, "fv": add_vector(model, layer, vector, alpha)})
+        out[key] = {name: a.top1 for name, a in accs.items()}
     return out
 
 

@@ -28,7 +28,15 @@ from ..core.scan import HeadScan, scan_heads
 from ..core.selfcheck import check_record, verify_model
 from ..data.prompts import NATURAL_TEMPLATES, PAPER_FORMAT
 from ..data.tasks import Pair, Task, load_task
-from .evaluate import Accuracy, LayerSweep, accuracy, layer_sweep, natural_text_accuracy, portability_accuracy
+from .evaluate import (
+    Accuracy,
+    LayerSweep,
+    accuracies,
+    accuracy,
+    layer_sweep,
+    natural_text_accuracy,
+    portability_accuracy,
+)
 from .preflight import preflight
 from .protocol import PromptSets, Protocol, ProtocolError
 from .result import TaskResult
@@ -71,8 +79,8 @@ def in_chunks(n: int, size: int) -> list[range]:
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-LAYERS_PER_CHUNK = 5  # a resumed layer sweep loses at most this many layers' work
 PROMPTS_PER_CHUNK = 5  # a resumed head scan loses at most this many prompts' work
+SWEEP_PROMPTS_PER_CHUNK = 32  # a resumed layer sweep loses at most this many prompts' work
 
 
 def run_task(
@@ -255,28 +263,25 @@ def choose_layer(stages: Stages, sets: PromptSets, fv: FunctionVector) -> tuple[
 
 
 def resumable_layer_sweep(stages: Stages, stage: str, fv: FunctionVector, prompt_sets: dict) -> LayerSweep:
-    """:func:`~workbench.method.evaluate.layer_sweep` of the FV, cached and stored every
-    :data:`LAYERS_PER_CHUNK` layers (the baseline, no vector, is its own first chunk)."""
-    n_layers = model_info(stages.model).n_layers
+    """:func:`~workbench.method.evaluate.layer_sweep` of the FV over every layer, cached, and stored
+    every :data:`SWEEP_PROMPTS_PER_CHUNK` prompts of each set (each chunk runs every layer as a
+    last-token variant of its prompts, so chunking repeats no prefix)."""
+    longest = max(len(prompts) for prompts in prompt_sets.values())
 
-    def compute(chunk):
-        layers = [] if chunk is None else list(chunk)
-        return layer_sweep(
-            stages.model,
-            fv.vector,
-            prompt_sets,
-            layers=layers,
-            alpha=stages.protocol.alpha,
-            progress=stages.progress,
-            baseline=chunk is None,
-        ).to_tensors()
+    def compute(chunk: range) -> dict[str, torch.Tensor]:
+        part = {name: prompts[chunk.start : chunk.stop] for name, prompts in prompt_sets.items()}
+        part = {name: prompts for name, prompts in part.items() if prompts}
+        sweep = layer_sweep(
+            stages.model, fv.vector, part, alpha=stages.protocol.alpha, progress=stages.progress
+        )
+        return sweep.to_tensors()
 
     tensors = stages.chunked(
         stage,
         _fv_key(stages, fv),
-        [None, *in_chunks(n_layers, LAYERS_PER_CHUNK)],
+        in_chunks(longest, SWEEP_PROMPTS_PER_CHUNK),
         compute,
-        lambda parts: LayerSweep.concat([LayerSweep.from_tensors(t) for t in parts]).to_tensors(),
+        lambda parts: LayerSweep.concat_prompts([LayerSweep.from_tensors(t) for t in parts]).to_tensors(),
     )
     return LayerSweep.from_tensors(tensors)
 
@@ -321,21 +326,23 @@ def evaluate_conditions(
         raise RuntimeError("test prompts dropped unevenly; check the task's answers tokenize")
     fv_hooks = add_vector(model, layer, fv.vector, alpha)
     states = last_token_states(model, sets["donors"], [layer])[0]
-    conditions = {
-        "icl": (icl, None),
-        "zero_shot": (zero, None),
-        "zero_shot_fv": (zero, fv_hooks),
-        "shuffled": (shuffled, None),
-        "shuffled_fv": (shuffled, fv_hooks),
-        "mean_state": (zero, add_vector(model, layer, means.mean_resid[layer], 1.0)),
-        "task_vector": (zero, replace_last_state(model, layer, states)),
-    }
-    return {
-        name: accuracy(model, prompts, hooks)
-        for name, (prompts, hooks) in tqdm(
-            conditions.items(), desc="evaluate", disable=not progress, leave=False
-        )
-    }
+    by_prompt_set = [  # each prompt set with its conditions: each prefix runs once (accuracies)
+        (icl, {"icl": None}),
+        (
+            zero,
+            {
+                "zero_shot": None,
+                "zero_shot_fv": fv_hooks,
+                "mean_state": add_vector(model, layer, means.mean_resid[layer], 1.0),
+                "task_vector": replace_last_state(model, layer, states),
+            },
+        ),
+        (shuffled, {"shuffled": None, "shuffled_fv": fv_hooks}),
+    ]
+    out: dict[str, Accuracy] = {}
+    for prompts, conditions in tqdm(by_prompt_set, desc="evaluate", disable=not progress, leave=False):
+        out.update(accuracies(model, prompts, conditions))
+    return {name: out[name] for name in CONDITIONS}
 
 
 def generation_extras(stages: Stages, sets: PromptSets, fv: FunctionVector, icl_right: torch.Tensor) -> dict:

@@ -21,6 +21,7 @@ from ..method.pipeline import run_task
 from ..method.protocol import Protocol
 from ..method.result import TaskResult
 from ..studies.agreement import attribution_vs_exact
+from ..studies.cache import cached_study, int_keys, tensor_digest
 from ..studies.paper import ablation, baseline_sweeps, composition, head_count_curves
 from . import figures
 from .attention import attention_view
@@ -78,10 +79,10 @@ def paper_figures(
     }
 
     overview_figures(save, results)
-    summary.update(featured_figures(save, model, featured, progress))
+    summary.update(featured_figures(save, model, featured, progress, cache))
     summary["attribution"] = attribution_figure(save, model, featured, progress)
     if composition_tasks:
-        summary["composition"] = composition_figure(save, model, results, run)
+        summary["composition"] = composition_figure(save, model, results, run, cache)
     save.written["attention"] = [
         attention_page(model, featured, save.out_dir / f"{save.name}_attention.html")
     ]
@@ -102,19 +103,28 @@ def overview_figures(save: _Writer, results: dict[str, TaskResult]) -> None:
     )
 
 
-def featured_figures(save: _Writer, model, featured: TaskResult, progress: bool) -> dict:
-    """Layer sweep beside the baselines, head-count curve, decoded FV, ablation; returns their numbers."""
+def featured_figures(
+    save: _Writer, model, featured: TaskResult, progress: bool, cache: StageCache | None = None
+) -> dict:
+    """Layer sweep beside the baselines, head-count curve, decoded FV, ablation; returns their numbers.
+    The studies are stages of ``cache`` (:func:`~workbench.studies.cache.cached_study`)."""
     title = featured.task.name
-    baselines = baseline_sweeps(model, featured, progress=progress)
+
+    def study(name, compute):
+        return cached_study(cache, name, model, featured, {}, compute)
+
+    baselines = study("baseline_sweeps", lambda: baseline_sweeps(model, featured, progress=progress))
     sweep_title = f"{title}: accuracy by the layer of intervention (test split)"
     save(figures.layer_sweep_figure(featured.test_sweep, baselines, title=sweep_title), "layer_sweep")
-    curves = head_count_curves(model, featured, progress=progress)
+    curves = int_keys(
+        study("head_count_curves", lambda: head_count_curves(model, featured, progress=progress))
+    )
     save(
         figures.head_count_figure(curves, title=f"{title}: accuracy by the number of FV heads"), "head_count"
     )
     decoded = featured.fv.decode(model, k=15)
     save(figures.decoded_figure(decoded, title=f"{title} FV through the unembedding"), "decoded")
-    abl = ablation(model, featured)
+    abl = study("ablation", lambda: ablation(model, featured))
     save(figures.grouped_bars({title: abl}, title=f"{title}: clean ICL accuracy under ablation"), "ablation")
     return {
         "head_count": curves,
@@ -147,12 +157,23 @@ def attribution_figure(save: _Writer, model, featured: TaskResult, progress: boo
     return agreement
 
 
-def composition_figure(save: _Writer, model, results: dict[str, TaskResult], run) -> dict:
-    """Each built-in composed task: its own FV against the sum of its parts' FVs."""
+def composition_figure(
+    save: _Writer, model, results: dict[str, TaskResult], run, cache: StageCache | None = None
+) -> dict:
+    """Each built-in composed task: its own FV against the sum of its parts' FVs (cached as a stage)."""
     comp = {}
     for composed, parts in COMPOSED_TASKS.items():
         part_results = [results.get(p) or run(p) for p in parts]
-        comp[f"{composed} = {' + '.join(parts)}"] = composition(model, run(composed), part_results)
+        whole = run(composed)
+        key = {"parts": [[tensor_digest(r.fv.vector), r.fv_layer] for r in part_results]}
+        comp[f"{composed} = {' + '.join(parts)}"] = cached_study(
+            cache,
+            "composition",
+            model,
+            whole,
+            key,
+            lambda w=whole, ps=part_results: composition(model, w, ps),
+        )
     save(
         figures.grouped_bars(comp, title="Composing function vectors (zero-shot test accuracy)"),
         "composition",

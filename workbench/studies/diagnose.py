@@ -14,12 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from ..core.heads import last_token_states
 from ..core.hooks import add_vector, replace_last_state
 from ..core.model import model_info
-from ..method.evaluate import accuracy, head_count_sweep, layer_sweep
+from ..method.evaluate import accuracies, head_count_grid_accuracy
 from ..method.pipeline import zero_shot_head_means
 from ..method.result import TaskResult
 from .paper import baseline_sweeps
@@ -43,10 +41,9 @@ def injection_diagnostics(
     n_layers = model_info(model).n_layers
     resid = last_token_states(model, zero, list(range(n_layers)))  # [layer, prompt, d_model]
     resid_norm = resid.norm(dim=-1).mean(-1)
-    grid = [
-        layer_sweep(model, result.fv.vector, {"zero_shot": zero}, alpha=a, progress=progress and f"alpha {a}")
-        for a in alphas
-    ]
+    fv = result.fv.vector
+    scaled = {(a, L): add_vector(model, L, fv, a) for a in alphas for L in range(n_layers)}
+    grid = accuracies(model, zero, {**scaled, "none": None}, progress=progress and "layer x scale")
     base = baseline_sweeps(model, result, progress)
     return {
         "model": result.model,
@@ -59,8 +56,8 @@ def injection_diagnostics(
         "fv_norm": result.fv.norm,
         "resid_norm": resid_norm.tolist(),
         "norm_ratio": (result.fv.norm / resid_norm).tolist(),
-        "zero_shot": [[a.top1 for a in g.results["zero_shot"]] for g in grid],
-        "baseline_zero_shot": grid[0].baseline["zero_shot"].top1,
+        "zero_shot": [[grid[(a, L)].top1 for L in range(n_layers)] for a in alphas],
+        "baseline_zero_shot": grid["none"].top1,
         "task_vector": [a.top1 for a in base["task vector"].results["zero_shot"]],
         "mean_state": [a.top1 for a in base["mean state"].results["zero_shot"]],
     }
@@ -89,15 +86,12 @@ def head_count_grid(
     means = result.means
     if centered:
         means = means.centered(zero_shot_head_means(model, sets, progress=False))
-    by_layer = [
-        head_count_sweep(model, means, result.scan, layer, zero, counts, progress=False)
-        for layer in tqdm(layers, desc="head counts x layers", disable=not progress, leave=False)
-    ]
+    grid = head_count_grid_accuracy(model, means, result.scan, layers, zero, counts, progress=progress)
     return {
         "counts": counts,
         "layers": layers,
         "centered": centered,
-        "zero_shot": [[by_layer[i][k].top1 for i in range(len(layers))] for k in counts],
+        "zero_shot": [[grid[layer][k].top1 for layer in layers] for k in counts],
     }
 
 
@@ -119,13 +113,15 @@ def state_tests(
     layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
     icl_mean = last_token_states(model, sets["donors"], layers).mean(1)  # [layer, d_model]
     zero_mean = last_token_states(model, zero, layers).mean(1)
-    out: dict = {"layers": layers, "replace_mean_icl": [], "add_icl_minus_zero": []}
-    for i, layer in enumerate(tqdm(layers, desc="state tests", disable=not progress, leave=False)):
+    tests = {}
+    for i, layer in enumerate(layers):
         same = icl_mean[i].expand(len(zero), -1)
-        out["replace_mean_icl"].append(accuracy(model, zero, replace_last_state(model, layer, same)).top1)
-        out["add_icl_minus_zero"].append(
-            accuracy(model, zero, add_vector(model, layer, icl_mean[i] - zero_mean[i])).top1
-        )
+        tests[("replace_mean_icl", i)] = replace_last_state(model, layer, same)
+        tests[("add_icl_minus_zero", i)] = add_vector(model, layer, icl_mean[i] - zero_mean[i])
+    accs = accuracies(model, zero, tests, progress=progress and "state tests")
+    out: dict = {"layers": layers}
+    for kind in ("replace_mean_icl", "add_icl_minus_zero"):
+        out[kind] = [accs[(kind, i)].top1 for i in range(len(layers))]
     return out
 
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..core.heads import last_token_states
 from ..core.hooks import add_vector, mean_ablate_heads, project_out, replace_last_state
 from ..core.model import model_info
-from ..method.evaluate import Accuracy, LayerSweep, accuracy, head_count_sweep, sweep_layers
+from ..method.evaluate import Accuracy, LayerSweep, accuracies, accuracy, head_count_sweep, sweep_layers
 from ..method.result import TaskResult
 from ..method.vectors import FunctionVector
 
@@ -49,15 +49,15 @@ def composition(model, composed: TaskResult, parts: Sequence[TaskResult]) -> dic
     total = parts[0].fv
     for p in parts[1:]:
         total = total + p.fv
-    out = {
-        "icl": accuracy(model, sets["test_icl"]).top1,
-        "zero_shot": accuracy(model, zero).top1,
-        "own_fv": accuracy(model, zero, add_vector(model, layer, composed.fv.vector)).top1,
-        "sum_of_parts": accuracy(model, zero, add_vector(model, layer, total.vector)).top1,
+    triggers = {
+        "zero_shot": None,
+        "own_fv": add_vector(model, layer, composed.fv.vector),
+        "sum_of_parts": add_vector(model, layer, total.vector),
     }
     for i, p in enumerate(parts, 1):
-        out[f"part {i} only"] = accuracy(model, zero, add_vector(model, layer, p.fv.vector)).top1
-    return out
+        triggers[f"part {i} only"] = add_vector(model, layer, p.fv.vector)
+    accs = accuracies(model, zero, triggers)  # the zero-shot prefixes once, each trigger a variant
+    return {"icl": accuracy(model, sets["test_icl"]).top1, **{name: a.top1 for name, a in accs.items()}}
 
 
 def ablation(model, result: TaskResult, n_random: int = 5) -> dict[str, float]:
@@ -73,16 +73,23 @@ def ablation(model, result: TaskResult, n_random: int = 5) -> dict[str, float]:
     heads = list(result.fv.heads)
     others = [(l, h) for l in range(info.n_layers) for h in range(info.n_heads) if (l, h) not in heads]
     rng = random.Random(result.protocol.seed)
-    random_acc = [
-        accuracy(model, icl, mean_ablate_heads(model, rng.sample(others, len(heads)), mean_z)).top1
-        for _ in range(n_random)
-    ]
+    knockouts = {
+        "none": None,
+        "top_heads": mean_ablate_heads(model, heads, mean_z),
+        **{
+            ("random", i): mean_ablate_heads(model, rng.sample(others, len(heads)), mean_z)
+            for i in range(n_random)
+        },
+        "fv_projected_out": project_out(model, result.fv.vector),
+    }
+    accs = accuracies(model, icl, knockouts)  # the ICL prefixes once, each knockout a variant
+    random_acc = [accs[("random", i)].top1 for i in range(n_random)]
     return {
-        "none": accuracy(model, icl).top1,
-        "top_heads": accuracy(model, icl, mean_ablate_heads(model, heads, mean_z)).top1,
+        "none": accs["none"].top1,
+        "top_heads": accs["top_heads"].top1,
         "random_heads": sum(random_acc) / len(random_acc),
         "random_heads_min": min(random_acc),
-        "fv_projected_out": accuracy(model, icl, project_out(model, result.fv.vector)).top1,
+        "fv_projected_out": accs["fv_projected_out"].top1,
     }
 
 
