@@ -183,6 +183,7 @@ def cmd_compare(args) -> int:
 def cmd_explore(args) -> int:
     from .show.explore import explore
 
+    _check_out_folder(Path(args.out).parent)
     explorer = explore(args.run_dir, model=args.model, others=args.others, top=args.top, device=args.device)
     print(explorer)
     print(f"wrote {explorer.save(args.out)}")
