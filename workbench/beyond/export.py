@@ -193,9 +193,13 @@ def import_control_vector(path: str | Path) -> ControlVector:
     for t in reader.tensors:
         prefix, _, index = t.name.partition(".")
         if prefix != "direction" or not index.isdigit() or int(index) == 0:
-            raise ValueError(f"{path}: tensor {t.name!r} is not direction.K with K >= 1 (llama.cpp rejects it)")
+            raise ValueError(
+                f"{path}: tensor {t.name!r} is not direction.K with K >= 1 (llama.cpp rejects it)"
+            )
         if t.data.ndim != 1 or t.data.dtype != np.float32:
-            raise ValueError(f"{path}: {t.name} must be a 1-D float32 tensor, got {t.data.dtype} {t.data.shape}")
+            raise ValueError(
+                f"{path}: {t.name} must be a 1-D float32 tensor, got {t.data.dtype} {t.data.shape}"
+            )
         directions[int(index)] = directions.get(int(index), 0) + torch.from_numpy(np.array(t.data))
     if not directions:
         raise ValueError(f"{path} holds no direction tensors")

@@ -1,0 +1,81 @@
+"""The studies of issue 14 on finished runs, each cached as a stage (a rerun reads the numbers back).
+
+    python bench/studies14.py --study positions --runs /work/main/runs/smollm2-135m \
+        --tasks antonym capitalize present-past country-capital --out runs/smollm2-135m/studies14
+
+Studies: ``positions`` (FV at the last vs every position: what a llama.cpp control vector does),
+``signed`` (heads with negative AIE), ``induction`` (FV vs induction heads), ``head_count``
+(joint layer x head-count choice on valid), ``zoo`` (baseline vectors under one evaluator),
+``sites`` (MLP / attention-layer indirect effects).  Writes ``OUT/<study>.json`` and figures
+``OUT/<model>_<study>.{html,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from workbench.base.stage_cache import StageCache  # noqa: E402
+from workbench.core.loading import DEFAULT_MODEL, load_model  # noqa: E402
+from workbench.method.result import TaskResult  # noqa: E402
+from workbench.show import figures  # noqa: E402
+from workbench.studies.cache import cached_study  # noqa: E402
+
+STUDIES = ("positions", "signed", "induction", "head_count", "zoo", "sites")
+
+
+def study_fn(name: str, args):
+    """``(params, compute(model, result), figure(all_results) or None)`` for study ``name``."""
+    if name == "positions":
+        from workbench.studies.positions import every_position_effect
+
+        params = {"alphas": args.alphas}
+        return params, lambda m, r: every_position_effect(m, r, args.alphas), figures.positions_figure
+    if name == "signed":
+        from workbench.studies.signed import signed_heads_study
+
+        params = {"k": args.k}
+        return params, lambda m, r: signed_heads_study(m, r, k=args.k), figures.signed_figure
+    raise SystemExit(f"unknown study {name!r}; one of {STUDIES}")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--study", required=True, choices=STUDIES)
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--runs", required=True, help="folder of finished runs, one subfolder per task")
+    ap.add_argument("--tasks", nargs="+", required=True)
+    ap.add_argument("--out", default="runs/smollm2-135m/studies14")
+    ap.add_argument("--alphas", nargs="+", type=float, default=[0.5, 1.0, 2.0])
+    ap.add_argument("--k", type=int, default=8)
+    ap.add_argument("--formats", nargs="+", default=["html", "png"])
+    args = ap.parse_args(argv)
+
+    model = load_model(args.model)
+    cache = StageCache()
+    params, compute, draw = study_fn(args.study, args)
+    results = {}
+    for task in args.tasks:
+        t0 = time.time()
+        result = TaskResult.load(Path(args.runs) / task)
+        results[task] = cached_study(cache, args.study, model, result, params, lambda: compute(model, result))
+        print(f"{task}: {time.time() - t0:.0f} s", file=sys.stderr)
+        print(json.dumps({task: results[task]}, default=str)[:2000])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.study}.json").write_text(json.dumps({"command": " ".join(sys.argv), **results}, indent=1))
+    if draw is not None:
+        drawn = draw(results)
+        for suffix, fig in (drawn if isinstance(drawn, dict) else {"": drawn}).items():
+            figures.export(fig, f"{args.model}_{args.study}{suffix}", out, args.formats)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()
