@@ -42,6 +42,30 @@ def study_fn(name: str, args):
 
         params = {"k": args.k}
         return params, lambda m, r: signed_heads_study(m, r, k=args.k), figures.signed_figure
+    if name == "induction":
+        from workbench.core.model import model_id
+        from workbench.studies.induction import ablation_curves, induction_scores
+
+        scores: dict = {}
+
+        def compute(m, r):
+            if not scores:  # once per model, cached as a stage of its own
+                key = {"model": model_id(m), "n_seq": 20, "seq_len": 25, "seed": 0}
+                scores.update(
+                    StageCache().get_or_compute("induction_scores", key, lambda: induction_scores(m))
+                )
+            out = ablation_curves(m, r, scores["prefix_matching"])
+            top = sorted(
+                ((float(v), i) for i, v in enumerate(scores["prefix_matching"].flatten())), reverse=True
+            )[:10]
+            H = scores["prefix_matching"].shape[1]
+            out["top_induction"] = [[i // H, i % H, v] for v, i in top]
+            out["prefix_matching"] = scores["prefix_matching"].tolist()
+            out["copying"] = scores["copying"].tolist()
+            out["aie"] = r.scan.aie.tolist()
+            return out
+
+        return {"percents": [1, 2, 3, 5, 10, 20], "n_random": 3}, compute, figures.induction_figure
     raise SystemExit(f"unknown study {name!r}; one of {STUDIES}")
 
 
