@@ -1,4 +1,4 @@
-"""Induction scores against the attention modules' own outputs (weights, o_proj input, final norm input); the ablation curves against plain hooks."""
+"""Induction scores against the attention modules' own outputs; ablation curves against plain hooks."""
 
 import pytest
 import torch
