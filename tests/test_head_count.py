@@ -43,4 +43,6 @@ def test_joint_choice_against_plain_hooks(trained):
     layer_best = min(layer for (k, layer), s in score.items() if s == best and k == k_best)
     assert choice["chosen"] == k_best == len(result.fv.heads)
     assert choice["layer"] == layer_best == result.fv_layer
-    assert choice["valid_score_by_count"] == pytest.approx([max(score[(k, L)] for L in range(2)) for k in counts])
+    assert choice["valid_score_by_count"] == pytest.approx(
+        [max(score[(k, L)] for L in range(2)) for k in counts]
+    )
