@@ -66,6 +66,38 @@ def study_fn(name: str, args):
             return out
 
         return {"percents": [1, 2, 3, 5, 10, 20], "n_random": 3}, compute, figures.induction_figure
+    if name == "head_count":
+        import dataclasses
+
+        from workbench.method.pipeline import run_task
+
+        def compute(m, r):
+            fixed = r.accuracy
+            chosen = run_task(
+                m, r.task, dataclasses.replace(r.protocol, head_count_rule="valid"), progress=False
+            )
+            chosen.save(Path(args.out) / "head_count" / r.task.name)
+            acc = chosen.accuracy
+            return {
+                "fixed": {"k": len(r.fv.heads), "layer": r.fv_layer, **{c: fixed[c].top1 for c in fixed}},
+                "valid": {
+                    "k": len(chosen.fv.heads),
+                    "layer": chosen.fv_layer,
+                    **{c: acc[c].top1 for c in acc},
+                },
+                "choice": chosen.notes["head_count"],
+                "n_filtered": int(r.icl_correct.sum()),
+            }
+
+        return {"rule": "valid"}, compute, figures.head_count_choice_figure
+    if name == "zoo":
+        from workbench.studies.baselines import baseline_zoo
+
+        return (
+            {"soft_steps": args.soft_steps},
+            lambda m, r: baseline_zoo(m, r, soft_steps=args.soft_steps),
+            figures.zoo_figure,
+        )
     raise SystemExit(f"unknown study {name!r}; one of {STUDIES}")
 
 
@@ -78,22 +110,38 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="runs/smollm2-135m/studies14")
     ap.add_argument("--alphas", nargs="+", type=float, default=[0.5, 1.0, 2.0])
     ap.add_argument("--k", type=int, default=8)
+    ap.add_argument("--soft-steps", type=int, default=0)
     ap.add_argument("--formats", nargs="+", default=["html", "png"])
     args = ap.parse_args(argv)
 
     model = load_model(args.model)
     cache = StageCache()
-    params, compute, draw = study_fn(args.study, args)
     results = {}
+    if args.study == "sites":  # a task, not a finished run: no head scan needed
+        from workbench.data.tasks import load_task
+        from workbench.studies.sites import task_sites
+
+        for task in args.tasks:
+            results[task] = task_sites(model, load_task(task), cache=cache)
+            print(json.dumps({task: results[task]})[:2000])
+        _write(args, results, lambda r: figures.sites_figure({t: v["scan"] for t, v in r.items()}))
+        return
+    params, compute, draw = study_fn(args.study, args)
     for task in args.tasks:
         t0 = time.time()
         result = TaskResult.load(Path(args.runs) / task)
         results[task] = cached_study(cache, args.study, model, result, params, lambda: compute(model, result))
         print(f"{task}: {time.time() - t0:.0f} s", file=sys.stderr)
         print(json.dumps({task: results[task]}, default=str)[:2000])
+    _write(args, results, draw)
+
+
+def _write(args, results, draw) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.study}.json").write_text(json.dumps({"command": " ".join(sys.argv), **results}, indent=1))
+    (out / f"{args.model}_{args.study}.json").write_text(
+        json.dumps({"command": " ".join(sys.argv), **results}, indent=1)
+    )
     if draw is not None:
         drawn = draw(results)
         for suffix, fig in (drawn if isinstance(drawn, dict) else {"": drawn}).items():

@@ -799,3 +799,61 @@ def zoo_figure(by_task: Mapping[str, Mapping[str, Any]], filtered: bool = True) 
         **STYLE,
     )
     return fig
+
+
+def sites_figure(by_name: Mapping[str, Mapping[str, Any]]) -> go.Figure:
+    """Indirect effect of each layer's attention output and MLP output at the last token
+    (:class:`~workbench.core.site_scan.SiteScan` ``.to_dict()``), one panel per run, error bars s.e."""
+    names = list(by_name)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names)
+    colors = {"attn": "#4C72B0", "mlp": "#DD8452"}
+    for col, name in enumerate(names, 1):
+        d = by_name[name]
+        for s, site in enumerate(d["sites"]):
+            fig.add_scatter(
+                x=list(range(len(d["aie"][s]))),
+                y=d["aie"][s],
+                error_y=dict(type="data", array=d["sem"][s]),
+                name="attention layer" if site == "attn" else "MLP",
+                marker_color=colors[site],
+                showlegend=col == 1,
+                row=1,
+                col=col,
+            )
+    fig.update_layout(
+        title="Where the task state is written: indirect effect by layer (last token)",
+        xaxis_title="layer",
+        yaxis_title="AIE",
+        width=520 * len(names),
+        height=420,
+        **STYLE,
+    )
+    return fig
+
+
+def head_count_choice_figure(by_task: Mapping[str, Mapping[str, Any]]) -> go.Figure:
+    """The paper's fixed head count against the count chosen on valid (with its layer): zero-shot and
+    shuffled test accuracy (ICL-correct queries) per task, the chosen count in the hover text."""
+    tasks = list(by_task)
+    fig = go.Figure()
+    for rule, color in (("fixed", "#BBBBBB"), ("valid", "#DD8452")):
+        for cond, pattern in (("zero_shot_fv", ""), ("shuffled_fv", "/")):
+            fig.add_bar(
+                x=tasks,
+                y=[by_task[t][rule][cond] for t in tasks],
+                name=f"{CONDITION_LABELS[cond]}, {'fixed k' if rule == 'fixed' else 'k chosen on valid'}",
+                marker_color=color,
+                marker_pattern_shape=pattern,
+                text=[f"k={by_task[t][rule]['k']}, L{by_task[t][rule]['layer']}" for t in tasks],
+                textposition="outside",
+            )
+    fig.update_layout(
+        barmode="group",
+        title="Heads in the FV: the paper's fixed count against the count chosen on valid",
+        yaxis_title="top-1 accuracy (ICL-correct test queries)",
+        yaxis_range=[0, 1.1],
+        width=200 + 150 * len(tasks),
+        height=460,
+        **STYLE,
+    )
+    return fig

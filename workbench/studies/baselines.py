@@ -41,7 +41,6 @@ from torch import Tensor
 from ..core.heads import last_token_states
 from ..core.hooks import add_vector, replace_last_state
 from ..core.model import hook_name, model_info
-from ..core.forward import last_token_logits
 from ..data.prompts import EncodedPrompt
 from ..method.evaluate import Accuracy, accuracies
 from ..method.pipeline import zero_shot_head_means
