@@ -6,8 +6,8 @@
 Studies: ``positions`` (FV at the last vs every position: what a llama.cpp control vector does),
 ``signed`` (heads with negative AIE), ``induction`` (FV vs induction heads), ``head_count``
 (joint layer x head-count choice on valid), ``zoo`` (baseline vectors under one evaluator),
-``sites`` (MLP / attention-layer indirect effects).  Writes ``OUT/<study>.json`` and figures
-``OUT/<model>_<study>.{html,png}``.
+``sites`` (MLP / attention-layer indirect effects).  Writes ``OUT/<model>_<study>.json`` and
+figures ``FIGURES/<model>_<study>*.{html,png}``.
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ def main(argv=None) -> None:
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--soft-steps", type=int, default=0)
     ap.add_argument("--formats", nargs="+", default=["html", "png"])
+    ap.add_argument("--figures", default="figures", help="where the figures go")
     args = ap.parse_args(argv)
 
     model = load_model(args.model)
@@ -145,7 +146,7 @@ def _write(args, results, draw) -> None:
     if draw is not None:
         drawn = draw(results)
         for suffix, fig in (drawn if isinstance(drawn, dict) else {"": drawn}).items():
-            figures.export(fig, f"{args.model}_{args.study}{suffix}", out, args.formats)
+            figures.export(fig, f"{args.model}_{args.study}{suffix}", args.figures, args.formats)
 
 
 if __name__ == "__main__":
