@@ -89,7 +89,7 @@ def study_fn(name: str, args):
                 "n_filtered": int(r.icl_correct.sum()),
             }
 
-        return {"rule": "valid"}, compute, figures.head_count_choice_figure
+        return {"rule": "valid"}, compute, lambda r: {"_choice": figures.head_count_choice_figure(r)}
     if name == "zoo":
         from workbench.studies.baselines import baseline_zoo
 
