@@ -821,10 +821,10 @@ def sites_figure(by_name: Mapping[str, Mapping[str, Any]]) -> go.Figure:
                 col=col,
             )
     fig.update_layout(
-        title="Where the task state is written: indirect effect by layer (last token)",
+        title="Indirect effect by layer (last token)",
         xaxis_title="layer",
         yaxis_title="AIE",
-        width=520 * len(names),
+        width=max(700, 520 * len(names)),
         height=420,
         **STYLE,
     )
