@@ -1,7 +1,7 @@
 """The studies of issue 14 on finished runs, each cached as a stage (a rerun reads the numbers back).
 
     python bench/studies14.py --study positions --runs /work/main/runs/smollm2-135m \
-        --tasks antonym capitalize present-past country-capital --out runs/smollm2-135m/studies14
+        --tasks antonym capitalize present-past country-capital
 
 Studies: ``positions`` (FV at the last vs every position: what a llama.cpp control vector does),
 ``signed`` (heads with negative AIE), ``induction`` (FV vs induction heads), ``head_count``
@@ -107,7 +107,7 @@ def main(argv=None) -> None:
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--runs", required=True, help="folder of finished runs, one subfolder per task")
     ap.add_argument("--tasks", nargs="+", required=True)
-    ap.add_argument("--out", default="runs/smollm2-135m/studies14")
+    ap.add_argument("--out", default="runs/studies14")
     ap.add_argument("--alphas", nargs="+", type=float, default=[0.5, 1.0, 2.0])
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--soft-steps", type=int, default=0)
