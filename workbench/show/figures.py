@@ -794,7 +794,7 @@ def zoo_figure(by_task: Mapping[str, Mapping[str, Any]], filtered: bool = True) 
     fig.update_layout(
         title="Task vectors under one evaluator (zero-shot test, "
         + ("ICL-correct queries)" if filtered else "all queries)"),
-        width=200 + 110 * len(tasks),
+        width=max(900, 250 + 110 * len(tasks)),
         height=120 + 40 * len(names),
         **STYLE,
     )
@@ -849,10 +849,10 @@ def head_count_choice_figure(by_task: Mapping[str, Mapping[str, Any]]) -> go.Fig
             )
     fig.update_layout(
         barmode="group",
-        title="Heads in the FV: the paper's fixed count against the count chosen on valid",
+        title="FV heads: fixed count vs count chosen on valid",
         yaxis_title="top-1 accuracy (ICL-correct test queries)",
         yaxis_range=[0, 1.1],
-        width=200 + 150 * len(tasks),
+        width=max(900, 500 + 150 * len(tasks)),
         height=460,
         **STYLE,
     )
