@@ -61,3 +61,16 @@ def trained():
 
     hf, tokenizer, pairs = trained_copy_model()
     return bridge_from_hf(hf, tokenizer, "trained-tiny"), Task.from_pairs("trained-capitalize", pairs)
+
+
+@pytest.fixture(scope="session")
+def trained_run(trained):
+    """A small run of the protocol on the trained tiny model (clean ICL neither 0 nor 1)."""
+    from workbench.method.pipeline import run_task
+    from workbench.method.protocol import Protocol
+
+    result = run_task(
+        *trained, Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=3, seed=2), progress=False
+    )
+    assert 0 < result.accuracy_unfiltered["icl"].top1 < 1
+    return result

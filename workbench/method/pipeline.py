@@ -33,6 +33,7 @@ from .evaluate import (
     LayerSweep,
     accuracies,
     accuracy,
+    head_count_grid_accuracy,
     layer_sweep,
     natural_text_accuracy,
     portability_accuracy,
@@ -111,6 +112,9 @@ def run_task(
     sets = PromptSets(task, protocol, model, extraction)
     means = mean_activations(stages, sets)
     scan = head_scan(stages, sets, means)
+    count_choice = None
+    if protocol.head_count_rule == "valid":  # issue 14: the count chosen on valid, with the layer
+        top_k, count_choice = choose_head_count(stages, sets, means, scan)
     fv = function_vector(stages, sets, means, scan, top_k)
     fv.layer, valid_sweep = choose_layer(stages, sets, fv)
     ranks = evaluation(stages, sets, fv, means)
@@ -129,6 +133,8 @@ def run_task(
         "test_queries": int(icl_right.numel()),
         "test_queries_filtered": int(icl_right.sum()),
     }
+    if count_choice is not None:
+        notes["head_count"] = count_choice
     notes.update(generation_extras(stages, sets, fv, icl_right))
     return TaskResult(
         info.name,
@@ -240,6 +246,47 @@ def function_vector(
         provenance=provenance,
         meta={"protocol": p.to_dict(), "n_mean_prompts": means.n_prompts, "n_scan_prompts": scan.n_prompts},
     )
+
+
+def choose_head_count(
+    stages: Stages, sets: PromptSets, means: HeadMeans, scan: HeadScan
+) -> tuple[int, dict[str, Any]]:
+    """``Protocol(head_count_rule="valid")``: the number of top-AIE heads whose FV scores best on the
+    validation split at its best layer (the layer rule's score: zero-shot + shuffled top-1 on valid),
+    i.e. the joint layer x count argmax (ties: fewer heads).  :func:`choose_layer` then picks that
+    count's best layer from the same numbers.  Every layer x count is a last-token variant."""
+    p, model = stages.protocol, stages.model
+    counts = sorted({k for k in p.head_counts if k <= model_info(model).n_total_heads})
+
+    def compute():
+        out = {}
+        for name in ("valid_zero_shot", "valid_shuffled"):
+            grid = head_count_grid_accuracy(
+                model,
+                means,
+                scan,
+                range(model_info(model).n_layers),
+                sets[name],
+                counts,
+                p.alpha,
+                stages.progress,
+            )
+            out[name] = torch.stack([torch.tensor([grid[L][k].top1 for L in sorted(grid)]) for k in counts])
+        return out
+
+    key = {"n_means": p.n_mean_prompts, "n_scan": p.n_scan_prompts, "counts": counts, "alpha": p.alpha}
+    grids = stages.cached("valid_head_counts", key, compute)  # [count, layer] top-1 per prompt set
+    score = grids["valid_zero_shot"] + grids["valid_shuffled"]
+    best = score.max(1).values  # per count, at its best layer
+    i = max(range(len(counts)), key=lambda j: (float(best[j]), -j))
+    choice = {
+        "rule": "valid",
+        "counts": counts,
+        "chosen": counts[i],
+        "layer": int(score[i].argmax()),
+        "valid_score_by_count": best.tolist(),
+    }
+    return counts[i], choice
 
 
 def _fv_key(stages: Stages, fv: FunctionVector) -> dict[str, Any]:

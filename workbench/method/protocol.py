@@ -60,6 +60,10 @@ class Protocol:
     center: bool = False  # subtract each head's mean output on zero-shot prompts from the FV's terms
     filter_correct: bool = True  # use only queries clean ICL answers right (paper)
     seed: int = 0
+    # heads in the FV: "fixed" = top_k (the paper's fixed count); "valid" = the count of
+    # `head_counts` that is best on the validation split, chosen jointly with the layer
+    head_count_rule: str = "fixed"
+    head_counts: tuple[int, ...] = (4, 8, 12, 16, 20, 25, 30, 40)
 
     def __post_init__(self) -> None:
         for name, least in (
@@ -72,6 +76,17 @@ class Protocol:
                 raise ProtocolError(f"{name} must be at least {least}, got {getattr(self, name)}")
         if self.top_k is not None and self.top_k < 1:
             raise ProtocolError(f"top_k must be at least 1 (or None for the default), got {self.top_k}")
+        if self.head_count_rule not in ("fixed", "valid"):
+            raise ProtocolError(f"head_count_rule must be 'fixed' or 'valid', got {self.head_count_rule!r}")
+        if self.head_count_rule == "valid" and (not self.head_counts or min(self.head_counts) < 1):
+            raise ProtocolError(f"head_counts must be positive counts, got {self.head_counts!r}")
+        if self.head_count_rule == "valid" and (
+            self.center or self.layer is not None or self.layer_rule != "sweep"
+        ):
+            raise ProtocolError(
+                "head_count_rule='valid' chooses the count jointly with the layer on the validation split: "
+                "use it with layer_rule='sweep', no fixed layer, and center=False"
+            )
         if self.layer_rule not in ("sweep", "third"):
             raise ProtocolError(f"layer_rule must be 'sweep' or 'third', got {self.layer_rule!r}")
 
@@ -81,7 +96,10 @@ class Protocol:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Protocol:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        kw = {k: v for k, v in data.items() if k in known}
+        if "head_counts" in kw:
+            kw["head_counts"] = tuple(kw["head_counts"])
+        return cls(**kw)
 
 
 @dataclass(frozen=True)

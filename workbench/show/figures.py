@@ -593,3 +593,267 @@ def soft_alpha_figure(soft, scan, top_k: int = 8, title: str | None = None) -> g
         **STYLE,
     )
     return fig
+
+
+# --- issue 14: which heads, which vector ---------------------------------------------------------
+def positions_figure(by_task: Mapping[str, Mapping[str, Any]], alpha: float = 1.0) -> go.Figure:
+    """The FV added at the last position against every position (llama.cpp's control vectors), per
+    task, zero-shot and shuffled (:func:`~workbench.studies.positions.every_position_effect`)."""
+    sets = ("zero_shot", "shuffled")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[CONDITION_LABELS[s] for s in sets], shared_yaxes=True)
+    ways = {
+        "none": "no FV",
+        "last": "last position",
+        "every": "every position",
+        "every_after_bos": "every but BOS",
+    }
+    palette = {"none": "#BBBBBB", "last": "#DD8452", "every": "#4C72B0", "every_after_bos": "#55A868"}
+    tasks = list(by_task)
+    for col, s in enumerate(sets, 1):
+        for way, label in ways.items():
+            ys = [
+                by_task[t][s]["none"] if way == "none" else by_task[t][s][way].get(str(alpha)) for t in tasks
+            ]
+            fig.add_bar(
+                x=tasks, y=ys, name=label, marker_color=palette[way], showlegend=col == 1, row=1, col=col
+            )
+    fig.update_layout(
+        barmode="group",
+        title=f"FV ({alpha:g}x) at the last position vs at every position",
+        yaxis_title="top-1 accuracy (all test queries)",
+        width=1000,
+        height=420,
+        **STYLE,
+    )
+    return fig
+
+
+def signed_figure(by_task: Mapping[str, Mapping[str, Any]]) -> dict[str, go.Figure]:
+    """Signed heads (:func:`~workbench.studies.signed.signed_heads_study`): the usual AIE heatmap of
+    the first task (FV heads outlined black) next to its ``AIE / s.e.`` map (the ``k`` most negative
+    heads outlined green), and bars of ablations and FV variants per task."""
+    first = next(iter(by_task))
+    s = by_task[first]
+    aie, t = torch.tensor(s["aie"]), torch.tensor(s["t"])
+    heat = make_subplots(
+        rows=1, cols=2, subplot_titles=["AIE (FV heads outlined)", "AIE / s.e. (negative heads outlined)"]
+    )
+    heat.add_trace(_heatmap_trace(aie, showscale=False), row=1, col=1)
+    tmax = float(t.abs().max()) or 1.0
+    heat.add_trace(
+        go.Heatmap(z=t.numpy(), colorscale="RdBu_r", zmid=0, zmin=-tmax, zmax=tmax, colorbar=dict(title="t")),
+        row=1,
+        col=2,
+    )
+    for col, heads, color in ((1, s["top"], "black"), (2, s["negative"], "#2ca02c")):
+        for l, h in heads:
+            heat.add_shape(
+                type="rect",
+                x0=h - 0.5,
+                x1=h + 0.5,
+                y0=l - 0.5,
+                y1=l + 0.5,
+                line=dict(color=color, width=2),
+                row=1,
+                col=col,
+            )
+    heat.update_layout(title=f"Signed heads: {first}", width=900, height=260 + 14 * aie.shape[0], **STYLE)
+    tasks = list(by_task)
+    bars = make_subplots(
+        rows=1, cols=3, subplot_titles=["clean ICL, heads ablated", "zero-shot + vector", "shuffled + vector"]
+    )
+    panels = (
+        (
+            1,
+            "ablation",
+            "icl",
+            {"none": "none", "top": "FV heads", "negative": "negative heads", "random": "random"},
+        ),
+        (
+            2,
+            "vectors",
+            "zero_shot",
+            {
+                "none": "none",
+                "fv": "FV",
+                "fv_by_abs": "top |AIE|",
+                "fv_minus_negative": "FV - negative",
+                "negative_only": "negative only",
+            },
+        ),
+        (
+            3,
+            "vectors",
+            "shuffled",
+            {
+                "none": "none",
+                "fv": "FV",
+                "fv_by_abs": "top |AIE|",
+                "fv_minus_negative": "FV - negative",
+                "negative_only": "negative only",
+            },
+        ),
+    )
+    palette = ["#BBBBBB", "#DD8452", "#4C72B0", "#55A868", "#8172B3"]
+    for col, part, name, ways in panels:
+        for i, (key, label) in enumerate(ways.items()):
+            ys = [by_task[task][part][name].get(key) for task in tasks]
+            bars.add_bar(x=tasks, y=ys, name=label, marker_color=palette[i], showlegend=True, row=1, col=col)
+    bars.update_layout(
+        barmode="group",
+        title="Negative-AIE heads: ablated, left in, subtracted",
+        width=1300,
+        height=420,
+        yaxis_title="top-1 accuracy (all test queries)",
+        **STYLE,
+    )
+    return {"_heatmaps": heat, "_bars": bars}
+
+
+def induction_figure(by_task: Mapping[str, Mapping[str, Any]]) -> dict[str, go.Figure]:
+    """FV heads against induction heads (:mod:`workbench.studies.induction`): each head's prefix-matching
+    score against its AIE averaged over the tasks, and clean ICL accuracy as the top n % of FV heads
+    (sparing induction heads), of induction heads (sparing FV heads) or random heads are ablated
+    (mean over tasks, error bars: standard error over tasks)."""
+    tasks = list(by_task)
+    aie = torch.stack([torch.tensor(by_task[t]["aie"]) for t in tasks]).mean(0)
+    ind = torch.tensor(by_task[tasks[0]]["prefix_matching"])
+    L, H = aie.shape
+    labels = [f"L{l}H{h}" for l in range(L) for h in range(H)]
+    scatter = go.Figure(
+        go.Scatter(
+            x=ind.flatten().tolist(),
+            y=aie.flatten().tolist(),
+            mode="markers",
+            text=labels,
+            hovertemplate="%{text}<br>prefix matching %{x:.3f}<br>AIE %{y:.4f}<extra></extra>",
+        )
+    )
+    scatter.update_layout(
+        title=f"Induction (prefix matching) against AIE (mean over {len(tasks)} tasks)",
+        xaxis_title="prefix-matching score",
+        yaxis_title="AIE",
+        width=600,
+        height=480,
+        **STYLE,
+    )
+    percents = by_task[tasks[0]]["percents"]
+    curves = go.Figure()
+    names = {
+        "fv_not_induction": "FV heads, induction spared",
+        "induction_not_fv": "induction heads, FV spared",
+        "random": "random heads",
+    }
+    for key, label in names.items():
+        vals = torch.tensor([by_task[t][key] for t in tasks], dtype=torch.float)  # [task, percent]
+        err = vals.std(0) / len(tasks) ** 0.5 if len(tasks) > 1 else torch.zeros(len(percents))
+        curves.add_scatter(
+            x=percents, y=vals.mean(0).tolist(), error_y=dict(type="data", array=err.tolist()), name=label
+        )
+    base = sum(by_task[t]["none"] for t in tasks) / len(tasks)
+    curves.add_hline(y=base, line_dash="dash", line_color="#999", annotation_text="no ablation")
+    curves.update_layout(
+        title=f"Clean ICL accuracy under last-token mean ablation ({len(tasks)} tasks)",
+        xaxis_title="heads ablated (% of all heads)",
+        yaxis_title="10-shot top-1 accuracy",
+        width=700,
+        height=440,
+        **STYLE,
+    )
+    return {"_scatter": scatter, "_ablation": curves}
+
+
+def zoo_figure(by_task: Mapping[str, Mapping[str, Any]], filtered: bool = True) -> go.Figure:
+    """The baseline zoo (:func:`~workbench.studies.baselines.baseline_zoo`): zero-shot test accuracy of
+    every vector per task, with binomial standard errors."""
+    tasks = list(by_task)
+    names = [n for n in by_task[tasks[0]]["test"] if n != "none"]
+    key, err = ("filtered", "filtered_stderr") if filtered else ("top1", "stderr")
+    z = [[by_task[t]["test"][n][key] if n in by_task[t]["test"] else None for t in tasks] for n in names]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=tasks,
+            y=names,
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            text=[
+                [
+                    f"{by_task[t]['test'][n][key]:.0%} ±{by_task[t]['test'][n][err]:.0%}"
+                    if n in by_task[t]["test"]
+                    else ""
+                    for t in tasks
+                ]
+                for n in names
+            ],
+            texttemplate="%{text}",
+            colorbar=dict(title="top-1"),
+        )
+    )
+    fig.update_layout(
+        title="Task vectors under one evaluator (zero-shot test, "
+        + ("ICL-correct queries)" if filtered else "all queries)"),
+        width=max(900, 250 + 110 * len(tasks)),
+        height=120 + 40 * len(names),
+        **STYLE,
+    )
+    return fig
+
+
+def sites_figure(by_name: Mapping[str, Mapping[str, Any]]) -> go.Figure:
+    """Indirect effect of each layer's attention output and MLP output at the last token
+    (:class:`~workbench.core.site_scan.SiteScan` ``.to_dict()``), one panel per run, error bars s.e."""
+    names = list(by_name)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names)
+    colors = {"attn": "#4C72B0", "mlp": "#DD8452"}
+    for col, name in enumerate(names, 1):
+        d = by_name[name]
+        for s, site in enumerate(d["sites"]):
+            fig.add_scatter(
+                x=list(range(len(d["aie"][s]))),
+                y=d["aie"][s],
+                error_y=dict(type="data", array=d["sem"][s]),
+                name="attention layer" if site == "attn" else "MLP",
+                marker_color=colors[site],
+                showlegend=col == 1,
+                row=1,
+                col=col,
+            )
+    fig.update_layout(
+        title="Indirect effect by layer (last token)",
+        xaxis_title="layer",
+        yaxis_title="AIE",
+        width=max(700, 520 * len(names)),
+        height=420,
+        **STYLE,
+    )
+    return fig
+
+
+def head_count_choice_figure(by_task: Mapping[str, Mapping[str, Any]]) -> go.Figure:
+    """The paper's fixed head count against the count chosen on valid (with its layer): zero-shot and
+    shuffled test accuracy (ICL-correct queries) per task, the chosen count in the hover text."""
+    tasks = list(by_task)
+    fig = go.Figure()
+    for rule, color in (("fixed", "#BBBBBB"), ("valid", "#DD8452")):
+        for cond, pattern in (("zero_shot_fv", ""), ("shuffled_fv", "/")):
+            fig.add_bar(
+                x=tasks,
+                y=[by_task[t][rule][cond] for t in tasks],
+                name=f"{CONDITION_LABELS[cond]}, {'fixed k' if rule == 'fixed' else 'k chosen on valid'}",
+                marker_color=color,
+                marker_pattern_shape=pattern,
+                text=[f"k={by_task[t][rule]['k']}, L{by_task[t][rule]['layer']}" for t in tasks],
+                textposition="outside",
+            )
+    fig.update_layout(
+        barmode="group",
+        title="FV heads: fixed count vs count chosen on valid",
+        yaxis_title="top-1 accuracy (ICL-correct test queries)",
+        yaxis_range=[0, 1.1],
+        width=max(900, 500 + 150 * len(tasks)),
+        height=460,
+        **STYLE,
+    )
+    return fig
