@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_studies import add_after, plain_top1
+from reference import add_after, plain_top1
 
 from workbench.show import figures
 from workbench.studies.baselines import baseline_zoo, momentum_average, separator_states

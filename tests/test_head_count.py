@@ -3,7 +3,8 @@
 import dataclasses
 
 import pytest
-from test_studies import PROTOCOL, add_after, plain_top1
+from reference import add_after, plain_top1
+from test_studies import PROTOCOL
 
 from workbench.method.pipeline import run_task
 from workbench.method.protocol import Protocol, ProtocolError

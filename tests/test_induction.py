@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_studies import plain_top1
+from reference import patch_heads, plain_top1
 
 from workbench.core.model import model_info
 from workbench.show import figures
@@ -73,13 +73,7 @@ def test_ablation_curves_against_plain_hooks(trained, trained_run):
     mean_z = trained_run.means.mean_z
 
     def patch(heads):
-        def hook(z, hook):
-            for l, h in heads:
-                if l == hook.layer():
-                    z[:, -1, h] = mean_z[l, h]
-            return z
-
-        return [(f"blocks.{l}.attn.hook_z", hook) for l in sorted({l for l, _ in heads})]
+        return patch_heads(mean_z, heads)
 
     assert out["none"] == pytest.approx(plain_top1(model, icl))
     for i, p in enumerate((25, 50)):

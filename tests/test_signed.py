@@ -4,20 +4,11 @@ import dataclasses
 
 import pytest
 import torch
-from test_studies import add_after, plain_top1
+from reference import add_after, plain_top1
+from reference import patch_heads as patch
 
 from workbench.show import figures
 from workbench.studies.signed import negative_heads, signed_heads_study
-
-
-def patch(mean_z, heads):
-    def hook(z, hook):
-        for l, h in heads:
-            if l == hook.layer():
-                z[:, -1, h] = mean_z[l, h]
-        return z
-
-    return [(f"blocks.{l}.attn.hook_z", hook) for l in sorted({l for l, _ in heads})]
 
 
 def test_negative_heads_are_the_lowest_aie(trained_run):

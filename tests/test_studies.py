@@ -6,30 +6,13 @@ import random
 
 import pytest
 import torch
+from reference import add_after, patch_heads, plain_top1
 
 from workbench.method.pipeline import run_task
 from workbench.method.protocol import Protocol
 from workbench.studies.paper import ablation, baseline_sweeps, composition
 
 PROTOCOL = Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=3, seed=2)
-
-
-def plain_top1(model, prompts, hooks_for=lambda i: []):
-    """Share of prompts whose answer token has no higher logit, one unbatched forward each."""
-    right = 0
-    with torch.no_grad():
-        for i, p in enumerate(prompts):
-            logits = model.run_with_hooks(torch.tensor([p.ids]), fwd_hooks=hooks_for(i))[0, -1]
-            right += int((logits > logits[p.answer_id]).sum() == 0)
-    return right / len(prompts)
-
-
-def add_after(layer, vector):
-    def hook(act, hook):
-        act[:, -1] = act[:, -1] + vector
-        return act
-
-    return [(f"blocks.{layer}.hook_resid_post", hook)]
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +28,7 @@ def test_ablation_against_plain_hooks(trained, run):
     mean_z = run.means.mean_z
 
     def patch(heads):
-        def hook(z, hook):
-            for l, h in heads:
-                if l == hook.layer():
-                    z[:, -1, h] = mean_z[l, h]
-            return z
-
-        return [(f"blocks.{l}.attn.hook_z", hook) for l in sorted({l for l, _ in heads})]
+        return patch_heads(mean_z, heads)
 
     def project(act, hook):
         u = run.fv.vector / run.fv.vector.norm()
