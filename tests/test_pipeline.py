@@ -369,6 +369,26 @@ def test_attribution_study_uses_the_exact_scans_prompts(tiny, toy_task):
     assert stats["exact_top_k_in_approx_top_2k"] == len(exact_top & approx_top) / 3
 
 
+def test_attribution_figure_is_a_cached_stage(tiny, toy_task, tmp_path, monkeypatch):
+    """`workbench figures` redraws the attribution scatter from the stage cache: the attribution scan
+    runs once, and the redrawn figure holds the same points."""
+    from workbench.base.stage_cache import StageCache
+    from workbench.show import report
+
+    model = tiny["llama"]
+    result = run_task(model, toy_task, SMALL, progress=False)
+    calls, figs = [], []
+    real = report.attribution_vs_exact
+    monkeypatch.setattr(report, "attribution_vs_exact", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cache = StageCache(tmp_path)
+    first = report.attribution_figure(lambda fig, key: figs.append(fig), model, result, False, cache)
+    again = report.attribution_figure(lambda fig, key: figs.append(fig), model, result, False, cache)
+    assert len(calls) == 1 and again == first
+    assert list(figs[0].data[0].y) == list(figs[1].data[0].y)
+    approx, _ = real(model, result, progress=False)
+    assert list(figs[1].data[0].y) == approx.aie.flatten().tolist()
+
+
 def test_diagnose_command_grid_matches_a_direct_evaluation(tmp_path, capsys, monkeypatch):
     """`workbench diagnose` writes the layer x alpha grid and the state tests; cells re-measured with
     plain hooks written here agree."""

@@ -158,3 +158,60 @@ def test_variants_on_the_embedded_model(real_model):
     assert any(int(fast[n].top1[i]) != int(fast["none"].top1[i]) for n in ivs for i in range(4))
     ids = prompts[-1].ids
     assert generate(model, ids, 6, v, 10) == generate(model, ids, 6, v, 10, kv_cache=False)
+
+
+def test_variant_batch_block_bounds_every_forward_and_changes_no_number(tiny, toy_task, tmp_path, capsys):
+    """`variant_batch(n)` (and `--variant-batch N`) caps the tokens of every forward of a whole run at
+    prompt + n variants, in the scan as in the sweeps and the evaluation, and leaves every number as
+    it was; a bad value is refused."""
+    from workbench.cli import main
+    from workbench.core.forward import chosen_variant_batch, variant_batch
+
+    model = tiny["llama"]
+    small = Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=3, n_extra_queries=2)
+    import workbench.core.scan as scan
+
+    widths: list[int] = []  # variants per forward: every variant forward builds its mask here
+    real_mask = scan._variant_mask
+
+    def spy_mask(n, v, *args, **kwargs):
+        widths.append(v)
+        return real_mask(n, v, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scan, "_variant_mask", spy_mask)
+        skipped: list[int] = []  # layer-skip passes (all heads of a prompt at once)
+        real_skip = scan.skip_scan_prompt
+        mp.setattr(scan, "skip_scan_prompt", lambda *a: skipped.append(1) or real_skip(*a))
+        free = run_task(model, toy_task, small, StageCache(enabled=False), progress=False)
+        free_widest = max(widths)
+        widths.clear()
+        with variant_batch(2):
+            capped = run_task(model, toy_task, small, StageCache(enabled=False), progress=False)
+    assert free_widest > 2, "the automatic batch must exceed the cap, or the test proves nothing"
+    assert widths and max(widths) <= 2
+    assert skipped == [1] * free.protocol.n_scan_prompts  # the scan too: whole layer-skip passes only
+    torch.testing.assert_close(capped.scan.effects, free.scan.effects, atol=1e-6, rtol=0)
+    for name, acc in free.accuracy_unfiltered.items():
+        assert torch.equal(capped.accuracy_unfiltered[name].ranks.clamp(max=3), acc.ranks.clamp(max=3)), name
+    torch.testing.assert_close(capped.valid_sweep.to_tensors(), free.valid_sweep.to_tensors())
+    with pytest.raises(ValueError, match="whole number"):
+        with variant_batch(0):
+            pass
+    # the CLI flag reaches the stages, and nonsense is refused before any work
+    import workbench.method.pipeline as pipeline
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(chosen_variant_batch())
+        raise KeyboardInterrupt  # stop here: only the setting in force matters
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "run_task", spy)
+        args = ["run", "--model", "tiny-llama", "--task", "antonym", "--out", str(tmp_path / "r")]
+        assert main([*args, "--variant-batch", "3"]) == 130 and seen == [3]
+        assert main(args) == 130 and seen == [3, None]
+    with pytest.raises(SystemExit):
+        main([*args, "--variant-batch", "0"])
+    assert "at least 1" in capsys.readouterr().err

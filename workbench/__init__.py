@@ -40,6 +40,8 @@ _FACE = {
     "model_info": "workbench.core.model",
     "model_id": "workbench.core.model",
     "tiny_model": "workbench.core.tiny",
+    "variant_batch": "workbench.core.forward",
+    "plain_forwards": "workbench.core.forward",
     "verify_model": "workbench.core.selfcheck",
     "SelfCheck": "workbench.core.selfcheck",
     "ModelCheckFailed": "workbench.core.selfcheck",

@@ -276,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="go on with a model that fails its self-check, at your own risk (results record it)",
         )
+        p.add_argument(
+            "--variant-batch",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="at most N last-token variants per forward in every stage (default: from free memory); "
+            "lower it if memory runs out: the numbers stay the same",
+        )
 
     run = sub.add_parser("run", help="the full protocol for one task")
     model_args(run)
@@ -412,9 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .core.forward import variant_batch
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with variant_batch(getattr(args, "variant_batch", None)):
+            return args.func(args)
     except KeyboardInterrupt:
         print(
             "\ninterrupted: every finished stage (and chunk of a long one) is saved in the cache; "

@@ -33,6 +33,8 @@ __all__ = [
     "answer_ranks",
     "plain_forwards",
     "use_plain",
+    "variant_batch",
+    "chosen_variant_batch",
 ]
 
 Hooks = list[tuple[str, Callable]]
@@ -56,6 +58,37 @@ def plain_forwards() -> Iterator[None]:
 def use_plain() -> bool:
     """Whether the caller is inside :func:`plain_forwards`."""
     return _PLAIN.get()
+
+
+_VARIANT_BATCH: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "workbench_variant_batch", default=None
+)
+
+
+@contextmanager
+def variant_batch(n: int | None) -> Iterator[None]:
+    """Inside this block at most ``n`` last-token variants go in one forward, in every stage: the head
+    scan (heads per forward), layer sweeps, evaluation, grids and studies
+    (:func:`workbench.core.variants.variant_scores`).  ``None`` restores the automatic choice from free
+    memory (:func:`workbench.core.scan.auto_variant_batch`).  Only memory and speed change, never a
+    number, so stage-cache keys ignore it.
+
+    >>> with variant_batch(8):
+    ...     chosen_variant_batch()
+    8
+    """
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"variant_batch must be a whole number >= 1 (or None for automatic), not {n!r}")
+    token = _VARIANT_BATCH.set(n)
+    try:
+        yield
+    finally:
+        _VARIANT_BATCH.reset(token)
+
+
+def chosen_variant_batch() -> int | None:
+    """The variants-per-forward limit of the enclosing :func:`variant_batch` block (``None``: automatic)."""
+    return _VARIANT_BATCH.get()
 
 
 def length_batches(

@@ -37,7 +37,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..data.prompts import EncodedPrompt
-from .forward import use_plain
+from .forward import chosen_variant_batch, use_plain
 from .layer_skip import skip_scan_prompt, supports_layer_skip
 from .model import OutOfRange, hook_name, input_device, model_dtype, model_info
 
@@ -312,7 +312,8 @@ def scan_heads(
         prompts: corrupted (shuffled-label) prompts, encoded.
         mean_z: each head's mean last-token ``hook_z`` over clean prompts.
         heads: ``(layer, head)`` pairs to scan; others stay NaN in the result.
-        batch_size: patched variants per forward (default: from free memory).
+        batch_size: patched variants per forward (default: the enclosing
+            :func:`~workbench.core.forward.variant_batch` block's, else from free memory).
         method: ``"exact"`` (the default: real patched forwards) or ``"attribution"``
             (a first-order estimate from one forward and one backward per prompt).
     """
@@ -320,6 +321,7 @@ def scan_heads(
         return attribution_scan(model, prompts, mean_z, heads=heads, progress=progress, task=task)
     if method != "exact":
         raise ValueError(f"unknown method {method!r}; use 'exact' or 'attribution'")
+    batch_size = batch_size or chosen_variant_batch()
     return _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task)
 
 

@@ -14,7 +14,8 @@ One forward of ``B x (n + V)`` tokens equals ``B x V`` separate full forwards, t
 Rules for an intervention here: its hooks must touch only the last position (``from_position``
 left ``None``) and sit on a hook point whose axis 1 is the position (``hook_z``,
 ``hook_resid_*``, ``hook_out``, ...; not ``hook_pattern``).  ``V`` is chunked to bound memory
-(:func:`workbench.core.scan.auto_variant_batch`, or ``variant_batch``).
+(:func:`workbench.core.scan.auto_variant_batch`, or ``variant_batch``, or an enclosing
+:func:`workbench.core.forward.variant_batch` block).
 
 :func:`variant_scores` is the one entry point; with ``plain=True`` (or inside
 :func:`plain_forwards`) it runs one ordinary forward per intervention instead (the path the
@@ -44,7 +45,15 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..data.prompts import EncodedPrompt
-from .forward import HookFactory, Hooks, last_token_logits, length_batches, plain_forwards, use_plain
+from .forward import (
+    HookFactory,
+    Hooks,
+    chosen_variant_batch,
+    last_token_logits,
+    length_batches,
+    plain_forwards,
+    use_plain,
+)
 from .model import input_device, model_dtype
 
 __all__ = ["Intervention", "AnswerScores", "variant_scores", "plain_forwards", "use_plain", "variant_mask"]
@@ -144,6 +153,7 @@ def _plan(model, prompts, n_variants, batch_size, variant_batch):
     """
     from .scan import auto_variant_batch
 
+    variant_batch = variant_batch or chosen_variant_batch()
     out = []
     for idx, tokens in length_batches(prompts, 1 << 30):
         n = tokens.shape[1]
@@ -170,8 +180,9 @@ def variant_scores(
     Args:
         interventions: name -> hooks / hook factory / ``None`` (no intervention).
         batch_size: prompts (of one token length) per forward.
-        variant_batch: variants per forward (default: :func:`~workbench.core.scan.auto_variant_batch`
-            divided by the prompts in the batch); bounds memory.
+        variant_batch: variants per forward, which bounds memory (default: the enclosing
+            :func:`~workbench.core.forward.variant_batch` block's, else
+            :func:`~workbench.core.scan.auto_variant_batch` divided by the prompts in the batch).
         plain: one ordinary forward per intervention (default: inside :func:`plain_forwards`).
         keep_logits: also return every prompt's full last-token logits (memory ``I x P x d_vocab``).
     """

@@ -80,7 +80,7 @@ def paper_figures(
 
     overview_figures(save, results)
     summary.update(featured_figures(save, model, featured, progress, cache))
-    summary["attribution"] = attribution_figure(save, model, featured, progress)
+    summary["attribution"] = attribution_figure(save, model, featured, progress, cache)
     if composition_tasks:
         summary["composition"] = composition_figure(save, model, results, run, cache)
     save.written["attention"] = [
@@ -134,9 +134,18 @@ def featured_figures(
     }
 
 
-def attribution_figure(save: _Writer, model, featured: TaskResult, progress: bool) -> dict:
-    """Attribution patching against the exact scan, on the same prompts; returns the agreement."""
-    approx, agreement = attribution_vs_exact(model, featured, progress=progress)
+def attribution_figure(
+    save: _Writer, model, featured: TaskResult, progress: bool, cache: StageCache | None = None
+) -> dict:
+    """Attribution patching against the exact scan, on the same prompts; returns the agreement.
+    The attribution scan's AIE and the agreement are a stage of ``cache`` (``study_attribution``)."""
+
+    def compute() -> dict:
+        approx, agreement = attribution_vs_exact(model, featured, progress=progress)
+        return {"aie": approx.aie.flatten().tolist(), "agreement": agreement}
+
+    stored = cached_study(cache, "attribution", model, featured, {}, compute)
+    approx_aie, agreement = stored["aie"], stored["agreement"]
     H = model_info(model).n_heads
     labels = [f"L{i // H}H{i % H}" for i in range(featured.scan.aie.numel())]
     title = (
@@ -146,7 +155,7 @@ def attribution_figure(save: _Writer, model, featured: TaskResult, progress: boo
     save(
         figures.scatter_figure(
             featured.scan.aie.flatten().tolist(),
-            approx.aie.flatten().tolist(),
+            approx_aie,
             labels,
             "exact AIE (activation patching)",
             "attribution estimate",
