@@ -17,12 +17,14 @@ the workbench's maps.  For each exact family:
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 import torch
 
 from workbench.core import plain
 from workbench.core.hooks import add_vector, generate
+from workbench.core.layer_skip import SKIP_FAMILIES
 from workbench.core.model import ModelLoadError, model_info
 from workbench.core.scan import layer_windows, scan_heads
 from workbench.core.selfcheck import ModelCheckFailed, check_record, self_check, verify_model
@@ -78,6 +80,30 @@ def test_exact_family_matches_transformers(name):
         ]
     )
     assert ref.abs().max() > 0, "no head changed anything: the comparison would prove nothing"
+    torch.testing.assert_close(fast.effects[0], ref, atol=1e-5 * p_clean, rtol=0)
+
+    # the same on a prompt inside every window: the layer-skip pass where the family allows it
+    # (core/layer_skip.py SKIP_FAMILIES), with no fallback warning (its control row agrees)
+    ids = _ids(model, 12, seed=15)
+    with torch.inference_mode():
+        clean = plain.plain_logits(model, ids)[0, -1].float()
+    answer, p_clean = int(clean.argmax()), float(clean.softmax(-1).max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast = scan_heads(
+            model, [EncodedPrompt(tuple(ids[0].tolist()), answer, None)], mean_z, progress=False
+        )
+    hf_type = model.original_model.config.model_type
+    assert fast.meta["layer_skip"] == (1 if hf_type in SKIP_FAMILIES else 0), hf_type
+    ref = torch.tensor(
+        [
+            [
+                plain.plain_patched_prob(model, ids, answer, l, h, mean_z[l, h]) - p_clean
+                for h in range(info.n_heads)
+            ]
+            for l in range(info.n_layers)
+        ]
+    )
     torch.testing.assert_close(fast.effects[0], ref, atol=1e-5 * p_clean, rtol=0)
 
     # injection after the last layer and the first, at the last position

@@ -28,8 +28,35 @@ def test_fast_scan_matches_reference(tiny, toy_task, arch):
     for batch in (None, 3, 1):  # all heads in one forward; chunked; one at a time
         fast = scan_heads(model, corrupt, mean_z, batch_size=batch, progress=False)
         torch.testing.assert_close(fast.effects, ref, atol=1e-5, rtol=0)
-        # Llama: all heads at once starts each variant at its own layer (core/layer_skip.py)
-        assert fast.meta["layer_skip"] == (arch == "llama" and batch is None)
+        # Llama and Gemma 3 (prompts inside its window): all heads at once starts each variant at its
+        # own layer (core/layer_skip.py); chunks, and GPT-2, take the one-forward path
+        expect = len(corrupt) if arch in ("llama", "gemma3") and batch is None else 0
+        assert fast.meta["layer_skip"] == expect
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_layer_skip_control_row_catches_a_wrong_pass(tiny, toy_task, arch, monkeypatch):
+    """If the layer-skip pass computes anything other than the model (here: its final logits scaled),
+    its control row disagrees with the bridge's forward: the scan warns, redoes the prompt on the
+    one-forward path, stops skipping on that model, and its numbers stay exact."""
+    import workbench.core.layer_skip as layer_skip
+
+    model = tiny[arch]
+    clean, corrupt = prompts_for(model, toy_task)
+    mean_z = mean_head_activations(model, clean, progress=False).mean_z
+    ref = reference_scan(model, corrupt, mean_z)
+    real = layer_skip._final_logits
+    monkeypatch.setattr(layer_skip, "_final_logits", lambda hf, hidden: real(hf, hidden) * 1.01)
+    try:
+        with pytest.warns(UserWarning, match="control row differs"):
+            fast = scan_heads(model, corrupt, mean_z, progress=False)
+        assert fast.meta["layer_skip"] == 0 and model.__dict__.get("_workbench_no_skip")
+        torch.testing.assert_close(fast.effects, ref, atol=1e-5, rtol=0)
+    finally:
+        model.__dict__.pop("_workbench_no_skip", None)  # the fixture's model is shared
+    monkeypatch.undo()
+    again = scan_heads(model, corrupt, mean_z, progress=False)
+    assert again.meta["layer_skip"] == len(corrupt)  # the pass itself is right: the check was the catch
 
 
 def test_subset_and_result_object(tiny, toy_task):
@@ -57,8 +84,11 @@ def test_a_hook_that_never_fires_is_an_error(tiny, toy_task, monkeypatch):
         return original(*args, fwd_hooks=[], **kw)
 
     monkeypatch.setattr(model, "run_with_hooks", drop_hooks)
-    with pytest.raises(PatchDidNothing):
-        scan_heads(model, corrupt, mean_z, progress=False)
+    try:
+        with pytest.raises(PatchDidNothing), pytest.warns(UserWarning, match="without skipping"):
+            scan_heads(model, corrupt, mean_z, progress=False)
+    finally:
+        model.__dict__.pop("_workbench_no_skip", None)  # the fixture's model is shared
 
 
 def test_bad_inputs(tiny, toy_task):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,7 @@ from tqdm.auto import tqdm
 
 from ..data.prompts import EncodedPrompt
 from .forward import chosen_variant_batch, use_plain
-from .layer_skip import skip_scan_prompt, supports_layer_skip
+from .layer_skip import SkipMismatch, skip_scan_prompt, supports_layer_skip
 from .model import OutOfRange, hook_name, input_device, model_dtype, model_info
 
 __all__ = [
@@ -405,25 +406,31 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
     slow = slow_path_reason(model)
     # the layers below each patch skipped (core/layer_skip.py), where the model allows and memory
     # does not ask for chunks; the one-forward path below inside plain_forwards()
-    skip = (
-        not slow
-        and not use_plain()
-        and supports_layer_skip(model)
-        and (batch_size is None or batch_size >= len(todo))
-    )
+    skip = not slow and not use_plain() and (batch_size is None or batch_size >= len(todo))
+    n_skipped = 0
     for p_idx, prompt in enumerate(prompts):
         n = len(prompt.ids)
-        if skip and (batch_size or auto_variant_batch(model, n)) >= len(todo):
+        if (
+            skip
+            and supports_layer_skip(model, n)
+            and (batch_size or auto_variant_batch(model, n)) >= len(todo)
+        ):
             try:
                 base, patched, fired = skip_scan_prompt(model, prompt, mean_z, todo)
-            except RuntimeError as e:  # a hook that never fired: the scan would measure nothing
-                raise PatchDidNothing(str(e)) from e
-            for i, (l, h) in enumerate(todo):
-                effects[p_idx, l, h] = patched[i] - base
-            n_fired += len(fired)
-            min_change = min(min_change, *fired)
-            bar.update(len(todo))
-            continue
+            except SkipMismatch as e:  # never a silent number: the exact one-forward path instead
+                model.__dict__["_workbench_no_skip"] = str(e)
+                warnings.warn(
+                    f"{e}; the scan goes on without skipping layers on this model (same numbers, slower)",
+                    stacklevel=3,
+                )
+            else:
+                for i, (l, h) in enumerate(todo):
+                    effects[p_idx, l, h] = patched[i] - base
+                n_fired += len(fired)
+                min_change = min(min_change, *fired)
+                n_skipped += 1
+                bar.update(len(todo))
+                continue
         v_max = batch_size or auto_variant_batch(model, n)
         v_max = 0 if slow else _max_variants(model, n, v_max)
         if v_max == 0:  # the exact slow path: one full forward per head
@@ -484,7 +491,7 @@ def _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task) -> He
         "n_heads_scanned": len(todo),
         "hooks_fired": n_fired,
         "min_patch_change": min_change,
-        "layer_skip": skip,
+        "layer_skip": n_skipped,  # prompts scanned by the layer-skip pass
     }
     if slow:
         meta["slow_path"] = slow

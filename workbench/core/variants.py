@@ -28,7 +28,7 @@ residual.  TransformerLens 4's bridge cannot save that work: its ``start_at_laye
 blocks ``0 .. k-1`` (block ``k`` then swaps the residual back in, discarding their output:
 ``BlockBridge._maybe_inject_start_residual``), and a hook cannot drop rows mid-forward (the
 mask, rotary angles and position ids are fixed for the whole sequence).  The head scan, where
-it matters most (270 variants against a ~100-token prompt), does skip them on Llama-type models
+it matters most (270 variants against a ~100-token prompt), does skip them on Llama-style families
 by driving the decoder layers itself (:mod:`workbench.core.layer_skip`).  Here it would save
 little: a layer sweep's 30 variants beside a 10-shot prompt are under a quarter of the forward,
 and the skip would save half of that.
