@@ -8,7 +8,7 @@ import pytest
 
 import workbench
 
-MODULES = [m.name for m in pkgutil.iter_modules(workbench.__path__, "workbench.")]
+MODULES = [m.name for m in pkgutil.walk_packages(workbench.__path__, "workbench.")]  # subpackages too
 
 
 @pytest.mark.parametrize("name", MODULES)

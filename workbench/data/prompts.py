@@ -7,7 +7,7 @@ The paper's format, one demonstration per block and a space before every word::
 with the answer scored by the FIRST token of ``" " + answer``.  Every prompt the workbench
 builds (clean, shuffled-label, zero-shot, other templates, natural text) comes from this module.
 
->>> from workbench.tasks import Pair
+>>> from workbench.data.tasks import Pair
 >>> demos = [Pair("hot", "cold"), Pair("big", "small")]
 >>> print(icl_prompt(demos, Pair("fast", "slow")).text)
 Q: hot
