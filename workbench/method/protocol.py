@@ -14,7 +14,7 @@ sees the run's own split, seed and queries.
 >>> task = Task.from_pairs("toy", [(f"w{i}", f"W{i}") for i in range(100)])
 >>> sets = PromptSets(task, Protocol(n_shot=2, seed=3))
 >>> sets.seed("test_icl"), len(sets.text("test_icl")), sets.text("test_zero_shot")[0].text
-(8, 21, 'Q: w52\\nA:')
+(8, 21, 'Q: w82\\nA:')
 """
 
 from __future__ import annotations
