@@ -121,7 +121,7 @@ def floor_token_layers(model, result) -> dict[str, float]:
     n_test = len(sets["test_zero_shot"])
     out["evaluation"] = (
         (tokens("test_icl") + tokens("test_zero_shot") + tokens("test_shuffled")) * L
-        + tokens("donors") * (layer + 1)
+        + tokens("donors") * (layer + 1)  # the donors stop after the FV layer (last_token_states)
         + 4 * n_test * (L - 1 - layer)  # zero-shot: +FV, mean state, task vector; shuffled: +FV
     )
     if p.sweep_layers:

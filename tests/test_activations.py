@@ -43,3 +43,34 @@ def test_means_match_a_direct_average(tiny, toy_task):
         means.mean_out, torch.einsum("lhd,lhdm->lhm", means.mean_z, model.W_O.detach()), atol=1e-5, rtol=1e-4
     )
     assert means.n_prompts == 7
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "gpt2"])
+def test_last_token_states_stop_after_the_deepest_layer_asked(tiny, arch):
+    """`last_token_states` equals transformers' own hidden states (output_hidden_states), and its
+    forward stops after the deepest layer asked for: no block above it runs."""
+    from workbench.core.heads import last_token_states
+    from workbench.data.prompts import EncodedPrompt
+
+    model = tiny[arch]
+    g = torch.Generator().manual_seed(0)
+    prompts = [
+        EncodedPrompt(tuple(torch.randint(5, 200, (n,), generator=g).tolist()), 1, None) for n in (7, 7, 9)
+    ]
+    ran = []
+    handle = (
+        model.original_model.get_decoder().layers[-1].register_forward_hook(lambda *a: ran.append(1))
+        if hasattr(model.original_model.get_decoder(), "layers")
+        else model.original_model.transformer.h[-1].register_forward_hook(lambda *a: ran.append(1))
+    )
+    try:
+        states = last_token_states(model, prompts, [0])
+    finally:
+        handle.remove()
+    assert not ran, "the block above the deepest layer asked for ran"
+    with torch.inference_mode():
+        for i, p in enumerate(prompts):
+            hidden = model.original_model(torch.tensor([p.ids]), output_hidden_states=True).hidden_states
+            torch.testing.assert_close(states[0, i], hidden[1][0, -1], atol=1e-5, rtol=0)
+    full = last_token_states(model, prompts, [0, 1])  # the last layer: the whole forward
+    torch.testing.assert_close(full[0], states[0])

@@ -31,8 +31,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..data.prompts import EncodedPrompt
-from .forward import last_token_logits
-from .model import hook_name, model_info
+from .forward import last_token_logits, length_batches
+from .model import hook_name, input_device, model_info
 
 __all__ = [
     "HeadMeans",
@@ -215,17 +215,28 @@ def mean_head_activations(
 def last_token_states(
     model, prompts: Sequence[EncodedPrompt], layers: Sequence[int], batch_size: int = 8
 ) -> Float[Tensor, "layer prompt d_model"]:
-    """Each prompt's last-token ``hook_resid_post`` after each of ``layers`` (in that order)."""
-    d_model = model_info(model).d_model
-    row = {layer: i for i, layer in enumerate(layers)}
-    states = torch.zeros(len(layers), len(prompts), d_model)
+    """Each prompt's last-token ``hook_resid_post`` after each of ``layers`` (in that order).
 
-    def factory(idx):
-        def store(resid, hook):
-            states[row[hook.layer()], list(idx)] = resid[:, -1].float().cpu()
+    The forward stops after the deepest of ``layers`` (the bridge's ``stop_at_layer``): the blocks
+    above it and the unembedding would change nothing read here.
+    """
+    info = model_info(model)
+    row = {layer: i for i, layer in enumerate(layers)}
+    states = torch.zeros(len(layers), len(prompts), info.d_model)
+    stop = max(layers, default=info.n_layers - 1) + 1
+    device = input_device(model)
+
+    for idx, tokens in length_batches(prompts, batch_size):
+
+        def store(resid, hook, idx=idx):
+            states[row[hook.layer()], idx] = resid[:, -1].float().cpu()
             return resid
 
-        return [(hook_name("resid_post", layer), store) for layer in layers]
-
-    last_token_logits(model, prompts, factory, batch_size=batch_size)
+        with torch.inference_mode():
+            model.run_with_hooks(
+                tokens.to(device),
+                fwd_hooks=[(hook_name("resid_post", layer), store) for layer in layers],
+                stop_at_layer=stop if stop < info.n_layers else None,
+                logits_to_keep=1,
+            )
     return states
