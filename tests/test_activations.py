@@ -58,11 +58,9 @@ def test_last_token_states_stop_after_the_deepest_layer_asked(tiny, arch):
         EncodedPrompt(tuple(torch.randint(5, 200, (n,), generator=g).tolist()), 1, None) for n in (7, 7, 9)
     ]
     ran = []
-    handle = (
-        model.original_model.get_decoder().layers[-1].register_forward_hook(lambda *a: ran.append(1))
-        if hasattr(model.original_model.get_decoder(), "layers")
-        else model.original_model.transformer.h[-1].register_forward_hook(lambda *a: ran.append(1))
-    )
+    hf = model.original_model
+    blocks = hf.transformer.h if hasattr(hf, "transformer") else hf.model.layers
+    handle = blocks[-1].register_forward_hook(lambda *args: ran.append(1))
     try:
         states = last_token_states(model, prompts, [0])
     finally:
