@@ -41,7 +41,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..data.prompts import EncodedPrompt
-from .model import hook_name, input_device, model_dtype, model_info
+from .model import hook_name, input_device, layer_windows, model_dtype, model_info
 
 __all__ = ["supports_layer_skip", "skip_mask", "skip_scan_prompt", "SkipMismatch", "SKIP_FAMILIES"]
 
@@ -62,8 +62,6 @@ def supports_layer_skip(model, n_tokens: int | None = None) -> bool:
     """Whether :func:`skip_scan_prompt` may drive this model's layers (a family of :data:`SKIP_FAMILIES`,
     one device, not turned off by a failed control row) for a prompt of ``n_tokens`` tokens (shorter
     than every sliding window of the model)."""
-    from .scan import layer_windows
-
     hf = getattr(model, "original_model", None)
     inner = getattr(hf, "model", None)
     if model.__dict__.get("_workbench_no_skip") or hf is None or inner is None:

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from ..data.prompts import EncodedPrompt
 from .forward import chosen_variant_batch, use_plain
 from .layer_skip import SkipMismatch, skip_scan_prompt, supports_layer_skip
-from .model import OutOfRange, hook_name, input_device, model_dtype, model_info
+from .model import OutOfRange, hook_name, input_device, layer_windows, model_dtype, model_info
 
 __all__ = [
     "HeadScan",
@@ -195,34 +195,6 @@ def _variant_mask(n: int, v: int, dtype: torch.dtype, device, window: int | None
 
 
 # --- per-layer masks: sliding-window / local layers, and models the fast path cannot serve ---------
-
-
-def layer_windows(model) -> list[int | None]:
-    """Each layer's sliding window (``None``: global attention), as transformers' attention module
-    holds it (``sliding_window``; GPT-Neo's ``attention_type == "local"`` with ``window_size``)."""
-    cached = model.__dict__.get("_workbench_windows")
-    if cached is not None:
-        return cached
-    cfg = model.original_model.config
-    kinds = getattr(cfg, "layer_types", None)
-    windows: list[int | None] = []
-    for i, block in enumerate(model.blocks):
-        attn = getattr(block.attn, "original_component", None) or block.attn
-        if hasattr(attn, "sliding_window"):  # the module's own (None on its global layers)
-            w = attn.sliding_window
-        elif isinstance(kinds, (list, tuple)) and i < len(kinds):  # as the model builds its masks
-            w = getattr(cfg, "sliding_window", None) if kinds[i] == "sliding_attention" else None
-        else:  # one window for every layer (Mistral, Mixtral, Starcoder2)
-            w = getattr(cfg, "sliding_window", None)
-        if w is None and getattr(attn, "attention_type", None) == "local":
-            w = getattr(cfg, "window_size", None)
-        if w is None and getattr(attn, "attention", None) is not None:  # GPT-Neo nests its attention
-            inner = attn.attention
-            if getattr(inner, "attention_type", None) == "local":
-                w = getattr(cfg, "window_size", None)
-        windows.append(int(w) if isinstance(w, int) and w > 0 else None)
-    model.__dict__["_workbench_windows"] = windows
-    return windows
 
 
 def _internal_window(model) -> int | None:
