@@ -161,14 +161,29 @@ def _study_function(
 
         return lambda r: signed_heads_study(model, r, k=params["k"])
     if name == "zoo":
-        from .baselines import baseline_zoo
-
-        return lambda r: baseline_zoo(model, r, soft_steps=params["soft_steps"])
+        return _zoo(model, params, cache)
     if name == "induction":
         return _induction(model, params, cache)
     if name == "head_count":
         return lambda r: _head_count(model, r, out)
     raise AssertionError(name)  # check_study guards the names
+
+
+def _zoo(model, params: dict[str, Any], cache: StageCache) -> Callable[[TaskResult], dict]:
+    """The zoo; with soft steps, the zoo without them (its own cached stage, so a zoo already
+    measured is reused) plus the soft row, cached as ``zoo_soft``."""
+    from .baselines import baseline_zoo, soft_row, with_soft
+
+    steps = params["soft_steps"]
+
+    def compute(r: TaskResult) -> dict:
+        if steps == 0:
+            return baseline_zoo(model, r)
+        zoo = cached_study(cache, "zoo", model, r, {"soft_steps": 0}, lambda: baseline_zoo(model, r))
+        soft = cached_study(cache, "zoo_soft", model, r, params, lambda: soft_row(model, r, steps))
+        return with_soft(zoo, soft)
+
+    return compute
 
 
 def _induction(model, params: dict[str, Any], cache: StageCache) -> Callable[[TaskResult], dict]:
