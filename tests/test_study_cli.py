@@ -61,7 +61,12 @@ def test_sites_study_uses_the_runs_task_and_protocol(toy_runs):
     doc = json.loads((out / "tiny-llama_sites.json").read_text())
     run = TaskResult.load(runs / "toy")
     want = task_sites(load_model("tiny-llama"), run.task, run.protocol)
-    assert doc["tasks"]["toy"] == json.loads(json.dumps(want)) and (out / "tiny-llama_sites.html").exists()
+    assert doc["tasks"]["toy"] == json.loads(json.dumps(want))
+    assert (out / "tiny-llama_sites.html").exists() and (out / "tiny-llama_sites_split.html").exists()
+    from workbench.show.figures import state_split_figure
+
+    fig = state_split_figure(doc["tasks"])
+    assert [list(t.y) for t in fig.data] == [want["split"][p] for p in ("attn", "mlp", "embed")]
 
 
 def test_study_bad_input_is_one_line(toy_runs, capsys):

@@ -205,7 +205,10 @@ STUDY_FIGURES = {
     "induction": figures.induction_figure,
     "head_count": lambda r: {"_choice": figures.head_count_choice_figure(r)},
     "zoo": figures.zoo_figure,
-    "sites": lambda r: figures.sites_figure({t: v["scan"] for t, v in r.items()}),
+    "sites": lambda r: {
+        "": figures.sites_figure({t: v["scan"] for t, v in r.items()}),
+        "_split": figures.state_split_figure(r),
+    },
 }
 
 
