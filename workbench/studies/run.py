@@ -10,8 +10,10 @@ also writes the JSON and draws the figures) calls :func:`compute_study` here:
 ``induction``   FV heads against induction heads: scores and ablation curves                  --
                 (:mod:`.induction`)
 ``head_count``  the run redone with the head count chosen on valid (``Protocol(               --
-                head_count_rule="valid")``); the new run is saved in ``OUT/head_count/TASK``
-``zoo``         baseline vectors under one evaluator (:mod:`.baselines`)                      ``soft_steps``
+                head_count_rule="valid")``); when computed (not read back), the new run is
+                saved in ``OUT/head_count/TASK``
+``zoo``         baseline vectors under one evaluator (:mod:`.baselines`); with soft steps,    ``soft_steps``
+                the zoo without them plus the soft row, each its own cached stage
 ``sites``       attention-layer and MLP indirect effects, and the split of the ICL - zero-    --
                 shot state (:mod:`.sites`); needs no head scan, so ``runs`` may be omitted
                 (then ``tasks`` are task names or JSON files, with the default protocol)
