@@ -71,3 +71,41 @@ def test_zoo_against_plain_hooks(trained, trained_run):
     }
     fig = figures.zoo_figure({"t": out})
     assert len(fig.data) == 1
+
+
+def test_zoo_soft_row_against_a_plain_blend_and_from_cached_parts(trained, trained_run, tmp_path):
+    """With soft steps the zoo is the zoo without them (its own cached stage) plus the soft row;
+    the row's accuracy equals the fitted alphas applied by a blend hook written here."""
+    from workbench.base.stage_cache import StageCache
+    from workbench.beyond.soft import fit_soft_task_vector
+    from workbench.studies.run import compute_study, study_params
+
+    model = trained[0]
+    run = trained_run
+    cache = StageCache(tmp_path)
+    params = study_params("zoo", soft_steps=40)
+    out = compute_study("zoo", model, ["t"], {"t": run}, params, cache=cache, progress=False)["t"]
+    assert list((tmp_path / "study_zoo").glob("*.safetensors")), "the zoo part is a stage of its own"
+    plain = baseline_zoo(model, run)
+    assert set(out["test"]) == set(plain["test"]) | {"soft"}
+    for name, acc in plain["test"].items():
+        assert out["test"][name] == pytest.approx(acc), name
+    sets = run.prompt_sets(model)
+    soft = fit_soft_task_vector(
+        model, sets["train_zero_shot"], run.means.mean_z, steps=40, seed=run.protocol.seed, progress=False
+    )
+    alpha, mean_z = soft.alpha.detach(), run.means.mean_z
+
+    def blend(z, hook):
+        a = alpha[hook.layer()][:, None]
+        z[:, -1] = (1 - a) * z[:, -1] + a * mean_z[hook.layer()]
+        return z
+
+    hooks = [(f"blocks.{layer}.attn.hook_z", blend) for layer in range(alpha.shape[0])]
+    test = sets["test_zero_shot"]
+    assert out["test"]["soft"]["top1"] == pytest.approx(plain_top1(model, test, lambda i: hooks))
+    kept = [p for p, ok in zip(test, run.icl_correct) if ok]
+    assert out["test"]["soft"]["filtered"] == pytest.approx(plain_top1(model, kept, lambda i: hooks))
+    assert out["soft"] == {"steps": 40, "heads_on": soft.n_on()}
+    assert out["test"]["soft"]["top1"] > out["test"]["none"]["top1"]  # the row can tell a wrong blend apart
+    assert baseline_zoo(model, run, soft_steps=40)["test"]["soft"] == pytest.approx(out["test"]["soft"])

@@ -7,6 +7,7 @@
     workbench diagnose --model M --task T [--counts K ...] [--state-tests]   # why an FV does or doesn't work
     workbench compare DIR_A DIR_B [--k 10]        # how far two runs' head scans agree (e.g. two seeds)
     workbench explore RUN_DIR --out page.html [--others DIR ...]   # a linked, offline explorer of the heads
+    workbench study NAME --runs DIR --tasks T1 T2 ... [--out DIR --figures DIR]   # a study of finished runs
     workbench tasks | workbench models
 
 ``run`` writes ``DIR/result.json``, ``DIR/function_vector.safetensors`` and ``DIR/tensors.safetensors``;
@@ -223,6 +224,31 @@ def cmd_diagnose(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from .core.loading import DEFAULT_MODEL
+    from .show.report import run_study
+    from .studies.run import load_runs, runs_model
+
+    runs = load_runs(args.runs, args.tasks, args.name)  # fail on bad input before loading the model
+    _check_out_folder(args.out)
+    _check_out_folder(args.figures)
+    args.model = args.model or runs_model(runs) or DEFAULT_MODEL
+    given = (("alphas", args.alphas), ("k", args.k), ("soft_steps", args.soft_steps))
+    document = run_study(
+        args.name,
+        _load(args),
+        args.tasks,
+        runs_dir=args.runs,
+        out=args.out,
+        figures_dir=args.figures,
+        formats=args.formats,
+        command=args.command_line,
+        **{k: v for k, v in given if v is not None},
+    )
+    print("wrote", *document["written"])
+    return 0
+
+
 def cmd_tasks(args) -> int:
     from .data.tasks import list_tasks, load_task, tasks_dir
 
@@ -408,6 +434,27 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--device", default="cpu")
     exp.set_defaults(func=cmd_explore)
 
+    study = sub.add_parser(
+        "study",
+        help="a study of finished runs: positions, signed, induction, head_count, zoo or sites",
+    )
+    study.add_argument("name", help="positions | signed | induction | head_count | zoo | sites")
+    study.add_argument("--runs", default=None, help="folder of finished runs, one subfolder per task")
+    study.add_argument("--tasks", nargs="+", required=True, help="the tasks (subfolders of --runs)")
+    study.add_argument("--model", default=None, help="default: the runs' own model")
+    study.add_argument("--device", default="cpu")
+    study.add_argument("--device-map", default=None, metavar="auto|balanced")
+    study.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    study.add_argument("--out", default="runs/studies", help="where the JSON goes")
+    study.add_argument("--figures", default="figures", help="where the figures go")
+    study.add_argument("--formats", nargs="+", default=["html", "png"])
+    study.add_argument("--alphas", type=float, nargs="+", default=None, help="positions: FV scales")
+    study.add_argument("--k", type=positive_int, default=None, help="signed: heads per set (default 8)")
+    study.add_argument(
+        "--soft-steps", type=count_int, default=None, help="zoo: train a soft task vector this many steps"
+    )
+    study.set_defaults(func=cmd_study)
+
     sub.add_parser("tasks", help="list built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list built-in models").set_defaults(func=cmd_models)
     arch = sub.add_parser(
@@ -423,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.forward import variant_batch
 
     args = build_parser().parse_args(argv)
+    args.command_line = "workbench " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         with variant_batch(getattr(args, "variant_batch", None)):
             return args.func(args)
@@ -458,8 +506,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from .data.tasks import TaskError
     from .method.protocol import ProtocolError
     from .method.result import ResultFileError, ResultMismatch
+    from .studies.run import StudyError
 
     return (
+        StudyError,
         TaskError,
         ModelLoadError,
         OutOfRange,

@@ -1,4 +1,5 @@
-"""Paper-style figures for a set of tasks on one model: ``workbench figures`` and the figures notebook.
+"""Paper-style figures for a set of tasks on one model: ``workbench figures`` and the figures notebook;
+the studies of finished runs with their JSON and figures: ``workbench study`` (:func:`run_study`).
 
 :func:`paper_figures` runs (or, with the stage cache, reloads) :func:`run_task` for each task,
 then draws every figure through :mod:`workbench.figures` and writes it to ``out_dir`` as HTML,
@@ -12,10 +13,11 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..base.files import write_json
 from ..base.stage_cache import StageCache
-from ..core.model import model_info
+from ..core.model import model_id, model_info
 from ..data.tasks import Task, load_task
 from ..method.pipeline import run_task
 from ..method.protocol import Protocol
@@ -23,10 +25,11 @@ from ..method.result import TaskResult
 from ..studies.agreement import attribution_vs_exact
 from ..studies.cache import cached_study, int_keys, tensor_digest
 from ..studies.paper import ablation, baseline_sweeps, composition, head_count_curves
+from ..studies.run import compute_study, load_runs, study_params
 from . import figures
 from .attention import attention_view
 
-__all__ = ["paper_figures", "COMPOSED_TASKS"]
+__all__ = ["paper_figures", "run_study", "STUDY_FIGURES", "COMPOSED_TASKS"]
 
 # composed task -> the simple tasks whose FVs should add up to it
 COMPOSED_TASKS = {
@@ -202,3 +205,57 @@ def attention_page(model, featured: TaskResult, path: Path) -> Path:
     page = attention_view(model, prompt, top, f"top FV heads for {featured.task.name}")
     attention_view(model, prompt, others, "random heads, for comparison", page=page)
     return page.save(path)
+
+
+# study -> draw(results by task) -> one figure or {file suffix: figure}
+STUDY_FIGURES = {
+    "positions": figures.positions_figure,
+    "signed": figures.signed_figure,
+    "induction": figures.induction_figure,
+    "head_count": lambda r: {"_choice": figures.head_count_choice_figure(r)},
+    "zoo": figures.zoo_figure,
+    "sites": lambda r: {
+        "": figures.sites_figure({t: v["scan"] for t, v in r.items()}),
+        "_split": figures.state_split_figure(r),
+    },
+}
+
+
+def run_study(
+    name: str,
+    model,
+    tasks: Sequence[str],
+    runs_dir: str | Path | None = None,
+    out: str | Path = "runs/studies",
+    figures_dir: str | Path = "figures",
+    formats: Sequence[str] = ("html", "png"),
+    command: str | None = None,
+    progress: bool = True,
+    **params,
+) -> dict[str, Any]:
+    """Study ``name`` (:mod:`workbench.studies.run`) of the finished runs ``runs_dir/<task>/`` on
+    ``model``; writes ``out/<model>_<name>.json`` and ``figures_dir/<model>_<name>*.{formats}``.
+
+    ``params``: ``alphas`` (positions), ``k`` (signed), ``soft_steps`` (zoo).  Returns the JSON
+    written: ``{"study", "model", "model_id", "params", "command", "tasks": {task: numbers}}``.
+    Each run's numbers are a cached stage, so a rerun only redraws.
+    """
+    runs = load_runs(runs_dir, tasks, name)  # fail on a bad name or a missing run before any work
+    keyed = study_params(name, **params)
+    results = compute_study(name, model, tasks, runs, keyed, out=out, progress=progress)
+    info = model_info(model)
+    document = {
+        "study": name,
+        "model": info.name,
+        "model_id": model_id(model),
+        "params": keyed,
+        "command": command,
+        "tasks": results,
+    }
+    path = write_json(Path(out) / f"{info.name}_{name}.json", document)
+    drawn = STUDY_FIGURES[name](results)
+    written = [path]
+    for suffix, fig in (drawn if isinstance(drawn, dict) else {"": drawn}).items():
+        written += figures.export(fig, f"{info.name}_{name}{suffix}", figures_dir, formats)
+    document["written"] = [str(p) for p in written]
+    return document

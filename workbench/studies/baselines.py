@@ -47,7 +47,15 @@ from ..method.pipeline import zero_shot_head_means
 from ..method.result import TaskResult
 from ..method.vectors import FunctionVector
 
-__all__ = ["baseline_zoo", "icv_directions", "separator_states", "momentum_average", "ZOO"]
+__all__ = [
+    "baseline_zoo",
+    "soft_row",
+    "with_soft",
+    "icv_directions",
+    "separator_states",
+    "momentum_average",
+    "ZOO",
+]
 
 ZOO = ("fv", "fv_centered", "task_vector", "mean_icl", "icl_minus_zero", "icv", "state_vector", "soft")
 ICV_SCALES = (0.1, 0.25, 0.5, 1.0)
@@ -184,20 +192,6 @@ def baseline_zoo(
     chosen["icv"] = max(ICV_SCALES, key=lambda s: (v_acc[("icv", s)].top1, -s))
     t_iv = per_layer(test)
     keep = {"none": None, **{name: t_iv[(name, at)] for name, at in chosen.items()}}
-    soft_info = None
-    if soft_steps > 0:
-        from ..beyond.soft import fit_soft_task_vector
-
-        soft = fit_soft_task_vector(
-            model,
-            sets["train_zero_shot"],
-            means.mean_z,
-            steps=soft_steps,
-            seed=result.protocol.seed,
-            progress=progress,
-        )
-        keep["soft"] = soft.hooks(model)
-        soft_info = {"steps": soft_steps, "heads_on": soft.n_on()}
     t_acc = accuracies(model, test, keep, progress=progress and "zoo (test)")
     out = {
         "n_valid": len(valid),
@@ -208,6 +202,31 @@ def baseline_zoo(
         "valid": {name: v_acc[(name, at)].top1 for name, at in chosen.items()},
         "test": {name: _filtered(a, right) for name, a in t_acc.items()},
     }
-    if soft_info:
-        out["soft"] = soft_info
-    return out
+    return with_soft(out, soft_row(model, result, soft_steps, progress)) if soft_steps > 0 else out
+
+
+def soft_row(model, result: TaskResult, steps: int, progress: bool = False) -> dict:
+    """The zoo's soft task vector alone (fitted on the train zero-shot prompts, ``steps`` steps,
+    the run's seed): ``{"test": {"soft": accuracy}, "soft": {"steps", "heads_on"}}``, to merge
+    into a zoo with :func:`with_soft` (so a zoo already measured needs only this row)."""
+    from ..beyond.soft import fit_soft_task_vector
+
+    sets = result.prompt_sets(model)
+    soft = fit_soft_task_vector(
+        model,
+        sets["train_zero_shot"],
+        result.means.mean_z,
+        steps=steps,
+        seed=result.protocol.seed,
+        progress=progress,
+    )
+    acc = accuracies(model, sets["test_zero_shot"], {"soft": soft.hooks(model)}, progress=False)["soft"]
+    return {
+        "test": {"soft": _filtered(acc, result.icl_correct)},
+        "soft": {"steps": steps, "heads_on": soft.n_on()},
+    }
+
+
+def with_soft(zoo: dict, soft: dict) -> dict:
+    """``zoo`` (of :func:`baseline_zoo` without soft steps) with :func:`soft_row`'s row added."""
+    return {**zoo, "test": {**zoo["test"], **soft["test"]}, "soft": soft["soft"]}
