@@ -282,6 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def variant_batch_arg(p):
+        p.add_argument(
+            "--variant-batch",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="at most N last-token variants per forward in every stage (default: from free memory); "
+            "lower it if memory runs out: the numbers stay the same",
+        )
+
     def model_args(p):
         p.add_argument(
             "--model",
@@ -302,14 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="go on with a model that fails its self-check, at your own risk (results record it)",
         )
-        p.add_argument(
-            "--variant-batch",
-            type=positive_int,
-            default=None,
-            metavar="N",
-            help="at most N last-token variants per forward in every stage (default: from free memory); "
-            "lower it if memory runs out: the numbers stay the same",
-        )
+        variant_batch_arg(p)
 
     run = sub.add_parser("run", help="the full protocol for one task")
     model_args(run)
@@ -445,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--device", default="cpu")
     study.add_argument("--device-map", default=None, metavar="auto|balanced")
     study.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    variant_batch_arg(study)
     study.add_argument("--out", default="runs/studies", help="where the JSON goes")
     study.add_argument("--figures", default="figures", help="where the figures go")
     study.add_argument("--formats", nargs="+", default=["html", "png"])
