@@ -96,6 +96,7 @@ def cmd_run(args) -> int:
         natural_text=args.natural_text,
         portability=args.portability,
         center=args.center,
+        head_count_rule=args.head_count_rule,
     )
     model = _load(args)
     check_output_folder(args.out, task.digest, model_id(model), protocol, args.overwrite)
@@ -316,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--layer-rule", default="sweep", choices=["sweep", "third"])
     run.add_argument(
         "--top-k", type=positive_int, default=None, help="heads in the FV (default: by model size)"
+    )
+    run.add_argument(
+        "--head-count-rule",
+        default="fixed",
+        choices=["fixed", "valid"],
+        help="fixed: the paper's top-k (--top-k); valid: the count best on the validation split, "
+        "chosen jointly with the layer",
     )
     run.add_argument("--sweep-layers", action="store_true", help="also report the test-split layer sweep")
     run.add_argument("--n-mean-prompts", type=positive_int, default=100)
