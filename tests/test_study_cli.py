@@ -76,6 +76,15 @@ def test_study_bad_input_is_one_line(toy_runs, capsys):
         ("signed", "--runs", str(runs), "--tasks", "missing"): "no finished run of 'missing'",
         ("signed", "--tasks", "toy"): "give --runs DIR",
         ("sites", "--tasks", "no-such-task"): "Unknown task 'no-such-task'",
+        (
+            "zoo",
+            "--runs",
+            str(runs),
+            "--tasks",
+            "toy",
+            "--k",
+            "3",
+        ): "--k does not apply to study 'zoo' (it takes --soft-steps)",
         ("signed", "--runs", str(runs), "--tasks", "toy", "--model", "tiny-gemma3"): "Studies of a run need",
     }
     for argv, message in cases.items():

@@ -228,13 +228,18 @@ def cmd_diagnose(args) -> int:
 def cmd_study(args) -> int:
     from .core.loading import DEFAULT_MODEL
     from .show.report import run_study
-    from .studies.run import load_runs, runs_model
+    from .studies.run import load_runs, runs_model, study_params
 
     runs = load_runs(args.runs, args.tasks, args.name)  # fail on bad input before loading the model
+    given = {
+        k: v
+        for k, v in (("alphas", args.alphas), ("k", args.k), ("soft_steps", args.soft_steps))
+        if v is not None
+    }
+    study_params(args.name, **given)
     _check_out_folder(args.out)
     _check_out_folder(args.figures)
     args.model = args.model or runs_model(runs) or DEFAULT_MODEL
-    given = (("alphas", args.alphas), ("k", args.k), ("soft_steps", args.soft_steps))
     document = run_study(
         args.name,
         _load(args),
@@ -244,7 +249,7 @@ def cmd_study(args) -> int:
         figures_dir=args.figures,
         formats=args.formats,
         command=args.command_line,
-        **{k: v for k, v in given if v is not None},
+        **given,
     )
     print("wrote", *document["written"])
     return 0
