@@ -76,6 +76,15 @@ def test_study_bad_input_is_one_line(toy_runs, capsys):
         ("signed", "--runs", str(runs), "--tasks", "missing"): "no finished run of 'missing'",
         ("signed", "--tasks", "toy"): "give --runs DIR",
         ("sites", "--tasks", "no-such-task"): "Unknown task 'no-such-task'",
+        (
+            "zoo",
+            "--runs",
+            str(runs),
+            "--tasks",
+            "toy",
+            "--k",
+            "3",
+        ): "--k does not apply to study 'zoo' (it takes --soft-steps)",
         ("signed", "--runs", str(runs), "--tasks", "toy", "--model", "tiny-gemma3"): "Studies of a run need",
     }
     for argv, message in cases.items():
@@ -83,3 +92,21 @@ def test_study_bad_input_is_one_line(toy_runs, capsys):
         err = capsys.readouterr().err
         errors = [line for line in err.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
+
+
+def test_run_with_the_head_count_chosen_on_valid(toy_runs, capsys):
+    root, _, task_file = toy_runs
+    common = ["run", "--model", "tiny-llama", "--task", str(task_file), "--n-mean-prompts", "4"]
+    common += ["--n-scan-prompts", "2", "--head-count-rule", "valid"]
+    assert main([*common, "--out", str(root / "valid")]) == 0
+    run = TaskResult.load(root / "valid")
+    choice = run.notes["head_count"]
+    assert (
+        choice["rule"] == "valid"
+        and len(run.fv.heads) == choice["chosen"]
+        and run.fv_layer == choice["layer"]
+    )
+    assert run.protocol.head_count_rule == "valid"
+    capsys.readouterr()
+    assert main([*common, "--layer", "1", "--out", str(root / "bad")]) == 2
+    assert "use it with layer_rule='sweep', no fixed layer" in capsys.readouterr().err

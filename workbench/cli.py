@@ -96,6 +96,7 @@ def cmd_run(args) -> int:
         natural_text=args.natural_text,
         portability=args.portability,
         center=args.center,
+        head_count_rule=args.head_count_rule,
     )
     model = _load(args)
     check_output_folder(args.out, task.digest, model_id(model), protocol, args.overwrite)
@@ -227,13 +228,18 @@ def cmd_diagnose(args) -> int:
 def cmd_study(args) -> int:
     from .core.loading import DEFAULT_MODEL
     from .show.report import run_study
-    from .studies.run import load_runs, runs_model
+    from .studies.run import load_runs, runs_model, study_params
 
     runs = load_runs(args.runs, args.tasks, args.name)  # fail on bad input before loading the model
+    given = {
+        k: v
+        for k, v in (("alphas", args.alphas), ("k", args.k), ("soft_steps", args.soft_steps))
+        if v is not None
+    }
+    study_params(args.name, **given)
     _check_out_folder(args.out)
     _check_out_folder(args.figures)
     args.model = args.model or runs_model(runs) or DEFAULT_MODEL
-    given = (("alphas", args.alphas), ("k", args.k), ("soft_steps", args.soft_steps))
     document = run_study(
         args.name,
         _load(args),
@@ -243,7 +249,7 @@ def cmd_study(args) -> int:
         figures_dir=args.figures,
         formats=args.formats,
         command=args.command_line,
-        **{k: v for k, v in given if v is not None},
+        **given,
     )
     print("wrote", *document["written"])
     return 0
@@ -327,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--layer-rule", default="sweep", choices=["sweep", "third"])
     run.add_argument(
         "--top-k", type=positive_int, default=None, help="heads in the FV (default: by model size)"
+    )
+    run.add_argument(
+        "--head-count-rule",
+        default="fixed",
+        choices=["fixed", "valid"],
+        help="fixed: the paper's top-k (--top-k); valid: the count best on the validation split, "
+        "chosen jointly with the layer",
     )
     run.add_argument("--sweep-layers", action="store_true", help="also report the test-split layer sweep")
     run.add_argument("--n-mean-prompts", type=positive_int, default=100)

@@ -39,7 +39,16 @@ from ..method.protocol import Protocol
 from ..method.result import TaskResult
 from .cache import cached_study
 
-__all__ = ["STUDIES", "StudyError", "check_study", "load_runs", "runs_model", "compute_study", "study_params"]
+__all__ = [
+    "STUDIES",
+    "StudyError",
+    "check_study",
+    "load_runs",
+    "runs_model",
+    "compute_study",
+    "study_params",
+    "STUDY_ARGUMENTS",
+]
 
 STUDIES = ("positions", "signed", "induction", "head_count", "zoo", "sites")
 
@@ -90,13 +99,28 @@ def runs_model(runs: dict[str, TaskResult] | None) -> str | None:
     return names[0] if names else None
 
 
-def study_params(
-    name: str, alphas: Sequence[float] = (0.5, 1.0, 2.0), k: int = 8, soft_steps: int = 0
-) -> dict[str, Any]:
-    """The arguments study ``name`` depends on: part of its cache key (and of its JSON)."""
+STUDY_ARGUMENTS = {"positions": ("alphas",), "signed": ("k",), "zoo": ("soft_steps",)}
+
+
+def study_params(name: str, **given: Any) -> dict[str, Any]:
+    """The arguments study ``name`` depends on (``given`` ones, else the defaults): part of its cache
+    key and of its JSON.  An argument the study does not take is a :class:`StudyError`."""
     check_study(name)
+    takes = STUDY_ARGUMENTS.get(name, ())
+    for key in given:
+        if key not in takes:
+            flag = "--" + key.replace("_", "-")
+            raise StudyError(
+                f"{flag} does not apply to study {name!r}"
+                + (f" (it takes {', '.join('--' + t.replace('_', '-') for t in takes)})" if takes else "")
+            )
     from .induction import PERCENTS
 
+    alphas, k, soft_steps = (
+        given.get("alphas", (0.5, 1.0, 2.0)),
+        given.get("k", 8),
+        given.get("soft_steps", 0),
+    )
     return {
         "positions": {"alphas": [float(a) for a in alphas]},
         "signed": {"k": int(k)},
