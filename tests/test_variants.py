@@ -139,6 +139,27 @@ def test_generate_with_kv_cache_equals_the_uncached_path(trained):
     assert first_only == generate(model, ids, 8, v, 1)
 
 
+def test_generate_without_a_filled_cache_falls_back_to_the_uncached_path(trained, monkeypatch):
+    """transformers 5.24 renamed the layers' cache argument and TransformerLens 4.3's attention no longer
+    fills the cache it hands back: generation must notice (the cache's length) and go on uncached, not
+    continue from single tokens with no context."""
+    model, task = trained
+    ids = PromptSets(task, Protocol(n_shot=2), model)["test_icl"][0].ids
+    v = torch.randn(model_info(model).d_model, generator=torch.Generator().manual_seed(0)) * 3
+    expected = generate(model, ids, 8, v, 1, kv_cache=False)
+    real = model.run_with_hooks
+
+    def empty_cache(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if kwargs.get("return_type") == "logits_and_cache":
+            out[1].crop(-out[1].get_seq_length())  # as if the attention never wrote to it
+        return out
+
+    monkeypatch.setattr(model, "run_with_hooks", empty_cache)
+    with pytest.warns(UserWarning, match="key/value cache holds 0 of"):
+        assert generate(model, ids, 8, v, 1, kv_cache=True) == expected
+
+
 def test_variants_on_the_embedded_model(real_model):
     """SmolLM2-135M: an FV-sized vector at every fifth layer, and the task-vector replacement, on
     ten-shot shuffled and zero-shot antonym prompts; same probabilities and decisions as plain."""

@@ -21,6 +21,7 @@ later one (generation, where each new token must be steered too).  Sites are nam
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -204,7 +205,16 @@ def generate(
                 inputs, fwd_hooks=fwd, past_key_values=past, use_cache=True, return_type="logits_and_cache"
             )
             logits = logits[0, -1]
-        else:
+            if past is None or past.get_seq_length() != tokens.shape[1]:  # the cache did not fill
+                warnings.warn(
+                    "the bridge's key/value cache holds "
+                    f"{0 if past is None else past.get_seq_length()} of {tokens.shape[1]} tokens (a "
+                    "transformers / TransformerLens version mismatch); generating without it: same "
+                    "tokens, slower",
+                    stacklevel=2,
+                )
+                cached = False
+        if not cached:
             fwd = list(hooks or []) + steering(len(ids) - 1)
             logits = model.run_with_hooks(tokens, fwd_hooks=fwd, logits_to_keep=1)[0, -1]
         nxt = int(logits.argmax())
