@@ -53,24 +53,27 @@ def tiny_tokenizer():
     )
 
 
+# The sizes of every tiny model (names as most transformers configs spell them); the architecture
+# matrix (workbench.studies.architectures) builds its families from the same numbers.
+TINY_SIZES = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=16,
+    max_position_embeddings=512,
+    bos_token_id=0,
+    eos_token_id=1,
+    pad_token_id=2,
+)
+
+
 def _tiny_config(arch: str, vocab_size: int, **overrides):
     from transformers import Gemma3TextConfig, GPT2Config, LlamaConfig
 
     if arch == "llama":  # SmolLM2's family: GQA, RoPE, RMSNorm, no biases
-        cfg = LlamaConfig(
-            vocab_size=vocab_size,
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            head_dim=16,
-            max_position_embeddings=512,
-            tie_word_embeddings=True,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=2,
-        )
+        cfg = LlamaConfig(vocab_size=vocab_size, tie_word_embeddings=True, **TINY_SIZES)
         cfg.architectures = ["LlamaForCausalLM"]
     elif arch == "gemma3":  # post-attention norm between heads and the residual; d_head != d_model/n_heads
         cfg = Gemma3TextConfig(

@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from ..core.tiny import TINY_SIZES
+
 __all__ = [
     "Family",
     "FAMILIES",
@@ -31,20 +33,19 @@ __all__ = [
     "write_architecture_table",
 ]
 
-# The sizes every tiny family shares (names as most configs spell them; aliases below).
-_BASE = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    head_dim=16,
-    max_position_embeddings=512,
-    bos_token_id=0,
-    eos_token_id=1,
-    pad_token_id=2,
-)
+_BASE = dict(TINY_SIZES)  # the sizes every tiny family shares (aliases below)
 _GPT2_NAMES = dict(n_embd=64, n_layer=2, n_head=4, n_positions=512, n_inner=128)
+# DeepSeek's multi-head latent attention with routed experts (refused; the config still has to build)
+_MLA = dict(
+    q_lora_rank=None,
+    kv_lora_rank=16,
+    qk_rope_head_dim=8,
+    qk_nope_head_dim=16,
+    v_head_dim=16,
+    n_routed_experts=4,
+    num_experts_per_tok=2,
+    first_k_dense_replace=2,
+)
 _MOE = dict(num_local_experts=4, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)
 
 
@@ -277,30 +278,8 @@ FAMILIES: dict[str, Family] = {
             mamba_d_state=8,
             mamba_chunk_size=16,
         ),
-        _f(
-            "deepseek_v2",
-            refusal="latent attention",
-            q_lora_rank=None,
-            kv_lora_rank=16,
-            qk_rope_head_dim=8,
-            qk_nope_head_dim=16,
-            v_head_dim=16,
-            n_routed_experts=4,
-            num_experts_per_tok=2,
-            first_k_dense_replace=2,
-        ),
-        _f(
-            "deepseek_v3",
-            refusal="latent attention",
-            q_lora_rank=None,
-            kv_lora_rank=16,
-            qk_rope_head_dim=8,
-            qk_nope_head_dim=16,
-            v_head_dim=16,
-            n_routed_experts=4,
-            num_experts_per_tok=2,
-            first_k_dense_replace=2,
-        ),
+        _f("deepseek_v2", refusal="latent attention", **_MLA),
+        _f("deepseek_v3", refusal="latent attention", **_MLA),
     ]
 }
 
