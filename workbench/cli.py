@@ -35,6 +35,34 @@ def count_int(text: str) -> int:
     return _int_at_least(text, 0)
 
 
+def _checked(check, convert=int, kind="a whole number"):
+    """An argparse type: ``convert`` the text, then the package's own ``check`` of that value."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
+        try:
+            return check(value)
+        except (ValueError, IndexError) as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
+
+
+def _arg_types():
+    from .base.checks import check_finite, check_layer, check_seed
+    from .show.formats import check_formats
+
+    return {
+        "layer": _checked(check_layer),
+        "seed": _checked(check_seed),
+        "finite": _checked(lambda x: check_finite(x, "the value"), float, "a number"),
+        "format": _checked(lambda f: check_formats([f])[0], str),
+    }
+
+
 def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)
@@ -55,6 +83,15 @@ def _load(args):
         device_map=args.device_map,
         unverified=getattr(args, "unverified", False),
     )
+
+
+def _check_out_file(path) -> None:
+    from .base.files import check_writable_file
+
+    try:
+        check_writable_file(path)
+    except OSError as e:
+        raise OutputError(str(e)) from None
 
 
 def _check_out_folder(path) -> None:
@@ -79,13 +116,15 @@ def _protocol(args, **extra):
 
 
 def cmd_run(args) -> int:
+    from .base.stage_cache import StageCache
     from .core.model import model_id
     from .data.tasks import load_task
     from .method.pipeline import run_task
     from .method.result import check_output_folder
 
-    task = load_task(args.task)  # fail on a bad task or output folder before loading the model
+    task = load_task(args.task)  # fail on a bad task, output folder or cache before loading the model
     _check_out_folder(args.out)
+    StageCache().check_writable()
     protocol = _protocol(
         args,
         layer=args.layer,
@@ -118,7 +157,7 @@ def cmd_icl(args) -> int:
 
     tasks = [load_task(t) for t in args.tasks]
     if args.out:
-        _check_out_folder(Path(args.out).parent)
+        _check_out_file(args.out)
     model = _load(args)
     rows = []
     for task in tasks:
@@ -140,7 +179,7 @@ def cmd_merge(args) -> int:
     from .studies.agreement import merge_results
 
     if args.out:
-        _check_out_folder(Path(args.out).parent)
+        _check_out_file(args.out)
     merged = merge_results([TaskResult.load(d) for d in args.dirs], unfiltered=args.unfiltered)
     print("\n".join(merged.markdown()))
     if args.out:
@@ -170,22 +209,16 @@ def cmd_figures(args) -> int:
 
 def cmd_compare(args) -> int:
     from .method.result import TaskResult
-    from .studies.agreement import compare_runs
+    from .studies.agreement import compare_runs, describe_comparison
 
-    s = compare_runs(TaskResult.load(args.a), TaskResult.load(args.b), k=args.k)
-    print(
-        f"{s['tasks'][0]} (seed {s['seeds'][0]}) vs {s['tasks'][1]} (seed {s['seeds'][1]}): "
-        f"top-{args.k} overlap {s['top_k_overlap']:.0%}, Spearman of the AIE maps {s['spearman']:.2f}, "
-        f"FV layers {s['fv_layers'][0]} / {s['fv_layers'][1]}, zero-shot + FV {s['zero_shot_fv'][0]:.0%} / "
-        f"{s['zero_shot_fv'][1]:.0%}"
-    )
+    print(describe_comparison(compare_runs(TaskResult.load(args.a), TaskResult.load(args.b), k=args.k)))
     return 0
 
 
 def cmd_explore(args) -> int:
     from .show.explore import explore
 
-    _check_out_folder(Path(args.out).parent)
+    _check_out_file(args.out)
     explorer = explore(args.run_dir, model=args.model, others=args.others, top=args.top, device=args.device)
     print(explorer)
     print(f"wrote {explorer.save(args.out)}")
@@ -286,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="workbench", description="Find, study and use function vectors.")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    types = _arg_types()
     sub = parser.add_subparsers(dest="command", required=True)
 
     def variant_batch_arg(p):
@@ -312,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="shard a model over all visible GPUs with accelerate (replaces --device)",
         )
         p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=types["seed"], default=0, help="0 .. 2**64 - 1")
         p.add_argument(
             "--unverified",
             action="store_true",
@@ -328,7 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace a result of another run already in --out"
     )
     run.add_argument(
-        "--layer", type=int, default=None, help="add the FV after this block (default: best on valid)"
+        "--layer",
+        type=types["layer"],
+        default=None,
+        help="add the FV after this block (default: best on valid)",
     )
     run.add_argument("--layer-rule", default="sweep", choices=["sweep", "third"])
     run.add_argument(
@@ -382,7 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tasks", nargs="+", default=["antonym", "capitalize", "present-past", "country-capital"]
     )
     figs.add_argument("--out", default="figures")
-    figs.add_argument("--formats", nargs="+", default=["html", "png", "pdf"])
+    figs.add_argument(
+        "--formats", nargs="+", type=types["format"], default=["html", "png", "pdf"], help="html png pdf svg"
+    )
     figs.add_argument("--n-mean-prompts", type=positive_int, default=100)
     figs.add_argument("--n-scan-prompts", type=positive_int, default=25)
     figs.add_argument("--no-composition", action="store_true", help="skip the composed-task figure")
@@ -397,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(diag)
     diag.add_argument("--task", required=True)
     diag.add_argument("--top-k", type=positive_int, default=None)
-    diag.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1, 2, 4, 8, 16])
+    diag.add_argument("--alphas", type=types["finite"], nargs="+", default=[0.5, 1, 2, 4, 8, 16])
     diag.add_argument(
         "--counts",
         type=count_int,
@@ -411,11 +450,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also that grid with each head's zero-shot mean output subtracted",
     )
     diag.add_argument(
-        "--count-layers", type=int, nargs="*", default=None, help="layers of that grid (default: all)"
+        "--count-layers",
+        type=types["layer"],
+        nargs="*",
+        default=None,
+        help="layers of that grid (default: all)",
     )
     diag.add_argument(
         "--state-tests",
-        type=int,
+        type=types["layer"],
         nargs="*",
         default=None,
         metavar="LAYER",
@@ -428,7 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--n-mean-prompts", type=positive_int, default=100)
     diag.add_argument("--n-scan-prompts", type=positive_int, default=25)
     diag.add_argument("--out", default="figures")
-    diag.add_argument("--formats", nargs="+", default=["html", "png"])
+    diag.add_argument(
+        "--formats", nargs="+", type=types["format"], default=["html", "png"], help="html png pdf svg"
+    )
     diag.set_defaults(func=cmd_diagnose)
 
     cmp = sub.add_parser("compare", help="how far two runs' head scans agree (e.g. two seeds)")
@@ -464,8 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     variant_batch_arg(study)
     study.add_argument("--out", default="runs/studies", help="where the JSON goes")
     study.add_argument("--figures", default="figures", help="where the figures go")
-    study.add_argument("--formats", nargs="+", default=["html", "png"])
-    study.add_argument("--alphas", type=float, nargs="+", default=None, help="positions: FV scales")
+    study.add_argument(
+        "--formats", nargs="+", type=types["format"], default=["html", "png"], help="html png pdf svg"
+    )
+    study.add_argument("--alphas", type=types["finite"], nargs="+", default=None, help="positions: FV scales")
     study.add_argument("--k", type=positive_int, default=None, help="signed: heads per set (default 8)")
     study.add_argument(
         "--soft-steps", type=count_int, default=None, help="zoo: train a soft task vector this many steps"
@@ -517,15 +564,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """The errors that mean bad input, not a bug: their message is the whole story."""
+    from .base.checks import BadSeed, NotFinite, OutOfRange
     from .base.files import CorruptFileError
-    from .core.model import ModelLoadError, OutOfRange, VectorMismatch
+    from .base.stage_cache import CacheUnwritable
+    from .core.model import ModelLoadError, NotAModel, VectorMismatch
     from .data.contrasts import ContrastFileError
     from .data.tasks import TaskError
     from .method.protocol import ProtocolError
     from .method.result import ResultFileError, ResultMismatch
+    from .show.formats import FormatError
     from .studies.run import StudyError
 
     return (
+        NotFinite,
+        BadSeed,
+        NotAModel,
+        CacheUnwritable,
+        FormatError,
         StudyError,
         TaskError,
         ModelLoadError,

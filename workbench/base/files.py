@@ -43,6 +43,7 @@ __all__ = [
     "default_cache_dir",
     "CorruptFileError",
     "check_writable_folder",
+    "check_writable_file",
 ]
 
 
@@ -161,6 +162,25 @@ def check_writable_folder(path: str | os.PathLike) -> Path:
         tempfile.TemporaryFile(dir=parent).close()
     except OSError as e:
         raise PermissionError(f"cannot write {path}: {parent} is not writable ({e.strerror}).") from None
+    return path
+
+
+def check_writable_file(path: str | os.PathLike) -> Path:
+    """Fail now, before any work, if a file cannot be written at ``path`` (a folder there, or a
+    folder above it that cannot be written).
+
+    >>> import tempfile
+    >>> check_writable_file(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    IsADirectoryError: cannot write /...: it is a folder; pass the name of a file to write (inside it, say).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"cannot write {path}: it is a folder; pass the name of a file to write (inside it, say)."
+        )
+    check_writable_folder(path.parent)
     return path
 
 

@@ -36,13 +36,18 @@ from typing import Any
 import torch
 from filelock import FileLock, Timeout
 
-from .files import CorruptFileError, default_cache_dir, read_tensors, write_tensors
+from .files import CorruptFileError, check_writable_folder, default_cache_dir, read_tensors, write_tensors
 
-__all__ = ["stage_key", "StageCache", "CACHE_VERSION"]
+__all__ = ["stage_key", "StageCache", "CACHE_VERSION", "CacheUnwritable"]
 
 # bump when a cached stage's meaning changes (2: models keyed by content, not name; 3: checksums)
 CACHE_VERSION = 3
 Tensors = dict[str, torch.Tensor]
+
+
+class CacheUnwritable(OSError):
+    """The stage cache folder cannot be written (read-only, full, or a file); the message names the
+    setting that moves it."""
 
 
 def stage_key(stage: str, **parts: Any) -> str:
@@ -66,6 +71,25 @@ class StageCache:
             root = os.environ.get("WORKBENCH_STAGE_CACHE") or default_cache_dir() / "stages"
         self.root = Path(root)
         self.enabled = enabled
+        self._checked = False
+
+    def check_writable(self) -> StageCache:
+        """Raise :class:`CacheUnwritable` now, before any work, unless the cache folder can be written."""
+        if self.enabled and not self._checked:
+            try:
+                check_writable_folder(self.root)
+            except OSError as e:
+                raise self._unwritable(e) from None
+            self._checked = True
+        return self
+
+    def _unwritable(self, e: OSError) -> CacheUnwritable:
+        reason = e.strerror if e.strerror else str(e)
+        return CacheUnwritable(
+            f"the stage cache {self.root} cannot be written ({reason}). Point WORKBENCH_STAGE_CACHE "
+            "(or WORKBENCH_CACHE, which holds it as stages/) at a writable folder with free space, or "
+            "free some space there; nothing already stored in the cache was lost."
+        )
 
     def path(self, stage: str, parts: dict[str, Any]) -> Path:
         return self.root / stage / f"{stage_key(stage, **parts)}.safetensors"
@@ -80,8 +104,14 @@ class StageCache:
             if stored is not None:
                 return stored
             tensors = compute()
-            write_tensors(path, tensors, {"stage": stage, **parts})
+            self._write(path, tensors, {"stage": stage, **parts})
         return tensors
+
+    def _write(self, path: Path, tensors: Tensors, meta: dict[str, Any]) -> None:
+        try:
+            write_tensors(path, tensors, meta)
+        except OSError as e:
+            raise self._unwritable(e) from None
 
     def get_or_compute_chunks(
         self,
@@ -117,10 +147,10 @@ class StageCache:
                 tensors = self._read(part)
                 if tensors is None:
                     tensors = compute_chunk(chunk)
-                    write_tensors(part, tensors, {"stage": stage, "chunk": i, **parts})
+                    self._write(part, tensors, {"stage": stage, "chunk": i, **parts})
                 done.append(tensors)
             result = combine(done)
-            write_tensors(path, result, {"stage": stage, **parts})
+            self._write(path, result, {"stage": stage, **parts})
             shutil.rmtree(folder, ignore_errors=True)
         return result
 
@@ -138,9 +168,10 @@ class StageCache:
     @contextmanager
     def _locked(self, path: Path):
         """Hold ``<entry>.lock`` while an entry is looked up, computed and written."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path) + ".lock")
+        self.check_writable()
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(path) + ".lock")
             lock.acquire(timeout=0.5)
         except Timeout:
             print(
@@ -150,6 +181,8 @@ class StageCache:
                 flush=True,
             )
             lock.acquire()
+        except OSError as e:
+            raise self._unwritable(e) from None
         try:
             yield
         finally:

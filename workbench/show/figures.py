@@ -26,6 +26,7 @@ from plotly.subplots import make_subplots
 
 from ..base.files import atomic_path
 from ..core.scan import top_heads, universal_map
+from .formats import check_formats
 
 __all__ = [
     "aie_heatmap",
@@ -484,8 +485,7 @@ def export(
     HTML inlines plotly.js, so it opens offline.  PNG/PDF need kaleido and a Chromium; without
     one, a message says so and the HTML is still written.
     """
-    out = Path(out_dir)
-    written = []
+    formats, out, written = check_formats(formats), Path(out_dir), []
     if "html" in formats:
         path = out / f"{name}.html"
         with atomic_path(path) as tmp:

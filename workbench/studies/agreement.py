@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ..base.checks import check_count
 from ..base.stats import spearman
 from ..core.scan import HeadScan, attribution_scan, universal_map
 from ..method.pipeline import CONDITIONS
@@ -24,6 +25,7 @@ __all__ = [
     "compare_scans",
     "attribution_vs_exact",
     "compare_runs",
+    "describe_comparison",
     "merge_results",
     "MergedRuns",
 ]
@@ -31,8 +33,7 @@ __all__ = [
 
 def top_k_overlap(a: HeadScan, b: HeadScan, k: int = 10) -> float:
     """Fraction of the top-``k`` heads two scans share (e.g. two seeds)."""
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+    check_count(k, a.aie.numel(), of=f"heads of the scan{f' of {a.model}' if a.model else ''}")
     ta = {(l, h) for l, h, _ in a.top_heads(k)}
     tb = {(l, h) for l, h, _ in b.top_heads(k)}
     return len(ta & tb) / k
@@ -87,6 +88,21 @@ def compare_runs(a: TaskResult, b: TaskResult, k: int = 10) -> dict[str, Any]:
         "fv_layers": [a.fv_layer, b.fv_layer],
         "zero_shot_fv": [a.accuracy["zero_shot_fv"].top1, b.accuracy["zero_shot_fv"].top1],
     }
+
+
+def describe_comparison(s: dict[str, Any]) -> str:
+    """One line for :func:`compare_runs`'s numbers; a number that does not exist says why."""
+
+    def pct(x: float) -> str:
+        return "n/a (no test query that clean ICL answers right)" if x != x else f"{x:.0%}"
+
+    rho = "n/a (a constant AIE map)" if s["spearman"] != s["spearman"] else f"{s['spearman']:.2f}"
+    (ta, tb), (sa, sb), (la, lb) = s["tasks"], s["seeds"], s["fv_layers"]
+    return (
+        f"{ta} (seed {sa}) vs {tb} (seed {sb}): top-{s['k']} overlap {s['top_k_overlap']:.0%}, Spearman of "
+        f"the AIE maps {rho}, FV layers {la} / {lb}, zero-shot + FV {pct(s['zero_shot_fv'][0])} / "
+        f"{pct(s['zero_shot_fv'][1])}"
+    )
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..base.checks import check_finite, json_form
 from ..core.heads import last_token_states
 from ..core.hooks import add_vector, replace_last_state
 from ..core.model import model_info
@@ -37,6 +38,7 @@ def injection_diagnostics(
       task vector overwrites the whole last-token state with a clean ICL prompt's, so it is a
       ceiling for any single-position intervention at that layer.
     """
+    check_finite(alphas, "alphas")
     zero = result.prompt_sets(model)["test_zero_shot"]
     n_layers = model_info(model).n_layers
     resid = last_token_states(model, zero, list(range(n_layers)))  # [layer, prompt, d_model]
@@ -110,7 +112,8 @@ def state_tests(
     """
     sets = result.prompt_sets(model)
     zero = sets["test_zero_shot"]
-    layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
+    info = model_info(model)
+    layers = list(range(info.n_layers)) if layers is None else [info.check_layer(layer) for layer in layers]
     icl_mean = last_token_states(model, sets["donors"], layers).mean(1)  # [layer, d_model]
     zero_mean = last_token_states(model, zero, layers).mean(1)
     tests = {}
@@ -142,13 +145,16 @@ def diagnose_run(
     ``None``: skip).  ``previous``: an earlier output of this function; its parts measured on
     the same run (same FV heads and model) with the same settings are kept, not re-measured.
     """
+    check_finite(alphas, "alphas")
+    for layer in [*(count_layers or []), *(state_layers or [])]:  # before any work
+        model_info(model).check_layer(layer)
     same_run = (
         previous is not None
-        and previous.get("heads") == [list(h) for h in result.fv.heads]
+        and previous.get("heads") == json_form(result.fv.heads)
         and previous.get("model") == result.model
         and previous.get("task") == result.task.name
     )
-    if same_run and previous.get("alphas") == list(alphas):
+    if same_run and previous.get("alphas") == json_form(list(alphas)):
         diag = dict(previous)
     else:
         diag = injection_diagnostics(model, result, alphas=alphas)
@@ -158,7 +164,11 @@ def diagnose_run(
 
         def measured(grid):
             return (
-                same_run and grid is not None and grid["counts"] == list(counts) and grid["layers"] == layers
+                same_run
+                and grid is not None
+                and grid["counts"]
+                == json_form([k for k in counts if 0 < k <= model_info(model).n_total_heads])
+                and grid["layers"] == json_form(layers)
             )
 
         if not measured(diag.get("head_counts")):
@@ -167,6 +177,6 @@ def diagnose_run(
             diag["head_counts_centered"] = head_count_grid(model, result, counts, layers, centered=True)
     if state_layers is not None:
         want = list(state_layers) or diag["layers"]
-        if not (same_run and diag.get("state_tests", {}).get("layers") == want):
+        if not (same_run and diag.get("state_tests", {}).get("layers") == json_form(want)):
             diag["state_tests"] = state_tests(model, result, want)
     return diag

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..base.checks import check_finite
 from ..base.stage_cache import StageCache
 from ..core.model import model_id
 from ..data.tasks import load_task
@@ -118,12 +119,15 @@ def study_params(name: str, **given: Any) -> dict[str, Any]:
 
     alphas, k, soft_steps = (
         given.get("alphas", (0.5, 1.0, 2.0)),
-        given.get("k", 8),
+        given.get("k"),
         given.get("soft_steps", 0),
     )
+    check_finite(alphas, "alphas")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise StudyError(f"k must be a whole number of at least 1, got {k!r}")
     return {
         "positions": {"alphas": [float(a) for a in alphas]},
-        "signed": {"k": int(k)},
+        "signed": {"k": None if k is None else int(k)},  # None: the model's default FV size
         "induction": {"percents": list(PERCENTS), "n_random": 3},
         "head_count": {"rule": "valid"},
         "zoo": {"soft_steps": int(soft_steps)},
