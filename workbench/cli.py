@@ -230,11 +230,12 @@ def cmd_diagnose(args) -> int:
     from .data.tasks import load_task
     from .method.pipeline import run_task
     from .show import figures
-    from .studies.diagnose import diagnose_run
+    from .studies.diagnose import check_diagnose_values, diagnose_run
 
     task = load_task(args.task)
     _check_out_folder(args.out)
     model = _load(args)
+    check_diagnose_values(model, args.alphas, args.count_layers, args.state_tests)
     result = run_task(model, task, _protocol(args, top_k=args.top_k))
     name = f"{result.model}_injection_{task.name}"
     path = Path(args.out) / f"{name}.json"

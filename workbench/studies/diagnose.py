@@ -23,7 +23,7 @@ from ..method.pipeline import zero_shot_head_means
 from ..method.result import TaskResult
 from .paper import baseline_sweeps
 
-__all__ = ["injection_diagnostics", "head_count_grid", "state_tests", "diagnose_run"]
+__all__ = ["injection_diagnostics", "head_count_grid", "state_tests", "diagnose_run", "check_diagnose_values"]
 
 
 def injection_diagnostics(
@@ -128,6 +128,18 @@ def state_tests(
     return out
 
 
+def check_diagnose_values(
+    model,
+    alphas: Sequence[float] = (),
+    count_layers: Sequence[int] | None = None,
+    state_layers: Sequence[int] | None = None,
+) -> None:
+    """Refuse, before any work, scales that are not finite and layers ``model`` does not have."""
+    check_finite(list(alphas), "alphas")
+    for layer in [*(count_layers or []), *(state_layers or [])]:
+        model_info(model).check_layer(layer)
+
+
 def diagnose_run(
     model,
     result: TaskResult,
@@ -145,9 +157,7 @@ def diagnose_run(
     ``None``: skip).  ``previous``: an earlier output of this function; its parts measured on
     the same run (same FV heads and model) with the same settings are kept, not re-measured.
     """
-    check_finite(alphas, "alphas")
-    for layer in [*(count_layers or []), *(state_layers or [])]:  # before any work
-        model_info(model).check_layer(layer)
+    check_diagnose_values(model, alphas, count_layers, state_layers)
     same_run = (
         previous is not None
         and previous.get("heads") == json_form(result.fv.heads)
