@@ -290,6 +290,8 @@ def test_signed_study_with_default_arguments_on_a_tiny_model(run_dir, tmp_path, 
 
 
 def test_figure_formats_are_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    import plotly.graph_objects as go
+
     from workbench.show import figures
 
     monkeypatch.setattr("workbench.core.loading.load_model", lambda *a, **k: pytest.fail("loaded a model"))
@@ -298,7 +300,7 @@ def test_figure_formats_are_checked_before_any_work(tmp_path, capsys, monkeypatc
         code, err = cli(capsys, *argv, "--formats", "html", "bmp")
         assert code == 2 and "figure format 'bmp'" in err
     with pytest.raises(FormatError, match="html, png, pdf, svg"):
-        figures.export(figures.go.Figure(), "x", tmp_path, ["bmp"])
+        figures.export(go.Figure(), "x", tmp_path, ["bmp"])
     with pytest.raises(FormatError):
         wb.paper_figures(None, ["antonym"], tmp_path, formats=["bmp"])
     assert not list(tmp_path.iterdir())
