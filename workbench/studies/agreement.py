@@ -91,7 +91,13 @@ def compare_runs(a: TaskResult, b: TaskResult, k: int = 10) -> dict[str, Any]:
 
 
 def describe_comparison(s: dict[str, Any]) -> str:
-    """One line for :func:`compare_runs`'s numbers; a number that does not exist says why."""
+    """One line for :func:`compare_runs`'s numbers; a number that does not exist says why.
+
+    >>> s = {"tasks": ["antonym", "antonym"], "seeds": [0, 1], "k": 8, "top_k_overlap": 0.75,
+    ...      "spearman": 0.9, "fv_layers": [12, 12], "zero_shot_fv": [0.5, float("nan")]}
+    >>> print(describe_comparison(s))  # doctest: +ELLIPSIS
+    antonym (seed 0) vs antonym (seed 1): top-8 overlap 75%, ... 50% / n/a (no test query that clean ICL ...)
+    """
 
     def pct(x: float) -> str:
         return "n/a (no test query that clean ICL answers right)" if x != x else f"{x:.0%}"

@@ -105,7 +105,15 @@ STUDY_ARGUMENTS = {"positions": ("alphas",), "signed": ("k",), "zoo": ("soft_ste
 
 def study_params(name: str, **given: Any) -> dict[str, Any]:
     """The arguments study ``name`` depends on (``given`` ones, else the defaults): part of its cache
-    key and of its JSON.  An argument the study does not take is a :class:`StudyError`."""
+    key and of its JSON.  An argument the study does not take is a :class:`StudyError`.
+
+    >>> study_params("positions", alphas=[1, 4])
+    {'alphas': [1.0, 4.0]}
+    >>> study_params("signed", alphas=[1])
+    Traceback (most recent call last):
+    ...
+    workbench.studies.run.StudyError: --alphas does not apply to study 'signed' (it takes --k)
+    """
     check_study(name)
     takes = STUDY_ARGUMENTS.get(name, ())
     for key in given:
