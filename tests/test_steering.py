@@ -142,11 +142,12 @@ def test_projected_generation_leaves_no_hooks_behind(llama, sv):
 
 
 def test_at_layer_is_a_function_vector(sv):
-    fv = sv.at(-1)
+    fv = sv.at(sv.n_layers - 1)
     assert isinstance(fv, FunctionVector) and fv.layer == sv.n_layers - 1
     torch.testing.assert_close(fv.vector, sv.directions[-1])
-    with pytest.raises(IndexError):
-        sv.at(sv.n_layers)
+    for layer in (sv.n_layers, -1):  # negative layers are not counted from the end
+        with pytest.raises(IndexError):
+            sv.at(layer)
 
 
 def test_save_load_round_trip_and_mismatch(tmp_path, llama, tiny, sv):

@@ -241,7 +241,8 @@ def write_tensors(
 ) -> Path:
     """Save tensors as safetensors, atomically; ``metadata`` is stored as one JSON string, and a
     SHA-256 of metadata and tensors (:func:`content_digest`) is stored beside it."""
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    # by name: the same tensors give the same bytes, whatever order they were gathered in
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in sorted(tensors.items())}
     meta_json = json.dumps(metadata or {}, ensure_ascii=False)
     header = {"json": meta_json, "sha256": content_digest(tensors, meta_json)}
     with atomic_path(path) as tmp:

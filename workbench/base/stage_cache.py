@@ -45,6 +45,12 @@ CACHE_VERSION = 3
 Tensors = dict[str, torch.Tensor]
 
 
+def _in_saved_order(tensors: Tensors) -> Tensors:
+    """Tensors by name, the one order of a stage whether computed now or read back (a file keeps
+    its own order), so a rerun from the cache builds its results, and writes its files, alike."""
+    return dict(sorted(tensors.items()))
+
+
 class CacheUnwritable(OSError):
     """The stage cache folder cannot be written (read-only, full, or a file); the message names the
     setting that moves it."""
@@ -103,7 +109,7 @@ class StageCache:
             stored = self._read(path)
             if stored is not None:
                 return stored
-            tensors = compute()
+            tensors = _in_saved_order(compute())
             self._write(path, tensors, {"stage": stage, **parts})
         return tensors
 
@@ -149,7 +155,7 @@ class StageCache:
                     tensors = compute_chunk(chunk)
                     self._write(part, tensors, {"stage": stage, "chunk": i, **parts})
                 done.append(tensors)
-            result = combine(done)
+            result = _in_saved_order(combine(done))
             self._write(path, result, {"stage": stage, **parts})
             shutil.rmtree(folder, ignore_errors=True)
         return result
@@ -159,7 +165,7 @@ class StageCache:
         if not path.exists():
             return None
         try:
-            return read_tensors(path, require_digest=True)[0]
+            return _in_saved_order(read_tensors(path, require_digest=True)[0])
         except CorruptFileError as e:
             warnings.warn(f"cached stage file damaged, recomputing it: {e}", stacklevel=3)
             path.unlink(missing_ok=True)
