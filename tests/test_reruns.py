@@ -200,14 +200,16 @@ def test_the_same_run_twice_succeeds_and_reads_every_stage_from_the_cache(tmp_pa
 
 def test_a_rerun_in_python_is_read_from_the_cache_nearly_at_once(tmp_path, toy_task):
     model, cache = tiny_model("llama"), StageCache(tmp_path / "stages")
+    protocol = replace(SMALL, natural_text=True, portability=True, n_extra_queries=2)  # generation too
     start = time.perf_counter()
-    first = run_task(model, toy_task, SMALL, cache=cache, progress=False)
+    first = run_task(model, toy_task, protocol, cache=cache, progress=False)
     computed = time.perf_counter() - start
     first.save(tmp_path / "r")
     cache._write = lambda *a, **k: pytest.fail("a stage was computed again")
     start = time.perf_counter()
-    again = run_task(model, toy_task, SMALL, cache=cache, progress=False)
+    again = run_task(model, toy_task, protocol, cache=cache, progress=False)
     again.save(tmp_path / "r")  # into its own folder: accepted
     assert time.perf_counter() - start < max(2.0, computed / 2)
     assert torch.equal(again.fv.vector, first.fv.vector)
+    assert again.notes == first.notes and "natural_text" in again.notes and "portability" in again.notes
     assert Path(tmp_path / "r" / "result.json").exists()

@@ -119,6 +119,25 @@ class StageCache:
         except OSError as e:
             raise self._unwritable(e) from None
 
+    def get_or_compute_json(self, stage: str, parts: dict[str, Any], compute: Callable[[], Any]) -> Any:
+        """:meth:`get_or_compute` for a JSON-able result (numbers, lists, dicts), stored as its UTF-8
+        bytes; the value returned is the JSON form either way (computed now or read back).
+
+        >>> import tempfile
+        >>> cache = StageCache(tempfile.mkdtemp())
+        >>> cache.get_or_compute_json("demo", {}, lambda: {"n": (1, 2)})
+        {'n': [1, 2]}
+        >>> cache.get_or_compute_json("demo", {}, lambda: 1 / 0)  # read back: no call
+        {'n': [1, 2]}
+        """
+
+        def encoded() -> Tensors:
+            blob = json.dumps(compute()).encode()
+            return {"json": torch.frombuffer(bytearray(blob), dtype=torch.uint8)}
+
+        stored = self.get_or_compute(stage, parts, encoded)
+        return json.loads(bytes(stored["json"].tolist()).decode())
+
     def get_or_compute_chunks(
         self,
         stage: str,
