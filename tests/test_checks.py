@@ -20,7 +20,7 @@ import torch
 import workbench as wb
 from workbench.base.checks import BadSeed, NotFinite, OutOfRange, check_finite, check_layer
 from workbench.base.stage_cache import CacheUnwritable, StageCache
-from workbench.beyond.export import export_control_vector
+from workbench.beyond.export import ControlVector, export_control_vector
 from workbench.beyond.steering import SteeringVector
 from workbench.cli import main
 from workbench.core.model import ModelLoadError, NotAModel
@@ -192,6 +192,10 @@ def test_vector_methods_refuse_scales_that_are_not_finite(llama, run, steering):
             steering.add_hooks(llama, 1, alpha=bad)
         with pytest.raises(NotFinite):
             steering.generate(llama, "hello", layer=1, alpha=bad, max_new_tokens=1)
+    with pytest.raises(NotFinite):
+        run.fv / 0
+    with pytest.raises(NotFinite):
+        ControlVector({1: run.fv.vector}).hooks(llama, strength=NAN)
     with pytest.raises(NotFinite):  # a NaN vector made outside the methods cannot be added either
         wb.add_vector(llama, 1, FunctionVector(run.fv.vector * NAN, run.fv.model).vector)
     assert math.isfinite((run.fv * 2.0).norm)

@@ -35,7 +35,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from ..base.checks import check_finite, check_layer, json_form
+from ..base.checks import NotFinite, check_finite, check_layer, json_form
 from ..base.files import read_tensors, write_tensors
 from ..core.heads import HeadMeans
 from ..core.model import (
@@ -361,6 +361,8 @@ class FunctionVector(VectorArtifact):
         return self * -1.0
 
     def __truediv__(self, scale: float):
+        if float(scale) == 0:
+            raise NotFinite("cannot divide a function vector by 0: its values would be infinite")
         return self * (1.0 / float(scale))
 
     @property
