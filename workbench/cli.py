@@ -480,7 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="how far two runs' head scans agree (e.g. two seeds)")
     cmp.add_argument("a")
     cmp.add_argument("b")
-    cmp.add_argument("--k", type=positive_int, default=10)
+    cmp.add_argument(
+        "--k",
+        type=positive_int,
+        default=None,
+        help="top-k heads to compare (default 10, or all on a smaller model)",
+    )
     cmp.set_defaults(func=cmd_compare)
 
     exp = sub.add_parser("explore", help="one self-contained HTML page exploring a run's heads")

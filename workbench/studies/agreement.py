@@ -73,13 +73,15 @@ def attribution_vs_exact(
     return approx, stats
 
 
-def compare_runs(a: TaskResult, b: TaskResult, k: int = 10) -> dict[str, Any]:
+def compare_runs(a: TaskResult, b: TaskResult, k: int | None = None) -> dict[str, Any]:
     """Two runs of one model side by side: top-``k`` overlap and Spearman of their AIE maps, their
-    layers and zero-shot + FV accuracies (filtered)."""
+    layers and zero-shot + FV accuracies (filtered).  ``k``: 10 by default, or every head of a
+    model with fewer."""
     if a.model_id != b.model_id:
         raise ResultMismatch(
             f"the two runs come from different models ({a.model} {a.model_id}, {b.model} {b.model_id})"
         )
+    k = min(10, a.scan.aie.numel()) if k is None else k
     stats = compare_scans(a.scan, b.scan, k)
     return {
         **stats,
