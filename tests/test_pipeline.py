@@ -300,7 +300,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     )
     assert "out of range" in capsys.readouterr().err
     assert main(["merge", str(tmp_path / "not-a-run")]) == 2
-    assert "is not a folder" in capsys.readouterr().err
+    assert "not-a-run does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["run", "--model", "tiny-llama", "--task", "antonym", "--out", str(tmp_path), "--top-k", "0"])
     assert "at least 1" in capsys.readouterr().err

@@ -56,14 +56,16 @@ def compare_scans(exact: HeadScan, approx: HeadScan, k: int = 10) -> dict[str, f
 
 
 def attribution_vs_exact(
-    model, result: TaskResult, k: int = 10, progress: bool = True
+    model, result: TaskResult, k: int | None = None, progress: bool = True
 ) -> tuple[HeadScan, dict[str, float]]:
     """Attribution patching on the very prompts of ``result``'s exact scan, and how well it agrees.
 
     Returns the attribution scan and :func:`compare_scans` of the two (rank correlation, top-``k``
     overlap, largest difference), plus ``exact_top_k_in_approx_top_2k``: how many of the exact
     top ``k`` a user would still catch by re-scanning the attribution's top ``2k`` exactly.
+    ``k``: 10, or half the heads of a model with fewer than 20 (so the top ``2k`` is not all of them).
     """
+    k = max(1, min(10, result.scan.aie.numel() // 2)) if k is None else k
     prompts = result.prompt_sets(model)["scan"]
     approx = attribution_scan(model, prompts, result.means.mean_z, progress=progress, task=result.task.name)
     stats = compare_scans(result.scan, approx, k)
