@@ -37,7 +37,12 @@ lint: setup
 # The documentation site (Sphinx + MyST) into build/docs; warnings are errors. The notebooks render
 # with what they hold (never executed); the architecture table is the committed docs/tables/architectures.md.
 docs: setup
-	$(BIN)/python -m sphinx -b html -W --keep-going -q docs build/docs
+	@mkdir -p build
+	$(BIN)/python -m sphinx -b html -W --keep-going -q docs build/docs > build/docs.log 2>&1 \
+	  || { cat build/docs.log; exit 1; }
+	@cat build/docs.log
+	@# docutils' own messages (from text parsed outside a page, e.g. the CLI's help) bypass -W
+	@! grep -E '\((WARNING|ERROR|SEVERE)/[0-9]\)' build/docs.log
 	@echo "docs: build/docs/index.html"
 
 # The wheel as users install it: built, installed into a fresh venv, used from outside the clone.
