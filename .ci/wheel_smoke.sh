@@ -45,6 +45,8 @@ model = wb.tiny_model("llama")
 protocol = wb.Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=3)
 result = wb.run_task(model, task, protocol, progress=False)
 assert result.scan.aie.shape == (2, 4), result.scan.aie.shape
+unfiltered = {k: v.top1 for k, v in result.accuracy_unfiltered.items()}
+assert unfiltered and all(0 <= v <= 1 for v in unfiltered.values()), unfiltered
 print(result)
 out = Path("run")
 result.save(out)
