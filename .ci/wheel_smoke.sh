@@ -54,4 +54,5 @@ again = wb.TaskResult.load(out)
 assert again.scan.top_heads(3) == result.scan.top_heads(3) and again.fv.layer == result.fv.layer
 print(f"wheel smoke test passed: {len(names)} built-in tasks, one run on tiny-llama saved and loaded")
 PY
-"$BIN/workbench" tasks | head -3
+"$BIN/workbench" tasks > tasks.txt   # the console script, from the installed package
+head -3 tasks.txt
