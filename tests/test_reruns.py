@@ -167,6 +167,35 @@ def test_every_vector_field_survives_save_and_load(
     assert torch.equal(back.vector, fv.vector)
 
 
+@HYPOTHESIS
+@given(meta=RECORDS, provenance=RECORDS, hparams=RECORDS, history=RECORDS, model=TEXT)
+def test_every_steering_and_soft_vector_record_survives_save_and_load(
+    tmp_path_factory, meta, provenance, hparams, history, model
+):
+    from workbench.beyond.soft import SoftTaskVector
+    from workbench.beyond.steering import SteeringVector
+
+    folder = tmp_path_factory.mktemp("v")
+    sv = SteeringVector(torch.randn(2, 6), model, meta=meta, provenance=provenance)
+    back = SteeringVector.load(sv.save(folder / "sv.safetensors"))
+    assert back.meta == sv.meta == _saved(meta)
+    assert {k: v for k, v in back.provenance.items() if k != "versions"} == {
+        k: v for k, v in sv.provenance.items() if k != "versions"
+    }
+    soft = SoftTaskVector(
+        torch.rand(2, 3),
+        torch.randn(2, 3, 4),
+        model,
+        hparams=hparams,
+        history=history,
+        meta=meta,
+        provenance=provenance,
+    )
+    back = SoftTaskVector.load(soft.save(folder / "soft.safetensors"))
+    assert (back.hparams, back.history, back.meta) == (soft.hparams, soft.history, soft.meta)
+    assert back.hparams == _saved(hparams) and back.history == _saved(history)
+
+
 def _cli(capsys, *argv: str) -> tuple[int, str]:
     try:
         code = main(list(argv))
