@@ -138,3 +138,13 @@ def test_cli_suite_on_submitit_local_executor(tmp_path, toy_task, capsys, monkey
     assert rows["toy.json"]["status"] == "ran" and rows["toy.json"]["accuracy"]
     assert TaskResult.load(out / rows["toy.json"]["folder"]).protocol.max_eval_queries == 8
     assert (out / "figures" / "suite_accuracy.html").exists() and list((out / "slurm").iterdir())
+
+
+def test_merge_works_on_a_suites_runs(suite_run, capsys):
+    _, _, out, suite = suite_run
+    assert main(["merge", *(str(out / r.folder) for r in suite.ran)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].endswith("| majority | chance |")
+    for row in suite.ran:
+        line = next(t for t in table if t.startswith(f"| {row.name} |"))
+        assert line.endswith(f"| {100 * row.majority:.0f} | {100 * row.chance:.0f} |")

@@ -196,6 +196,7 @@ class Explorer:
                 "all": result.accuracy_unfiltered["zero_shot"].top1,
             },
             "saved_zero_shot_fv": acc["zero_shot_fv"].top1,
+            "baselines": result.baselines.to_dict(),
             "centered": bool(result.protocol.center),
             "others": [name for name, _, _ in other],
         }
@@ -377,6 +378,8 @@ document.getElementById('summary').textContent =
   `FV of ${D.fv_heads.length} heads ` +
   `[${D.fv_heads.join(', ')}] after layer ${D.fv_layer}: zero-shot ${pct(D.zero_shot.filtered)} -> ` +
   `${pct(D.base.filtered)} with the FV (test queries ICL gets right, n=${D.base.n_filtered}).` +
+  ` Baselines of the test answers: majority label ${pct(D.baselines.majority)}, ` +
+  `chance ${pct(D.baselines.chance)}.` +
   (D.centered ? ' (The run centred its FV; this page adds and removes uncentred head terms.)' : '');
 document.getElementById('toplist').innerHTML = '<h3>Top heads</h3>' + D.top.map(k =>
   `<button class="pick" data-head="${k}">${k}</button>`).join(' ');

@@ -26,6 +26,7 @@ from plotly.subplots import make_subplots
 
 from ..base.files import atomic_path
 from ..core.scan import top_heads, universal_map
+from .baseline_marks import add_label_baselines
 
 __all__ = [
     "aie_heatmap",
@@ -251,6 +252,9 @@ def accuracy_comparison(
         vals = [getattr(r, key)[c].top1 for r in results]
         vals.append(sum(vals) / len(vals))
         fig.add_trace(go.Bar(name=CONDITION_LABELS.get(c, c), x=tasks, y=vals, marker_color=COLORS.get(c)))
+    if results and all(hasattr(r, "baselines") for r in results):  # each task's majority and chance
+        base = [r.baselines for r in results]
+        add_label_baselines(fig, tasks[:-1], [b.majority for b in base], [b.chance for b in base])
     model = results[0].model if results else ""
     label = "filtered to queries ICL gets right" if key == "accuracy" else "all test queries"
     fig.update_layout(
