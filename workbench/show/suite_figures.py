@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 
 from ..method.suite import SuiteResult
 from .baseline_marks import add_label_baselines
-from .figures import STYLE, aie_heatmap, export
+from .figures import aie_heatmap, export
+from .style import STYLE
 
 __all__ = ["universal_heatmap", "suite_bars", "suite_figures"]
 
