@@ -3,6 +3,7 @@ the universal FV checked against independent computations (plain means, plain ho
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 
@@ -14,7 +15,7 @@ from workbench.data.label_baselines import label_baselines
 from workbench.data.tasks import Task
 from workbench.method.protocol import PromptSets, Protocol
 from workbench.method.result import TaskResult
-from workbench.method.suite import SuiteResult, run_suite
+from workbench.method.suite import SuiteResult, choose_universal_count, run_suite
 
 PROTOCOL = Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=3, seed=2, top_k=3, max_eval_queries=16)
 
@@ -148,3 +149,29 @@ def test_merge_works_on_a_suites_runs(suite_run, capsys):
     for row in suite.ran:
         line = next(t for t in table if t.startswith(f"| {row.name} |"))
         assert line.endswith(f"| {100 * row.majority:.0f} | {100 * row.chance:.0f} |")
+
+
+def test_universal_head_count_chosen_on_valid_against_plain_hooks(suite_run):
+    model, _, out, suite = suite_run
+    counts = (1, 2, 4)
+    results = [TaskResult.load(out / r.folder) for r in suite.ran]
+    protocol = dataclasses.replace(PROTOCOL, head_counts=counts)
+    choice = choose_universal_count(model, results, suite.universal_aie, protocol)
+    flat = suite.universal_aie.flatten()
+    H = suite.universal_aie.shape[1]
+    ranked = [(int(i) // H, int(i) % H) for i in flat.argsort(descending=True)]
+    score = {k: 0.0 for k in counts}
+    for result in results:
+        sets = result.prompt_sets(model)
+        for k in counts:
+            v = sum(result.means.mean_out[h] for h in ranked[:k])
+            score[k] += max(
+                sum(
+                    plain_top1(model, sets[name], lambda i, layer=layer: add_after(layer, v))
+                    for name in ("valid_zero_shot", "valid_shuffled")
+                )
+                for layer in range(2)
+            ) / len(results)
+    best = max(score.values())
+    assert choice["chosen"] == min(k for k in counts if score[k] == best)
+    assert choice["valid_score_by_count"] == pytest.approx([score[k] for k in counts])

@@ -116,15 +116,21 @@ def cmd_run(args) -> int:
 
 
 def cmd_suite(args) -> int:
+    import functools
+
+    from .core.loading import load_model
     from .method.suite import run_suite
     from .show.suite_figures import suite_figures
 
     _check_out_folder(args.out)
     protocol = _run_protocol(args, max_eval_queries=args.max_eval_queries)
     executor = _slurm_executor(args) if args.slurm else None
-    model = args.model if executor is not None else _load(args)
+    # on an executor each job loads the model itself, with the options given here
+    loader = functools.partial(
+        load_model, args.model, device=args.device, dtype=args.dtype, unverified=args.unverified
+    )
     suite = run_suite(
-        model,
+        loader if executor is not None else _load(args),
         args.tasks,
         args.out,
         protocol,
@@ -133,9 +139,9 @@ def cmd_suite(args) -> int:
         unverified=args.unverified,
         command=args.command_line,
     )
-    written = [*suite.save(args.out), *suite_figures(suite, Path(args.out) / "figures", args.formats)]
+    figures = suite_figures(suite, Path(args.out) / "figures", args.formats)
     print(suite)
-    print("wrote", *written)
+    print("wrote", Path(args.out) / "suite.json", Path(args.out) / "suite.md", *figures)
     return 0
 
 

@@ -188,7 +188,8 @@ class SuiteResult:
     def ordered_rows(self) -> list[SuiteRow]:
         """The paper's six main tasks first (in its order), then the rest as given."""
         main = {name: i for i, name in enumerate(PAPER_MAIN_TASKS)}
-        return sorted(self.rows, key=lambda r: (main.get(r.name or "", len(main)), self.rows.index(r)))
+        order = sorted(enumerate(self.rows), key=lambda ir: (main.get(ir[1].name or "", len(main)), ir[0]))
+        return [row for _, row in order]
 
     def markdown(self) -> list[str]:
         """The paper-style table: top-1 (%) ± standard error, per-task FV (FV) vs universal FV (UFV)."""
