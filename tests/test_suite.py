@@ -46,12 +46,14 @@ def test_capped_test_queries_are_a_seeded_subset(toy_task):
 
 @pytest.fixture(scope="module")
 def suite_run(trained, tmp_path_factory):
-    """The trained tiny model's capitalize task, a copy task of the same words, and a malformed file."""
+    """The trained tiny model's capitalize task, a copy task of the same words, a malformed file and
+    a task too small to run."""
     model, task = trained
     folder = tmp_path_factory.mktemp("tasks")
     _write(folder, "capitalize", [(p.input, p.output) for p in task.pairs])
     _write(folder, "copy", [(p.input, p.input) for p in task.pairs])
     (folder / "broken.json").write_text('[{"input": "a", "output": ')
+    _write(folder, "few", [(p.input, p.output) for p in task.pairs[:5]])  # loads, but its run fails
     out = tmp_path_factory.mktemp("suite")
     return model, folder, out, run_suite(model, [folder], out, PROTOCOL, margin=0.1, progress=False)
 
@@ -62,8 +64,9 @@ def test_suite_reports_the_malformed_file_and_runs_the_others(suite_run):
     assert by_task["broken.json"].status == "error"
     assert "not valid JSON" in by_task["broken.json"].error and "broken.json" in by_task["broken.json"].error
     assert {by_task[n].status for n in ("capitalize.json", "copy.json")} == {"ran"}
+    assert by_task["few.json"].status == "error" and "too few" in by_task["few.json"].error
     doc = json.loads((out / "suite.json").read_text())
-    assert len(doc["tasks"]) == 3 and doc["universal_heads"] and doc["margin"] == 0.1
+    assert len(doc["tasks"]) == 4 and doc["universal_heads"] and doc["margin"] == 0.1
     for row in doc["tasks"]:
         if row["status"] == "ran":
             assert {"zero_shot_fv", "shuffled_fv", "zero_shot", "shuffled"} <= set(row["accuracy_universal"])
