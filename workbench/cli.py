@@ -1,6 +1,7 @@
 """The ``workbench`` command line: it parses arguments and calls the package, nothing else.
 
     workbench run --model M --task T --out DIR [--seed S] [--layer L] [--top-k K] [--sweep-layers]
+    workbench suite --tasks FILES_OR_DIRS... --out DIR [--max-eval-queries N]   # many tasks, universal FV
     workbench icl --model M --tasks T1 T2 ...     # 10-shot / zero-shot / shuffled accuracy table
     workbench merge DIR1 DIR2 ... [--out FILE]    # one table (and universal AIE) from many runs
     workbench figures --model M --tasks T1 T2 ... --out figures/   # every paper figure
