@@ -68,11 +68,11 @@ def check_output_folder(
             for what, same in (
                 (f"task {old.get('task')!r}", old.get("task_digest") == task_digest),
                 (f"model {old.get('model')!r} ({old.get('model_id')})", old.get("model_id") == model_id),
-                ("protocol", old.get("protocol") == protocol.to_dict()),
+                ("protocol", "protocol" in old and Protocol.from_dict(old["protocol"]) == protocol),
             )
             if not same
         ]
-    except (ValueError, OSError, AttributeError):
+    except (ValueError, OSError, AttributeError, TypeError):
         differs = ["an unreadable result.json"]
     if differs:
         raise ResultFileError(
