@@ -106,7 +106,7 @@ def overview_figures(save: _Writer, results: dict[str, TaskResult]) -> None:
     """The featured task's AIE heatmap, the grid of all tasks' heatmaps, the accuracy comparisons."""
     featured = next(iter(results.values()))
     k = len(featured.fv.heads)
-    save(figures.aie_heatmap(featured.scan, top_k=k), f"aie_{featured.task.name}")
+    save(figures.aie_heatmap(featured), f"aie_{featured.task.name}")  # the FV's own heads outlined
     if len(results) > 1:
         save(figures.aie_grid({t: r.scan for t, r in results.items()}, top_k=k), "aie_grid")
     save(figures.accuracy_comparison(list(results.values())), "accuracy")
