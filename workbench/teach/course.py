@@ -5,8 +5,8 @@ Each ``check_*`` runs the student's function on the tiny random model of
 names the typical mistake in a student's words: a shape, a position, a sign, a layer off by
 one, summing instead of averaging, the wrong token.  Checks whose science depends on a real
 architecture (the residual stream's hook sites) also run on ``model=`` when one is given (one
-or two prompts, cheap).  A check returns a :class:`~workbench.teach.exercises.Check` and never raises
-on a wrong answer.
+or two prompts, cheap).  A check returns a :class:`~workbench.teach.checking.Check` and never raises,
+whatever the student's function returns or raises (:func:`workbench.teach.checking.check`).
 
     1  check_task_state(fn)          the last-token residual h of an ICL prompt after a layer
     2  check_layer_sweep(fn)         P(answer) with each layer's h added after that layer
@@ -97,8 +97,7 @@ def check_task_state(fn: Callable[[object, EncodedPrompt, int], torch.Tensor], m
     for where, m, prompt in models:
         info = model_info(m)
         for layer in sorted({0, info.n_layers // 2}):
-            got = fn(m, prompt, layer)
-            got = _tensor(got, (info.d_model,))
+            got = _tensor(fn(m, prompt, layer), (info.d_model,))
             post, pre = _states(m, prompt, "resid_post"), _states(m, prompt, "resid_pre")
             if _close(got, post[layer, -1]):
                 continue
@@ -405,8 +404,7 @@ def check_project_out(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) 
     ``x - (x . u) u`` with ``u = direction / |direction|``."""
     g = torch.Generator().manual_seed(1)
     resid, direction = torch.randn(2, 3, 16, generator=g), torch.randn(16, generator=g) * 5
-    got = fn(resid.clone(), direction.clone())
-    got = _tensor(got, tuple(resid.shape))
+    got = _tensor(fn(resid.clone(), direction.clone()), tuple(resid.shape))
     u = direction / direction.norm()
     along = (resid @ u)[..., None] * u
     want = resid - along
@@ -530,8 +528,7 @@ def check_steering_vector(
     for where, m, pos, neg in cases:
         info = model_info(m)
         layer = info.n_layers // 2
-        got = fn(m, pos, neg, layer)
-        got = _tensor(got, (info.d_model,))
+        got = _tensor(fn(m, pos, neg, layer), (info.d_model,))
         p_post = torch.stack([_states(m, p, "resid_post")[:, -1] for p in pos])  # [n, layer, d_model]
         n_post = torch.stack([_states(m, p, "resid_post")[:, -1] for p in neg])
         want = p_post[:, layer].mean(0) - n_post[:, layer].mean(0)

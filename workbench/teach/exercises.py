@@ -3,7 +3,8 @@
 Each ``check_*`` calls the learner's function on a tiny random model (milliseconds, no
 download), compares with the workbench's own implementation, and says in plain words what is
 wrong: a shape, a token position, a sign, a layer off by one.  It returns a :class:`Check`
-(``.passed``, ``.message``; shown as a verdict in a notebook), and never raises on a wrong answer.
+(``.passed``, ``.message``; shown as a verdict in a notebook), and never raises, whatever the
+learner's function returns or raises (:mod:`workbench.teach.checking`).
 
     check_icl_prompt(my_icl_prompt)
     check_mean_head_activations(my_mean_z)
