@@ -298,3 +298,11 @@ def test_the_exercise_model_needs_no_detach():
     assert not any(p.requires_grad for p in model.parameters())
     prompt = c.exercise_prompts(1)[0]
     assert not model(torch.tensor([prompt.ids])).requires_grad
+
+
+@pytest.mark.real_model
+def test_checks_on_the_embedded_model(real_model):
+    assert c.check_task_state(task_state, model=real_model).passed
+    assert c.check_steering_vector(steering_vector, model=real_model).passed
+    wrong = c.check_task_state(lambda *a: task_state(*a, site="hook_resid_pre"), model=real_model)
+    assert not wrong.passed and "BEFORE the block" in wrong.message
