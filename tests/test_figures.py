@@ -159,3 +159,21 @@ def test_static_export(tmp_path):
     paths = figures.export(figures.aie_heatmap(scan()), "heat", tmp_path, formats=("png", "pdf"))
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:4] == b"%PDF"
+
+
+def test_figures_command_says_before_it_runs_composition_tasks(monkeypatch, capsys, tmp_path):
+    from types import SimpleNamespace
+
+    from workbench.show import report
+
+    monkeypatch.setattr(report, "run_task", lambda model, task, protocol, **kw: SimpleNamespace(task=task))
+    for name in ("overview_figures", "featured_figures", "attribution_figure", "composition_figure"):
+        monkeypatch.setattr(report, name, lambda *a, **k: {})
+    monkeypatch.setattr(report, "attention_page", lambda *a: None)
+    monkeypatch.setattr(report, "_Writer", lambda *a: SimpleNamespace(name="m", out_dir=tmp_path, written={}))
+    report.paper_figures(None, ["antonym"], tmp_path, composition_tasks=True)
+    err = capsys.readouterr().err
+    assert "composition figure: running 6 more tasks (choose-first-of-3, capitalize," in err
+    assert "--no-composition" in err
+    report.paper_figures(None, ["antonym"], tmp_path, composition_tasks=False)
+    assert "composition" not in capsys.readouterr().err
