@@ -481,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list built-in models").set_defaults(func=cmd_models)
     arch = sub.add_parser(
-        "architectures", help="self-check tiny models of every decoder family: the README table"
+        "architectures", help="self-check tiny models of every decoder family: the docs' architecture table"
     )
     arch.add_argument("--out", default=None, help="also write the Markdown table and JSON rows here (.md)")
     arch.add_argument("families", nargs="*", help="only these families (default: all)")
