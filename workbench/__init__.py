@@ -8,7 +8,7 @@
     result.fv.decode(model)                         # the FV through the unembedding
     wb.figures.aie_heatmap(result)                  # plotly figures of any result
     result.save("runs/capitalize"); wb.TaskResult.load("runs/capitalize")
-    suite = wb.run_suite(model, ["tasks/"], out="runs/suite")  # many tasks, the universal FV
+    suite = wb.run_suite(model, ["antonym", "present-past"], out="runs/suite")  # + the universal FV
 
 The package is layered by job; a lower group never imports a higher one
 (``tests/test_layers.py`` keeps it so):
