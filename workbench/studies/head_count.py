@@ -57,8 +57,7 @@ def _compute(ctx: StudyContext, run: TaskResult) -> HeadCountChoice:
 
 STUDY = Study(
     name="head_count",
-    summary="the run redone with the head count chosen on valid, against its fixed count "
-    "(the new run is saved in OUT/head_count/TASK)",
+    summary="the run redone with the head count chosen on valid, against its fixed count",
     record=HeadCountChoice,
     compute=_compute,
     constants={"rule": "valid"},

@@ -33,7 +33,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 __all__ = [
     "Param",
@@ -120,8 +120,6 @@ class StudyContext:
 class StudyRecord:
     """Base of a study's typed result for one run (module docstring).  Subclasses are dataclasses;
     a field whose default is ``None`` is optional and left out of :meth:`to_dict` when unset."""
-
-    study: ClassVar[str] = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = {}

@@ -18,7 +18,7 @@ import pkgutil
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["study_figure", "figure_of", "figures", "records"]
+__all__ = ["study_figure", "figure_of", "all_figures", "records"]
 
 _FIGURES: dict[str, Callable[..., Any]] = {}
 R = TypeVar("R")
@@ -36,7 +36,7 @@ def study_figure(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
     return register
 
 
-def figures() -> dict[str, Callable[..., Any]]:
+def all_figures() -> dict[str, Callable[..., Any]]:
     """Every registered figure by study name (every module of this package imported first)."""
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
@@ -45,7 +45,7 @@ def figures() -> dict[str, Callable[..., Any]]:
 
 def figure_of(name: str) -> Callable[..., Any]:
     """The figure function of study ``name``."""
-    found = figures()
+    found = all_figures()
     if name not in found:
         raise KeyError(f"study {name!r} has no figure: register one with @study_figure({name!r})")
     return found[name]
