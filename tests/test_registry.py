@@ -33,7 +33,7 @@ def test_every_study_has_a_figure_a_docs_page_and_a_cli_entry():
     study_cli = _subparser("study")
     for name, study in STUDIES.items():
         assert callable(figure_of(name)), name
-        page = DOCS / f"{name}.md"
+        page = DOCS.parent / study.page
         assert page.is_file(), f"no docs page {page}"
         text = page.read_text()
         assert f"workbench study {name}" in text and f"`{name}`" in text.splitlines()[0], name

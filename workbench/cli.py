@@ -260,6 +260,7 @@ def cmd_study(args) -> int:
 def cmd_export(args) -> int:
     from .beyond.export import export_control_vector
     from .core.loading import load_model
+    from .core.model import model_info
     from .method.result import TaskResult
 
     if Path(args.out).suffix != ".gguf":
@@ -277,9 +278,10 @@ def cmd_export(args) -> int:
     model = load_model(args.model or result.model, device=args.device, verbose=False)
     result.check_model(model)
     path = export_control_vector(result.fv, args.out, model=model, layer=layer, scale=args.scale)
+    block = model_info(model).check_layer(layer)
     print(
         f"wrote {path}: the FV of {result.task.name} ({len(result.fv.heads)} heads, {result.model}) as "
-        f"direction.{layer % model.cfg.n_layers} (added after block {layer % model.cfg.n_layers}), scale "
+        f"direction.{block} (added after block {block}), scale "
         f"{args.scale:g}.\nllama.cpp adds it at every position: load it with --control-vector-scaled "
         f"{path} 1.0; `workbench study positions` measures what every position does to this FV"
     )

@@ -16,19 +16,25 @@ From this table come:
   (:func:`compute_study`, :func:`~workbench.studies.cache.cached_study`);
 - the figure: :func:`workbench.show.study_figures.figure_of` finds the function registered for
   the study's name, and :func:`workbench.show.report.run_study` draws and writes it;
-- the documentation: one page ``docs/studies/<name>.md`` per study.
+- the documentation: one page ``docs/`` + :attr:`Study.page <workbench.studies.study.Study.page>`
+  (``docs/studies/<name>.md``) per study.
+
+The records are collected from the modules of this package: a module that defines ``STUDY`` is a
+study, with no list to edit.
 
 **Why the figure is declared on the show side.**  Studies sit below ``show`` in the layers
 (``tests/test_layers.py``), so a record cannot hold its figure function.  A dotted-path string in
 the record would name the figure in two places and break silently on a rename; instead each module
 of :mod:`workbench.show.study_figures` registers its figure with ``@study_figure("name")``, next to
 the code, and ``tests/test_registry.py`` checks that every study here has one (and a docs page and a
-CLI entry).  Adding a study is three files: the study module (with its ``STUDY``, listed in
-:data:`STUDIES` below), its figure module, and its test.
+CLI entry).  Adding a study is three files (and its docs page): the study module with its
+``STUDY``, its figure module, and its test.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -39,7 +45,6 @@ from typing import Any
 from ..base.stage_cache import StageCache
 from ..data.tasks import load_task
 from ..method.result import TaskResult
-from . import baselines, diagnose, head_count, induction, positions, signed, sites
 from .cache import cached_study
 from .study import Study, StudyContext, StudyError, StudyRecord
 
@@ -54,18 +59,33 @@ __all__ = [
     "StudyResult",
 ]
 
-STUDIES: dict[str, Study] = {
-    s.name: s
-    for s in (
-        positions.STUDY,
-        signed.STUDY,
-        induction.STUDY,
-        head_count.STUDY,
-        baselines.STUDY,
-        sites.STUDY,
-        diagnose.STUDY,
-    )
-}
+# the order of the listings (help, docs); a study not named here follows them, by name
+_LISTING = ("positions", "signed", "induction", "head_count", "zoo", "sites", "diagnose")
+
+
+def _collect() -> dict[str, Study]:
+    """Every ``STUDY`` record of this package's modules, in listing order."""
+    found: dict[str, Study] = {}
+    for module in pkgutil.iter_modules(_package_path()):
+        if module.name in ("registry", "study"):
+            continue
+        study = getattr(importlib.import_module(f"{__package__}.{module.name}"), "STUDY", None)
+        if isinstance(study, Study):
+            if study.name in found:
+                raise RuntimeError(f"two studies are named {study.name!r}: {module.name} and another module")
+            found[study.name] = study
+
+    def rank(name: str) -> tuple[int, str]:
+        return (_LISTING.index(name) if name in _LISTING else len(_LISTING), name)
+
+    return {name: found[name] for name in sorted(found, key=rank)}
+
+
+def _package_path() -> list[str]:
+    return [str(Path(__file__).parent)]
+
+
+STUDIES: dict[str, Study] = _collect()
 
 
 def get_study(name: str) -> Study:
@@ -139,7 +159,7 @@ def compute_study(
         raise StudyError(f"study {name!r} reads finished runs: give the runs")
     for result in (runs or {}).values():  # before any work: every run must be of this model
         result.check_model(model)
-    ctx = StudyContext(model, dict(params), cache, Path(out), progress=False)
+    ctx = StudyContext(model, dict(params), cache, Path(out), progress=progress)
     results: dict[str, StudyRecord] = {}
     for task in tasks:
         t0 = time.time()

@@ -207,6 +207,11 @@ class Study:
     needs_scan: bool = True
     cached: bool = True
 
+    @property
+    def page(self) -> str:
+        """The study's documentation page, relative to ``docs/``."""
+        return f"studies/{self.name}.md"
+
     def param(self, name: str) -> Param:
         return next(p for p in self.params if p.name == name)
 
