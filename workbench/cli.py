@@ -355,7 +355,7 @@ def study_flags(parser: argparse.ArgumentParser, studies) -> None:
         if first.type is bool:
             parser.add_argument(first.flag, action="store_true", **kwargs)
         else:
-            metavar = name.upper().rstrip("S") if first.many else name.upper()
+            metavar = first.metavar or name.upper()
             parser.add_argument(
                 first.flag, type=_param_type(first), nargs=first.many, metavar=metavar, **kwargs
             )

@@ -275,5 +275,5 @@ STUDY = Study(
     summary="task vectors of other papers beside the FV, under one evaluator",
     record=Zoo,
     compute=_compute,
-    params=(Param("soft_steps", int, 0, "also fit a soft task vector this many steps", low=0),),
+    params=(Param("soft_steps", int, 0, "also fit a soft task vector this many steps", low=0, metavar="N"),),
 )

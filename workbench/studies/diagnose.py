@@ -247,9 +247,17 @@ STUDY = Study(
     record=Diagnosis,
     compute=_compute,
     params=(
-        Param("alphas", float, (0.5, 1, 2, 4, 8, 16), "the FV's scales", many="+"),
-        Param("counts", int, (), "also a heads x layer grid with these head counts", many="*", low=0),
-        Param("count_layers", int, None, "layers of that grid (default: all)", many="*", low=0),
+        Param("alphas", float, (0.5, 1, 2, 4, 8, 16), "the FV's scales", many="+", metavar="A"),
+        Param(
+            "counts",
+            int,
+            (),
+            "also a heads x layer grid with these head counts",
+            many="*",
+            low=0,
+            metavar="K",
+        ),
+        Param("count_layers", int, None, "layers of that grid (default: all)", many="*", low=0, metavar="L"),
         Param("centered", bool, False, "also that grid with each head's zero-shot mean output subtracted"),
         Param(
             "state_tests",
@@ -259,6 +267,7 @@ STUDY = Study(
             "(at these layers; none given: all)",
             many="*",
             low=0,
+            metavar="L",
         ),
     ),
     cached=False,

@@ -84,5 +84,5 @@ STUDY = Study(
     summary="the FV added at the last position against every position (as a llama.cpp control vector)",
     record=PositionEffect,
     compute=_compute,
-    params=(Param("alphas", float, (0.5, 1.0, 2.0), "the FV's scales", many="+"),),
+    params=(Param("alphas", float, (0.5, 1.0, 2.0), "the FV's scales", many="+", metavar="A"),),
 )

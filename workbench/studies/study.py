@@ -57,9 +57,10 @@ class StudyRecordMismatch(StudyError):
 class Param:
     """One argument of a study: ``--name`` on the command line, ``name=`` in Python.
 
-    ``type``: ``int``, ``float`` or ``bool`` (a flag); ``many``: ``"+"`` (one or more values) or
-    ``"*"`` (zero or more), else one value; ``low``: the smallest value allowed.  A default of
-    ``None`` means "not asked for" (the study's docstring says what that does).
+        ``type``: ``int``, ``float`` or ``bool`` (a flag); ``many``: ``"+"`` (one or more values) or
+        ``"*"`` (zero or more), else one value; ``low``: the smallest value allowed; ``metavar``: the
+    value's name in the command's help.  A default of
+        ``None`` means "not asked for" (the study's docstring says what that does).
     """
 
     name: str
@@ -68,6 +69,7 @@ class Param:
     help: str
     many: str | None = None
     low: float | None = None
+    metavar: str | None = None
 
     @property
     def flag(self) -> str:
