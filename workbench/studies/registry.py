@@ -45,8 +45,8 @@ from typing import Any
 from ..base.stage_cache import StageCache
 from ..data.tasks import load_task
 from ..method.result import TaskResult
-from .cache import cached_study
-from .study import Study, StudyContext, StudyError, StudyRecord
+from .cache import cached_study, study_key
+from .study import Study, StudyContext, StudyError, StudyRecord, StudyRecordMismatch
 
 __all__ = [
     "STUDIES",
@@ -66,7 +66,7 @@ _LISTING = ("positions", "signed", "induction", "head_count", "zoo", "sites", "d
 def _collect() -> dict[str, Study]:
     """Every ``STUDY`` record of this package's modules, in listing order."""
     found: dict[str, Study] = {}
-    for module in pkgutil.iter_modules(_package_path()):
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if module.name in ("registry", "study"):
             continue
         study = getattr(importlib.import_module(f"{__package__}.{module.name}"), "STUDY", None)
@@ -79,10 +79,6 @@ def _collect() -> dict[str, Study]:
         return (_LISTING.index(name) if name in _LISTING else len(_LISTING), name)
 
     return {name: found[name] for name in sorted(found, key=rank)}
-
-
-def _package_path() -> list[str]:
-    return [str(Path(__file__).parent)]
 
 
 STUDIES: dict[str, Study] = _collect()
@@ -174,8 +170,6 @@ def compute_study(
 
 
 def _cached(study: Study, ctx: StudyContext, run: TaskResult) -> StudyRecord:
-    from .study import StudyRecordMismatch
-
     def compute() -> dict:
         return study.compute(ctx, run).to_dict()
 
@@ -184,17 +178,11 @@ def _cached(study: Study, ctx: StudyContext, run: TaskResult) -> StudyRecord:
         return study.record.from_dict(stored)
     except StudyRecordMismatch as e:
         print(f"note: {e}; measuring again", file=sys.stderr, flush=True)
-        path = ctx.cache.path(f"study_{study.name}", _stage_parts(ctx, run))
+        path = ctx.cache.path(f"study_{study.name}", study_key(ctx.model, run, ctx.params))
         path.unlink(missing_ok=True)
         return study.record.from_dict(
             cached_study(ctx.cache, study.name, ctx.model, run, ctx.params, compute)
         )
-
-
-def _stage_parts(ctx: StudyContext, run: TaskResult) -> dict:
-    from .cache import study_key
-
-    return study_key(ctx.model, run, ctx.params)
 
 
 @dataclass(repr=False)
