@@ -195,3 +195,25 @@ def test_records_round_trip_and_numbers_of_another_shape_are_measured_again(toy_
     del broken["tasks"]["toy"]["aie"]
     with pytest.raises(StudyRecordMismatch, match="missing aie.*run the study again"):
         StudyResult.from_dict(broken)
+
+
+def test_diagnose_is_a_study_of_runs_like_any_other(toy_runs):
+    """`workbench study diagnose` writes what diagnose_run measures (without any cache)."""
+    from workbench.studies.diagnose import diagnose_run
+
+    root, runs, _ = toy_runs
+    out = root / "diagnose"
+    argv = ["study", "diagnose", "--runs", str(runs), "--tasks", "toy", "--alphas", "1", "--state-tests", "1"]
+    assert main([*argv, "--out", str(out), "--figures", str(out), "--formats", "html"]) == 0
+    doc = json.loads((out / "tiny-llama_diagnose.json").read_text())
+    assert doc["params"] == {
+        "alphas": [1.0],
+        "counts": [],
+        "count_layers": None,
+        "centered": False,
+        "state_tests": [1],
+    }
+    run = TaskResult.load(runs / "toy")
+    want = diagnose_run(load_model("tiny-llama"), run, [1.0], state_layers=[1], progress=False)
+    assert doc["tasks"]["toy"] == json.loads(json.dumps(want)) and "head_counts" not in want
+    assert (out / "tiny-llama_diagnose_toy.html").exists()

@@ -1,19 +1,11 @@
 """Studies of finished runs; each takes :class:`~workbench.method.result.TaskResult` objects.
 
-- :mod:`.study`: what a study is (the :class:`~.study.Study` record, its parameters, its typed
-  per-run result) and :mod:`.registry`, which collects one record per study module:
-
-  ==============  ===================================================================================
-  ``positions``   the FV at the last position against every position (a llama.cpp control vector)
-  ``signed``      heads with negative AIE: ablated, left in, subtracted
-  ``induction``   FV heads against induction heads: scores and ablation curves
-  ``head_count``  the run redone with the head count chosen on valid (:mod:`.head_count`)
-  ``zoo``         task vectors of other papers under one evaluator (:mod:`.baselines`)
-  ``sites``       attention-layer and MLP indirect effects, and the split of the ICL state
-  ``diagnose``    why an FV does or doesn't work zero-shot (also ``workbench diagnose``)
-  ==============  ===================================================================================
-
-  ``workbench study NAME`` runs any of them; :func:`workbench.show.report.run_study` in Python.
+- one module per study (``positions.py``, ``signed.py``, ``induction.py``, ``head_count.py``,
+  ``baselines.py``, ``sites.py``, ``diagnose.py``), each declaring one ``STUDY``: a
+  :class:`~.study.Study` record (name, summary, parameters, ``compute(run)`` -> typed record);
+- :mod:`.study`: what a record is; :mod:`.registry`: ``STUDIES``, every record by name, collected
+  from this package's modules (``workbench study --help`` lists them; ``workbench study NAME``
+  runs one, :func:`workbench.show.report.run_study` in Python).
 - :mod:`.cache`: a study's numbers as a stage of the run's key.
 - :mod:`.paper`: composition, ablation, head-count curves, baseline sweeps (the paper's figures).
 - :mod:`.agreement`: seed stability, attribution against exact, many runs merged.
