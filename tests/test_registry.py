@@ -191,6 +191,7 @@ def test_records_round_trip_and_numbers_of_another_shape_are_measured_again(toy_
     assert loaded.to_dict() == json.loads(path.read_text()) and isinstance(loaded.tasks["toy"], SignedHeads)
     assert set(draw_study(loaded)) == {"_heatmaps", "_bars"}
     assert "StudyResult(signed on tiny-llama; k=2)" in repr(loaded)
+    assert "<b>signed</b> on tiny-llama (k=2)" in loaded._repr_html_()
     broken = json.loads(path.read_text())
     del broken["tasks"]["toy"]["aie"]
     with pytest.raises(StudyRecordMismatch, match="missing aie.*run the study again"):

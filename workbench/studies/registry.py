@@ -33,6 +33,7 @@ CLI entry).  Adding a study is three files (and its docs page): the study module
 
 from __future__ import annotations
 
+import html
 import importlib
 import pkgutil
 import sys
@@ -236,3 +237,12 @@ class StudyResult:
         lines = [f"StudyResult({self.study} on {self.model}; {args or 'no arguments'})"]
         lines += [f"  {task}: {record!r}" for task, record in self.tasks.items()]
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.params.items()) or "no arguments"
+        rows = "".join(
+            f"<tr><td>{html.escape(task)}</td><td><code>{html.escape(repr(record))}</code></td></tr>"
+            for task, record in self.tasks.items()
+        )
+        head = f"<b>{html.escape(self.study)}</b> on {html.escape(self.model)} ({html.escape(args)})"
+        return f"<p>{head}</p><table>{rows}</table>"
