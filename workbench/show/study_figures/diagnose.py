@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ...studies.diagnose import Diagnosis
-from ..style import COLORS, CONDITION_LABELS, STYLE
+from ..style import COLORS, CONDITION_LABELS, STYLE, integer_axis
 from . import records, study_figure
 
 __all__ = ["diagnose_figure", "injection_figure"]
@@ -127,7 +127,7 @@ def injection_figure(diag: Diagnosis | Mapping[str, Any], title: str | None = No
     )
     fig.update_yaxes(title_text="top-1 accuracy", range=[0, 1.02], row=1, col=n, secondary_y=False)
     fig.update_yaxes(title_text="|FV| / |residual|", type="log", dtick=1, row=1, col=n, secondary_y=True)
-    fig.update_xaxes(title_text="layer")
+    fig.update_xaxes(title_text="layer", **integer_axis(layers))
     fig.update_layout(
         title=title
         or f"{diag.model} / {diag.task}: where, how strongly and with how many heads "
