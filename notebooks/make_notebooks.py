@@ -690,7 +690,7 @@ The workbench's scan runs your loop for every head at once (exactly: one forward
 protocol = wb.Protocol(n_mean_prompts=N_MEAN, n_scan_prompts=N_SCAN, layer=LAYER)
 result = wb.run_task(model, task, protocol)
 print(result.scan)
-wb.figures.aie_heatmap(result.scan, top_k=len(result.fv.heads)).show()
+wb.figures.aie_heatmap(result).show()   # the FV's own heads outlined
 """,
     ),
     (

@@ -34,7 +34,6 @@ WITH_EXAMPLES = (
     "workbench.show.formats",
     "workbench.studies.agreement",
     "workbench.studies.cache",
-    "workbench.studies.run",
 )
 
 
