@@ -132,7 +132,8 @@ class SignedHeads(StudyRecord):
     ``[layer][head]`` maps; ``ablation[prompts][condition]`` (prompts ``icl`` | ``shuffled``;
     conditions ``none``, ``top``, ``negative``, ``random``) and ``vectors[prompts][vector]`` (prompts
     ``zero_shot`` | ``shuffled``; vectors ``none``, ``fv``, ``fv_by_abs``, ``fv_minus_negative``,
-    ``negative_only``) are top-1 accuracies on every test query, ``n[prompts]`` their counts."""
+    ``negative_only``) are top-1 accuracies on every test query, ``n[prompts]`` their counts;
+    ``random_k``: heads in the random control."""
 
     k: int
     layer: int
@@ -149,6 +150,7 @@ class SignedHeads(StudyRecord):
     ablation: dict
     vectors: dict
     n: dict
+    random_k: int = 0  # heads in the random control (fewer than k where fewer are left; 0: no row)
 
 
 def _compute(ctx: StudyContext, run: TaskResult) -> SignedHeads:
