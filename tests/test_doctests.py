@@ -23,6 +23,7 @@ WITH_EXAMPLES = (
     "workbench.core.model",
     "workbench.core.scan",
     "workbench.core.tiny",
+    "workbench.data.label_baselines",
     "workbench.data.contrasts",
     "workbench.data.prompts",
     "workbench.data.tasks",
@@ -32,8 +33,14 @@ WITH_EXAMPLES = (
     "workbench.show.figures",
     "workbench.show.figures.scan",
     "workbench.show.formats",
+    "workbench.show.baseline_marks",
+    "workbench.show.study_figures",
+    "workbench.show.style",
     "workbench.studies.agreement",
     "workbench.studies.cache",
+    "workbench.studies.registry",
+    "workbench.studies.study",
+    "workbench.teach.checking",
 )
 
 
