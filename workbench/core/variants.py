@@ -150,7 +150,8 @@ def _plan(model, prompts, n_variants, batch_size, variant_batch) -> list[tuple[p
     v = variant_batch or max(1, min(n_variants, budget))
     rows = batch_size if variant_batch else max(1, min(batch_size, budget // max(1, v)))
     pad = pads_here(model, prompts, min(v, n_variants))
-    return [(batch, v) for batch in padding.batches(prompts, rows, pad=pad)]
+    extra = min(v, max(1, n_variants))
+    return [(batch, v) for batch in padding.batches(prompts, rows, pad=pad, extra=extra)]
 
 
 @torch.inference_mode()
