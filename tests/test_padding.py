@@ -143,7 +143,10 @@ def test_padding_without_each_rows_positions_or_pad_mask_is_caught(models, toy_t
     def pads_unmasked(pads, n, v, *args, **kwargs):
         return real_mask([0] * len(pads), n, v, *args, **kwargs)
 
-    for arch, name, broken in (("gpt2", "positions", unpadded_positions), ("llama", "attention_mask", pads_unmasked)):
+    for arch, name, broken in (
+        ("gpt2", "positions", unpadded_positions),
+        ("llama", "attention_mask", pads_unmasked),
+    ):
         model = models[arch]
         with plain_forwards():
             ref = last_token_logits(model, prompts, batch_size=8)
