@@ -13,7 +13,8 @@ the last tokens in ``B`` different columns, and every hook would have to carry a
 
 **Positions.**  ``position_ids`` are passed for every row: real tokens get ``0 .. len_b - 1``
 (the unpadded positions exactly: rotary angles, per layer type on Gemma 3, and GPT-2's learned
-absolute positions alike), the variants ``len_b - 1``, pad columns ``0``.
+absolute positions alike; rotary attention would only be shift-invariant up to rounding, learned
+positions not at all), the variants ``len_b - 1``, pad columns ``0``.
 
 **The mask** (:func:`attention_mask`, additive ``[B, 1, n + V, n + V]``): a real query sees the
 real keys at or before it (within its layer's sliding window: in columns, distances between
@@ -29,7 +30,12 @@ computes the sums of its unpadded forward, in a wider matmul: equal to float rou
 2-D padding mask, OpenAI-GPT; :func:`workbench.core.scan.slow_path_reason`) and GPT-Neo's
 in-module local window when a batch outgrows it keep batches of equal length
 (:func:`can_pad`), as does everything inside :func:`workbench.core.forward.plain_forwards` (the
-reference path).  A batch whose rows share one length runs without a mask, as before.
+reference path).  A batch whose rows share one length runs without a mask, as before.  Hooks
+that act beyond the last position (``from_position``) are never padded
+(:func:`workbench.core.forward.last_token_logits`).  The head scan runs each prompt alone
+(:mod:`workbench.core.scan`, :mod:`workbench.core.layer_skip`): its hundreds of variant rows
+already fill a forward; padding would speed up only each prompt's own run (about two fifths of
+the scan's token-layers, by the 1.2-1.3x of ``bench/batch_rate.py``): under a tenth of the scan.
 
 >>> [b.pads for b in batches([[5, 6, 7], [5, 6], [5, 6, 7]], batch_size=2, pad=True)]
 [[1, 0], [0]]
