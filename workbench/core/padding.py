@@ -123,12 +123,14 @@ def _ids(prompt) -> list[int]:
     return list(getattr(prompt, "ids", prompt))
 
 
-def batches(prompts: Sequence, batch_size: int, pad: bool, extra: int = 0) -> list[Batch]:
+def batches(
+    prompts: Sequence, batch_size: int, pad: bool, extra: int = 0, max_tokens: int | None = MAX_BATCH_TOKENS
+) -> list[Batch]:
     """Prompts (``EncodedPrompt`` or lists of ids) in batches of at most ``batch_size``.
 
     ``pad``: sorted by length and cut in order, each batch left-padded to its longest prompt, a
     new batch started before the pad columns would exceed :data:`MAX_PAD_FRACTION` of a batch's
-    tokens, or its rows x (width + ``extra`` appended columns) :data:`MAX_BATCH_TOKENS`.
+    tokens, or its rows x (width + ``extra`` appended columns) ``max_tokens`` (``None``: no cap).
     Otherwise prompts of one token length per batch (shortest lengths first), no padding.
     """
     if batch_size < 1:
@@ -151,7 +153,8 @@ def batches(prompts: Sequence, batch_size: int, pad: bool, extra: int = 0) -> li
                 widest = len(ids[i])  # sorted: the newcomer is the longest
                 total = widest * (len(group) + 1)
                 real = sum(len(ids[j]) for j in group) + widest
-                full = len(group) == batch_size or (len(group) + 1) * (widest + extra) > MAX_BATCH_TOKENS
+                wide = max_tokens is not None and (len(group) + 1) * (widest + extra) > max_tokens
+                full = len(group) == batch_size or wide
                 if full or total - real > MAX_PAD_FRACTION * total:
                     groups.append(group)
                     group = []
