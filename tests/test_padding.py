@@ -148,12 +148,31 @@ def test_padding_without_each_rows_positions_or_pad_mask_is_caught(models, toy_t
         ("llama", "attention_mask", pads_unmasked),
     ):
         model = models[arch]
+        assert padding.padding_verified(model)  # checked before the breakage (it would refuse to pad)
         with plain_forwards():
             ref = last_token_logits(model, prompts, batch_size=8)
         with monkeypatch.context() as mp:
             mp.setattr(padding, name, broken)
             wrong = last_token_logits(model, prompts, batch_size=8)
         assert (wrong - ref).abs().max() > 1e-3, arch
+
+
+def test_a_model_whose_padding_differs_keeps_equal_lengths_with_a_warning(toy_task, monkeypatch):
+    """The once-per-model probe: GPT-2 with the rows' positions broken fails it, so it is never
+    padded, and its numbers stay those of unpadded forwards."""
+    model = tiny_model("gpt2", seed=1)
+    real_positions = padding.positions
+    monkeypatch.setattr(
+        padding, "positions", lambda pads, n, v=0, device=None: real_positions([0] * len(pads), n, v, device)
+    )
+    prompts = mixed_prompts(model, toy_task)
+    padded = count_padded(monkeypatch)
+    with pytest.warns(UserWarning, match="will not share a forward"):
+        got = last_token_logits(model, prompts, batch_size=8)
+    assert not padding.padding_verified(model) and not any(padded[1:])  # [0]: the probe's own batch
+    with plain_forwards():
+        ref = last_token_logits(model, prompts, batch_size=8)
+    assert torch.equal(got, ref)
 
 
 def test_hooks_beyond_the_last_position_are_never_padded(models, toy_task, monkeypatch):

@@ -30,8 +30,11 @@ computes the sums of its unpadded forward, in a wider matmul: equal to float rou
 2-D padding mask, OpenAI-GPT; :func:`workbench.core.scan.slow_path_reason`) and GPT-Neo's
 in-module local window when a batch outgrows it keep batches of equal length
 (:func:`can_pad`), as does everything inside :func:`workbench.core.forward.plain_forwards` (the
-reference path).  A batch whose rows share one length runs without a mask, as before.  Hooks
-that act beyond the last position (``from_position``) are never padded
+reference path).  Every other model proves it once, on first use (:func:`padding_verified`: a
+padded batch against each prompt's own forward); one that fails keeps equal lengths, with a
+warning, so a family whose attention mishandles the mask or the positions is slower, never
+wrong.  A batch whose rows share one length runs without a mask, as before.  Hooks that act
+beyond the last position (``from_position``) are never padded
 (:func:`workbench.core.forward.last_token_logits`).  The head scan runs each prompt alone
 (:mod:`workbench.core.scan`, :mod:`workbench.core.layer_skip`): its hundreds of variant rows
 already fill a forward; padding would speed up only each prompt's own run (about two fifths of
@@ -45,6 +48,7 @@ the scan's token-layers, by the 1.2-1.3x of ``bench/batch_rate.py``): under a te
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -54,7 +58,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from .model import input_device, layer_windows, model_dtype
+from .model import input_device, layer_windows, model_dtype, model_info
 
 __all__ = [
     "PatchDidNothing",
@@ -63,6 +67,7 @@ __all__ = [
     "Batch",
     "batches",
     "can_pad",
+    "padding_verified",
     "attention_mask",
     "positions",
     "install_window_masks",
@@ -177,7 +182,51 @@ def can_pad(model, longest: int, n_variants: int = 0) -> bool:
     if slow_path_reason(model) is not None:
         return False
     window = internal_window(model)
-    return window is None or longest + n_variants <= window
+    return (window is None or longest + n_variants <= window) and padding_verified(model)
+
+
+def padding_verified(model) -> bool:
+    """Whether a padded forward of this model equals its unpadded ones: checked once per model (two
+    random prompts of 13 and 21 tokens in one batch, each with one appended variant column, against
+    each prompt's own forward; relative to the largest logit, 1e-4 in float32, else 3e-2).  A model
+    that fails keeps batches of equal length, with a warning: slower, same numbers."""
+    cached = model.__dict__.get("_workbench_padding_ok")
+    if cached is None:
+        error = _padding_error(model)
+        tol = 1e-4 if model_dtype(model) in (torch.float32, torch.float64) else 3e-2
+        cached = bool(error <= tol)
+        if not cached:
+            warnings.warn(
+                f"a left-padded forward of {model_info(model).name} differs from its unpadded ones by "
+                f"{error:.2e} of the largest logit; prompts of unequal length will not share a forward "
+                "on it (same numbers, slower)",
+                stacklevel=3,
+            )
+        model.__dict__["_workbench_padding_ok"] = cached
+    return cached
+
+
+@torch.inference_mode()
+def _padding_error(model) -> float:
+    info = model_info(model)
+    gen = torch.Generator().manual_seed(7)
+    low = min(8, info.d_vocab - 1)
+    prompts = [torch.randint(low, info.d_vocab, (n,), generator=gen).tolist() for n in (13, 21)]
+    if info.bos_id is not None:
+        prompts = [[info.bos_id] + p[1:] for p in prompts]
+    (batch,) = batches(prompts, 2, pad=True, max_tokens=None)
+    device = input_device(model)
+    try:
+        padded = run(model, batch, [], v=1, logits_to_keep=2).float()  # [2, last + variant, d_vocab]
+    except Exception as e:  # noqa: BLE001 - a model that refuses the mask is one that cannot be padded
+        warnings.warn(f"a left-padded forward of {info.name} raised {type(e).__name__}: {e}", stacklevel=4)
+        return float("inf")
+    error, scale = 0.0, 0.0
+    for row, i in enumerate(batch.idx):
+        alone = model(torch.tensor([prompts[i]], device=device), logits_to_keep=1)[0, -1].float()
+        scale = max(scale, float(alone.abs().max()))
+        error = max(error, float((padded[row] - alone).abs().max()))
+    return error / max(scale, 1e-12) if error == error else float("inf")
 
 
 def attention_mask(
