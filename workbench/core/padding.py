@@ -189,7 +189,10 @@ def padding_verified(model) -> bool:
     """Whether a padded forward of this model equals its unpadded ones: checked once per model (two
     random prompts of 13 and 21 tokens in one batch, each with one appended variant column, against
     each prompt's own forward; relative to the largest logit, 1e-4 in float32, else 3e-2).  A model
-    that fails keeps batches of equal length, with a warning: slower, same numbers."""
+    that fails keeps batches of equal length, with a warning: slower, same numbers.  ``False``
+    without a probe where no custom mask can be exact (:func:`slow_path_reason`)."""
+    if slow_path_reason(model) is not None:
+        return False
     cached = model.__dict__.get("_workbench_padding_ok")
     if cached is None:
         error = _padding_error(model)
@@ -211,7 +214,9 @@ def _padding_error(model) -> float:
     info = model_info(model)
     gen = torch.Generator().manual_seed(7)
     low = min(8, info.d_vocab - 1)
-    prompts = [torch.randint(low, info.d_vocab, (n,), generator=gen).tolist() for n in (13, 21)]
+    window = internal_window(model)  # GPT-Neo: prompt and variant inside its in-module window
+    lengths = (13, 21) if window is None or window > 22 else (max(2, window // 2), max(3, window - 1))
+    prompts = [torch.randint(low, info.d_vocab, (n,), generator=gen).tolist() for n in lengths]
     if info.bos_id is not None:
         prompts = [[info.bos_id] + p[1:] for p in prompts]
     (batch,) = batches(prompts, 2, pad=True, max_tokens=None)
