@@ -27,7 +27,7 @@ weight ``exp(min - max) = 0`` exactly (Gemma 2's soft-capping comes before the m
 computes the sums of its unpadded forward, in a wider matmul: equal to float rounding.
 
 **Who is not padded.**  Models the appended-variant mask cannot serve (ALiBi biases built from a
-2-D padding mask, OpenAI-GPT; :func:`workbench.core.scan.slow_path_reason`) and GPT-Neo's
+2-D padding mask, OpenAI-GPT; :func:`slow_path_reason`) and GPT-Neo's
 in-module local window when a batch outgrows it keep batches of equal length
 (:func:`can_pad`), as does everything inside :func:`workbench.core.forward.plain_forwards` (the
 reference path).  Every other model proves it once, on first use (:func:`padding_verified`: a
