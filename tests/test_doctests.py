@@ -21,6 +21,7 @@ WITH_EXAMPLES = (
     "workbench.core.forward",
     "workbench.core.hooks",
     "workbench.core.model",
+    "workbench.core.padding",
     "workbench.core.scan",
     "workbench.core.tiny",
     "workbench.data.label_baselines",
