@@ -87,6 +87,8 @@ class TaskResult:
 
     accuracy_unfiltered: per condition, the ranks on EVERY test query (rows in the split's order);
     accuracy: the same on the test queries clean ICL answers right (the paper's filter).
+    answer_accuracy_unfiltered / answer_accuracy: the same conditions scored on the whole answer
+    under teacher forcing (:func:`~workbench.method.evaluate.answer_accuracy`), the same rows.
     """
 
     model: str
@@ -103,6 +105,7 @@ class TaskResult:
     test_sweep: LayerSweep | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     self_check: dict[str, Any] | None = None  # the model's self-check outcome (core/selfcheck.py)
+    answer_accuracy_unfiltered: dict[str, Accuracy] | None = None  # whole-answer metric, per condition
 
     # --- the run's data -----------------------------------------------------------------------
     @property
@@ -120,6 +123,14 @@ class TaskResult:
         right = self.icl_correct
         return {name: Accuracy(a.ranks[right]) for name, a in self.accuracy_unfiltered.items()}
 
+    @property
+    def answer_accuracy(self) -> dict[str, Accuracy] | None:
+        """Each condition's whole-answer ranks on the test queries clean ICL answers right (first token)."""
+        if self.answer_accuracy_unfiltered is None:
+            return None
+        right = self.icl_correct
+        return {name: Accuracy(a.ranks[right]) for name, a in self.answer_accuracy_unfiltered.items()}
+
     def check_model(self, model) -> None:
         """Raise :class:`ResultMismatch` unless ``model`` is the one this result was made on."""
         if model_id(model) != self.model_id:
@@ -136,9 +147,12 @@ class TaskResult:
     # --- display ------------------------------------------------------------------------------
     def table(self) -> str:
         filtered = self.accuracy
-        rows = [f"{'condition':<14}{'filtered':>10}{'unfiltered':>12}"]
+        answer = self.answer_accuracy
+        head = f"{'condition':<14}{'filtered':>10}{'unfiltered':>12}"
+        rows = [head + (f"{'answer':>10}" if answer else "")]
         for k, a in self.accuracy_unfiltered.items():
-            rows.append(f"{k:<14}{filtered[k].top1:>10.1%}{a.top1:>12.1%}")
+            row = f"{k:<14}{filtered[k].top1:>10.1%}{a.top1:>12.1%}"
+            rows.append(row + (f"{answer[k].top1:>10.1%}" if answer and k in answer else ""))
         return "\n".join(rows)
 
     def __repr__(self) -> str:
@@ -188,6 +202,16 @@ class TaskResult:
             "task_digest": self.task.digest,
             "extraction_queries": [[p.input, p.output] for p in self.extraction_queries],
         }
+        answer = self.answer_accuracy
+        if answer is not None and self.answer_accuracy_unfiltered is not None:
+            out["accuracy_answer"] = {k: v.top1 for k, v in answer.items()}
+            out["accuracy_answer_unfiltered"] = {
+                k: v.top1 for k, v in self.answer_accuracy_unfiltered.items()
+            }
+            out["accuracy_answer_detail"] = {k: v.to_dict() for k, v in answer.items()}
+            out["accuracy_answer_unfiltered_detail"] = {
+                k: v.to_dict() for k, v in self.answer_accuracy_unfiltered.items()
+            }
         if self.valid_sweep is not None:
             out["valid_layer_sweep"] = self.valid_sweep.to_dict()
         if self.test_sweep is not None:
@@ -198,6 +222,7 @@ class TaskResult:
         out = {f"means/{k}": v for k, v in self.means.to_tensors().items()}
         out["scan/effects"] = self.scan.effects
         out.update({f"ranks/{k}": a.ranks for k, a in self.accuracy_unfiltered.items()})
+        out.update({f"answer_ranks/{k}": a.ranks for k, a in (self.answer_accuracy_unfiltered or {}).items()})
         for name, sweep in (("valid_sweep", self.valid_sweep), ("test_sweep", self.test_sweep)):
             if sweep is not None:
                 out.update({f"{name}/{k}": v for k, v in sweep.to_tensors().items()})
@@ -296,4 +321,5 @@ class TaskResult:
             test_sweep=sweeps["test_sweep"],
             notes=data.get("notes", {}),
             self_check=data.get("self_check"),
+            answer_accuracy_unfiltered={k: Accuracy(v) for k, v in group("answer_ranks").items()} or None,
         )
