@@ -254,7 +254,7 @@ def test_every_paired_set_of_a_run_stays_aligned_with_unscorable_answers(model):
     dropped = {p for p, _ in sets.dropped}
     assert {p.output for p in dropped} == {"😀", "😂", "🐱", "🐶"}
     split = sets.split
-    assert not dropped & set(split.train + split.valid + split.test)
+    assert split == result.split and not dropped & set(split.train + split.valid + split.test)
     for names, queries in (
         (("test_icl", "test_zero_shot", "test_shuffled", "test_sweep_shuffled"), split.test),
         (("valid_icl", "valid_zero_shot", "valid_shuffled"), split.valid),

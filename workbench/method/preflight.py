@@ -105,14 +105,16 @@ def preflight(model, task: Task, protocol: Protocol) -> AnswerTokenReport:
 
 
 def data_notes(task: Task, dropped) -> dict:
-    """What a result records about its data as loaded: ``unscorable`` (the pairs set aside, a few
-    examples and the first reason) and ``repeated_inputs`` (:meth:`Task.repeated_inputs_note`)."""
+    """What a result records about its data as loaded: ``unscorable`` (how many pairs were set
+    aside, a few examples, the first reason, and all of them in ``set_aside``) and
+    ``repeated_inputs`` (:meth:`~workbench.data.tasks.Task.repeated_inputs_note`)."""
     notes: dict = {}
     if dropped:
         notes["unscorable"] = {
             "pairs": len(dropped),
             "examples": [[p.input, p.output] for p, _ in dropped[:5]],
             "reason": dropped[0][1],
+            "set_aside": [[p.input, p.output] for p, _ in dropped],
         }
     repeated = task.repeated_inputs_note()
     if repeated is not None:

@@ -110,7 +110,13 @@ class TaskResult:
     # --- the run's data -----------------------------------------------------------------------
     @property
     def split(self) -> TaskSplit:
-        return self.task.split(seed=self.protocol.seed)
+        """The run's split: that of the task's scorable pairs (``notes["unscorable"]`` lists the others)."""
+        aside = {tuple(p) for p in self.notes.get("unscorable", {}).get("set_aside", [])}
+        task = self.task
+        if aside:
+            kept = tuple(p for p in task.pairs if (p.input, p.output) not in aside)
+            task = Task(task.name, kept, task.source, task.description)
+        return task.split(seed=self.protocol.seed)
 
     @property
     def icl_correct(self) -> torch.Tensor:
