@@ -216,9 +216,18 @@ def run_with_warnings(model, task):
 @pytest.mark.parametrize(
     "name", ["next_item", "sentiment", "word_to_number", "translation_accents", "pick_animal"]
 )
-def test_each_kind_of_task_runs_and_scores_like_plain_transformers(model, name):
+def test_each_kind_of_task_runs_and_scores_like_plain_transformers(model, name, tmp_path):
+    from workbench.method.result import TaskResult
+
     task = load_task(DATA / f"{name}.json")
     result, messages = run_with_warnings(model, task)
+    loaded = TaskResult.load(result.save(tmp_path / "run"))
+    assert loaded.split == result.split and loaded.notes == result.notes
+    for condition in CONDITIONS:
+        assert torch.equal(
+            loaded.answer_accuracy_unfiltered[condition].ranks,
+            result.answer_accuracy_unfiltered[condition].ranks,
+        )
     assert set(result.accuracy_unfiltered) == set(CONDITIONS) == set(result.answer_accuracy_unfiltered)
     first, whole = reference_ranks(model, result, whole=False), reference_ranks(model, result, whole=True)
     for condition in CONDITIONS:

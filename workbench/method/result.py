@@ -168,9 +168,11 @@ class TaskResult:
         )
 
     def _repr_html_(self) -> str:
-        filtered = self.accuracy
+        filtered, answer = self.accuracy, self.answer_accuracy or {}
         rows = "".join(
-            f"<tr><td>{k}</td><td>{filtered[k].top1:.1%}</td><td>{a.top1:.1%}</td></tr>"
+            f"<tr><td>{k}</td><td>{filtered[k].top1:.1%}</td><td>{a.top1:.1%}</td>"
+            + (f"<td>{answer[k].top1:.1%}</td>" if k in answer else "")
+            + "</tr>"
             for k, a in self.accuracy_unfiltered.items()
         )
         heads = ", ".join(f"L{l}H{h}" for l, h in self.fv.heads)
@@ -178,7 +180,9 @@ class TaskResult:
             f"<b>TaskResult</b> {self.model} / {self.task.name} (seed {self.protocol.seed}): FV of "
             f"{len(self.fv.heads)} heads [{heads}] after layer {self.fv_layer}"
             f"<table><tr><th>condition</th><th>filtered (n={int(self.icl_correct.sum())})</th>"
-            f"<th>all (n={self.icl_correct.numel()})</th></tr>{rows}</table>"
+            f"<th>all (n={self.icl_correct.numel()})</th>"
+            + ("<th>whole answer (filtered)</th>" if answer else "")
+            + f"</tr>{rows}</table>"
         )
 
     # --- saving -------------------------------------------------------------------------------
