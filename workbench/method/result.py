@@ -154,11 +154,14 @@ class TaskResult:
     def table(self) -> str:
         filtered = self.accuracy
         answer = self.answer_accuracy
+        whole = self.answer_accuracy_unfiltered
         head = f"{'condition':<14}{'filtered':>10}{'unfiltered':>12}"
-        rows = [head + (f"{'answer':>10}" if answer else "")]
+        rows = [head + (f"{'whole answer: filtered':>24}{'unfiltered':>12}" if answer else "")]
         for k, a in self.accuracy_unfiltered.items():
             row = f"{k:<14}{filtered[k].top1:>10.1%}{a.top1:>12.1%}"
-            rows.append(row + (f"{answer[k].top1:>10.1%}" if answer and k in answer else ""))
+            if answer and whole and k in answer:
+                row += f"{answer[k].top1:>24.1%}{whole[k].top1:>12.1%}"
+            rows.append(row)
         return "\n".join(rows)
 
     def __repr__(self) -> str:
