@@ -370,3 +370,16 @@ def test_smollm2_writes_digits_and_accents_after_a_bare_space():
         tok.decode(list(enc["über"].scored_tokens)) == " ü"
         and tok.decode(list(enc["ñandú"].scored_tokens)) == " ñ"
     )
+
+
+def test_stage_keys_change_only_for_tasks_the_answer_rule_or_the_split_by_input_touch(model):
+    from workbench.base.stage_cache import StageCache
+    from workbench.method.pipeline import SCORING_VERSION, Stages
+
+    def key(task):
+        return Stages(model, task, SMALL, StageCache(), False).key
+
+    assert "scoring" not in key(Task.from_pairs("plain", [(f"w{i}", f"Word{i}") for i in range(20)]))
+    assert "scoring" not in key(load_task(DATA / "sentiment.json"))
+    for name in ("next_item", "word_to_number", "translation_accents"):
+        assert key(load_task(DATA / f"{name}.json"))["scoring"] == SCORING_VERSION, name

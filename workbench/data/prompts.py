@@ -175,7 +175,8 @@ def sample_prompts(
 
     ``n_prompts=None`` uses every query once, in order; otherwise queries are drawn with
     replacement when there are fewer queries than prompts.  A demonstration never shows the
-    query's input (nor another pair of a repeated input).  ``query_pairs`` overrides the query pool (e.g. queries filtered by correctness).
+    query's input (nor another pair of a repeated input).  ``query_pairs`` overrides the query
+    pool (e.g. queries filtered by correctness).
     """
     rng = random.Random(seed)
     pool = list(query_pairs) if query_pairs is not None else list(getattr(split, queries))

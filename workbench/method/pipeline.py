@@ -32,7 +32,13 @@ from ..core.hooks import add_vector, replace_last_state
 from ..core.model import model_id, model_info
 from ..core.scan import HeadScan, scan_heads
 from ..core.selfcheck import check_record, verify_model
-from ..data.prompts import ANSWER_RULE, NATURAL_TEMPLATES, PAPER_FORMAT
+from ..data.prompts import (
+    ANSWER_RULE,
+    NATURAL_TEMPLATES,
+    PAPER_FORMAT,
+    AnswerTokenReport,
+    answer_token_report,
+)
 from ..data.tasks import Pair, Task, load_task
 from .evaluate import (
     Accuracy,
@@ -62,12 +68,21 @@ __all__ = [
 ]
 
 CONDITIONS = ("icl", "zero_shot", "zero_shot_fv", "shuffled", "shuffled_fv", "mean_state", "task_vector")
+SCORING_VERSION = 2  # stage keys of tasks whose prompts ANSWER_RULE or the split by input changed
 
 
 class Stages:
     """The one cache helper: a stage's tensors under a key of everything it depends on."""
 
-    def __init__(self, model, task: Task, protocol: Protocol, cache: StageCache, progress: bool):
+    def __init__(
+        self,
+        model,
+        task: Task,
+        protocol: Protocol,
+        cache: StageCache,
+        progress: bool,
+        answers: AnswerTokenReport | None = None,
+    ):
         self.model = model
         self.task = task
         self.protocol = protocol
@@ -80,6 +95,15 @@ class Stages:
             "n_shot": protocol.n_shot,
             "filter": protocol.filter_correct,
         }
+        answers = answers or answer_token_report(model.tokenizer, task.pairs)
+        if (
+            task.repeated_inputs
+            or answers.n_whitespace_first
+            or answers.n_multi_token
+            or answers.n_unscorable
+        ):
+            # scored by ANSWER_RULE (and split by input) since SCORING_VERSION: never reuse older stages
+            self.key["scoring"] = SCORING_VERSION
 
     def cached(self, stage: str, parts: dict[str, Any], compute: Callable[[], dict[str, torch.Tensor]]):
         """The stored tensors of ``stage`` for the run's key plus ``parts``; computed and stored if absent."""
@@ -122,7 +146,7 @@ def run_task(
     if top_k > info.n_total_heads:
         raise ProtocolError(f"top_k {top_k} is more than the {info.n_total_heads} heads of {info.name}")
     answer_tokens = preflight(model, task, protocol)  # a second's checks before minutes of work
-    stages = Stages(model, task, protocol, cache or StageCache(), progress)
+    stages = Stages(model, task, protocol, cache or StageCache(), progress, answer_tokens)
 
     extraction, valid_top1 = filter_extraction_queries(stages)
     sets = PromptSets(task, protocol, model, extraction)
