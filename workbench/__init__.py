@@ -6,7 +6,7 @@
     result = wb.run_task(model, "capitalize")       # the paper's protocol, stages cached
     result.scan.top_heads(10)                       # [(layer, head, AIE), ...]
     result.fv.decode(model)                         # the FV through the unembedding
-    wb.figures.aie_heatmap(result.scan)             # plotly figures of any result
+    wb.figures.aie_heatmap(result)                  # plotly figures of any result
     result.save("runs/capitalize"); wb.TaskResult.load("runs/capitalize")
 
 The package is layered by job; a lower group never imports a higher one

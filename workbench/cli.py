@@ -385,7 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     figs.add_argument("--formats", nargs="+", default=["html", "png", "pdf"])
     figs.add_argument("--n-mean-prompts", type=positive_int, default=100)
     figs.add_argument("--n-scan-prompts", type=positive_int, default=25)
-    figs.add_argument("--no-composition", action="store_true", help="skip the composed-task figure")
+    figs.add_argument(
+        "--no-composition",
+        action="store_true",
+        help="skip the composed-task figure; without this flag it also runs the built-in composed tasks "
+        "and their parts that --tasks does not name (e.g. first-item-capitalize, choose-first-of-3), and "
+        "says which before it starts",
+    )
     figs.add_argument("--fresh", action="store_true", help="recompute every stage instead of using the cache")
     figs.set_defaults(func=cmd_figures)
 
@@ -475,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list built-in models").set_defaults(func=cmd_models)
     arch = sub.add_parser(
-        "architectures", help="self-check tiny models of every decoder family: the README table"
+        "architectures", help="self-check tiny models of every decoder family: the docs' architecture table"
     )
     arch.add_argument("--out", default=None, help="also write the Markdown table and JSON rows here (.md)")
     arch.add_argument("families", nargs="*", help="only these families (default: all)")

@@ -18,8 +18,8 @@ refuses it).
 **Positions.** llama.cpp adds the vector to *every* position of the layer's output (the
 prompt's tokens, BOS included, and every generated token), with a strength chosen at load
 (``--control-vector-scaled FILE S``).  The workbench adds an FV at the last position only.
-:meth:`ControlVector.hooks` reproduces llama.cpp (``from_position=0``); README section "Vectors
-that leave the workbench" measures what the difference does to an FV.
+:meth:`ControlVector.hooks` reproduces llama.cpp (``from_position=0``); the ``positions`` study
+measures what the difference does to an FV (docs: ``docs/vectors.md``, "Export").
 """
 
 from __future__ import annotations

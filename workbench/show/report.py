@@ -4,13 +4,15 @@ the studies of finished runs with their JSON and figures: ``workbench study`` (:
 :func:`paper_figures` runs (or, with the stage cache, reloads) :func:`run_task` for each task,
 then draws every figure through :mod:`workbench.figures` and writes it to ``out_dir`` as HTML,
 PNG and PDF.  The first task is the featured one (heatmap, sweeps, head counts, decoding,
-attention).  Composition figures are drawn for the built-in composed tasks whose parts are
-given.
+attention).  The composition figure (``composition_tasks``, on by default) runs the built-in composed
+tasks and their parts too (:data:`COMPOSED_TASKS`), whichever of them were not given; it says which
+before it starts.
 """
 
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,13 @@ def paper_figures(
     summary.update(featured_figures(save, model, featured, progress, cache))
     summary["attribution"] = attribution_figure(save, model, featured, progress, cache)
     if composition_tasks:
+        extra = composition_extra_tasks(results)
+        if extra and progress:
+            print(
+                f"composition figure: running {len(extra)} more tasks ({', '.join(extra)}); "
+                "pass composition_tasks=False (CLI: --no-composition) to skip it",
+                file=sys.stderr,
+            )
         summary["composition"] = composition_figure(save, model, results, run, cache)
     save.written["attention"] = [
         attention_page(model, featured, save.out_dir / f"{save.name}_attention.html")
@@ -97,7 +106,7 @@ def overview_figures(save: _Writer, results: dict[str, TaskResult]) -> None:
     """The featured task's AIE heatmap, the grid of all tasks' heatmaps, the accuracy comparisons."""
     featured = next(iter(results.values()))
     k = len(featured.fv.heads)
-    save(figures.aie_heatmap(featured.scan, top_k=k), f"aie_{featured.task.name}")
+    save(figures.aie_heatmap(featured), f"aie_{featured.task.name}")  # the FV's own heads outlined
     if len(results) > 1:
         save(figures.aie_grid({t: r.scan for t, r in results.items()}, top_k=k), "aie_grid")
     save(figures.accuracy_comparison(list(results.values())), "accuracy")
@@ -167,6 +176,13 @@ def attribution_figure(
         "attribution",
     )
     return agreement
+
+
+def composition_extra_tasks(given) -> list[str]:
+    """The tasks the composition figure runs beyond ``given`` (task names): the composed tasks and their
+    parts."""
+    needed = dict.fromkeys(t for composed, parts in COMPOSED_TASKS.items() for t in (*parts, composed))
+    return [t for t in needed if t not in given]
 
 
 def composition_figure(

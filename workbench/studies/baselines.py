@@ -4,7 +4,7 @@ Every vector acts on the zero-shot prompt's LAST token (so each is a last-token 
 prefix run per prompt), is built from the run's own prompt sets, and where it lives at one layer
 ``L``, ``L`` is chosen by the same rule: best top-1 on the valid zero-shot prompts (first layer
 on ties).  Reported on the test zero-shot prompts, every test query and filtered to those
-clean ICL answers right (the README's filter), with the binomial standard error.
+clean ICL answers right (the paper's filter), with the binomial standard error.
 
 =====================  ====================================================================================
 ``fv``                 the run's FV (top-k heads' mean outputs), added after ``L``

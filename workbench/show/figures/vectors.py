@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..style import COLORS, CONDITION_LABELS, STYLE, aie_of, top_pairs
+from ..style import COLORS, CONDITION_LABELS, HOVER_NUMBER, STYLE, aie_of, integer_axis, top_pairs, visible
 
 __all__ = ["decoded_figure", "injection_figure", "steering_figure", "soft_alpha_figure"]
 
@@ -18,10 +18,32 @@ __all__ = ["decoded_figure", "injection_figure", "steering_figure", "soft_alpha_
 def decoded_figure(
     tokens: Sequence[tuple[str, float]], title: str = "FV decoded through the unembedding"
 ) -> go.Figure:
-    """Horizontal bars of the top tokens of a decoded vector and their logits."""
-    labels = [repr(t)[1:-1] for t, _ in tokens][::-1]
-    fig = go.Figure(go.Bar(x=[v for _, v in tokens][::-1], y=labels, orientation="h", marker_color="#DD8452"))
-    fig.update_layout(title=title, xaxis_title="logit", width=520, height=120 + 26 * len(tokens), **STYLE)
+    """Horizontal bars of the top tokens of a decoded vector and their logits, the first on top.
+
+    Tokens are shown with visible whitespace (``␣`` a space, ``↵`` a newline), one bar each even
+    where two tokens look alike."""
+    tokens = list(tokens)[::-1]
+    rows = list(range(len(tokens)))
+    labels = [visible(t) for t, _ in tokens]
+    fig = go.Figure(
+        go.Bar(
+            x=[v for _, v in tokens],
+            y=rows,
+            orientation="h",
+            marker_color="#DD8452",
+            text=[repr(t) for t, _ in tokens],
+            textposition="none",
+            hovertemplate="%{text}: logit %{x:.3~g}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="logit",
+        yaxis=dict(tickmode="array", tickvals=rows, ticktext=labels, tickfont=dict(family="monospace")),
+        width=520,
+        height=120 + 26 * len(tokens),
+        **STYLE,
+    )
     return fig
 
 
@@ -127,7 +149,7 @@ def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Fi
     )
     fig.update_yaxes(title_text="top-1 accuracy", range=[0, 1.02], row=1, col=n, secondary_y=False)
     fig.update_yaxes(title_text="|FV| / |residual|", type="log", dtick=1, row=1, col=n, secondary_y=True)
-    fig.update_xaxes(title_text="layer")
+    fig.update_xaxes(title_text="layer", **integer_axis(layers))
     fig.update_layout(
         title=title
         or f"{diag['model']} / {diag['task']}: where, how strongly and with how many heads "
@@ -204,7 +226,7 @@ def soft_alpha_figure(soft, scan, top_k: int = 8, title: str | None = None) -> g
                 name=name,
                 text=[f"L{l}H{h}" for l, h in pts],
                 marker=dict(color=color, size=7, opacity=0.8),
-                hovertemplate="%{text}<br>AIE %{x:.4f}<br>alpha %{y:.3f}<extra></extra>",
+                hovertemplate=f"%{{text}}<br>AIE %{{x:{HOVER_NUMBER}}}<br>alpha %{{y:.3f}}<extra></extra>",
             ),
             row=1,
             col=1,
@@ -238,8 +260,8 @@ def soft_alpha_figure(soft, scan, top_k: int = 8, title: str | None = None) -> g
         )
     fig.update_xaxes(title_text="AIE", row=1, col=1)
     fig.update_yaxes(title_text="alpha", range=[-0.03, 1.03], row=1, col=1)
-    fig.update_xaxes(title_text="head", row=1, col=2)
-    fig.update_yaxes(title_text="layer", row=1, col=2)
+    fig.update_xaxes(title_text="head", row=1, col=2, **integer_axis(range(H)))
+    fig.update_yaxes(title_text="layer", row=1, col=2, **integer_axis(range(L)))
     task = getattr(soft, "task", "") or getattr(scan, "task", "")
     n_on = int((alpha > 0.5).sum())
     fig.update_layout(
