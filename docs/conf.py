@@ -112,9 +112,13 @@ def write_if_changed(path: Path, text: str) -> None:
 def write_optional_pages() -> None:
     """Tables of contents for pages that other parts of the docs contribute, written only when the
     pages exist (an empty glob is a Sphinx warning, and warnings are errors here):
-    ``studies/*.md`` (one page per registered study) and ``suite.md`` (``workbench suite``)."""
-    studies = sorted(p.stem for p in (DOCS / "studies").glob("*.md"))
-    toc = "```{toctree}\n:glob:\n:maxdepth: 1\n\nstudies/*\n```\n" if studies else ""
+    ``studies/<name>.md`` (one page per study of ``workbench.studies.registry.STUDIES``, in its order;
+    a page of no registered study is left out of every toctree, which Sphinx reports) and ``suite.md``
+    (``workbench suite``)."""
+    from workbench.studies.registry import STUDIES
+
+    pages = [s.page.removesuffix(".md") for s in STUDIES.values() if (DOCS / s.page).exists()]
+    toc = "```{toctree}\n:maxdepth: 1\n\n" + "\n".join(pages) + "\n```\n" if pages else ""
     write_if_changed(DOCS / "_generated" / "studies_toc.md", toc)
     suite = ""
     if (DOCS / "suite.md").exists():

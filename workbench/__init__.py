@@ -8,6 +8,7 @@
     result.fv.decode(model)                         # the FV through the unembedding
     wb.figures.aie_heatmap(result)                  # plotly figures of any result
     result.save("runs/capitalize"); wb.TaskResult.load("runs/capitalize")
+    suite = wb.run_suite(model, ["antonym", "present-past"], out="runs/suite")  # + the universal FV
 
 The package is layered by job; a lower group never imports a higher one
 (``tests/test_layers.py`` keeps it so):
@@ -20,8 +21,12 @@ The package is layered by job; a lower group never imports a higher one
     method   the paper's protocol: Protocol and the run's prompt sets, vectors, evaluation,
              the pipeline, TaskResult
     beyond   methods after the paper: soft task vectors, contrastive steering
-    studies  studies of finished runs: paper.py, diagnose.py, agreement.py, ...
-    show     figures (by topic, and one module per study's figure), attention views, the explorer
+    studies  studies of finished runs: one module per study, each declaring one ``Study`` record
+             (name, parameters, compute(run) -> typed record); registry.py collects them, and the
+             ``workbench study`` command, its flags, the cached stage and the docs' study pages
+             come from it; paper.py, agreement.py and cache.py serve them
+    show     figures (by topic), one module per study's figure (registered by the study's name),
+             report.py (the paper's figures, ``run_study``), attention views, the explorer
     teach    the course chapter and the exercises, with checks that name the mistake
 
 Names here are imported on first use, so ``import workbench`` is instant.
@@ -59,6 +64,10 @@ _FACE = {
     "PromptSets": "workbench.method.protocol",
     "run_task": "workbench.method.pipeline",
     "TaskResult": "workbench.method.result",
+    "run_suite": "workbench.method.suite",
+    "SuiteResult": "workbench.method.suite",
+    "suite_figures": "workbench.show.suite_figures",
+    "label_baselines": "workbench.data.label_baselines",
     # heads
     "mean_head_activations": "workbench.core.heads",
     "HeadMeans": "workbench.core.heads",

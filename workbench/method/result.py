@@ -33,6 +33,7 @@ from ..base.files import (
 from ..core.heads import HeadMeans
 from ..core.model import VectorMismatch, model_id, model_info
 from ..core.scan import HeadScan
+from ..data.label_baselines import LabelBaselines, label_baselines
 from ..data.tasks import Pair, Task, TaskSplit
 from .evaluate import Accuracy, LayerSweep
 from .protocol import PromptSets, Protocol
@@ -67,11 +68,11 @@ def check_output_folder(
             for what, same in (
                 (f"task {old.get('task')!r}", old.get("task_digest") == task_digest),
                 (f"model {old.get('model')!r} ({old.get('model_id')})", old.get("model_id") == model_id),
-                ("protocol", old.get("protocol") == protocol.to_dict()),
+                ("protocol", "protocol" in old and Protocol.from_dict(old["protocol"]) == protocol),
             )
             if not same
         ]
-    except (ValueError, OSError, AttributeError):
+    except (ValueError, OSError, AttributeError, TypeError):
         differs = ["an unreadable result.json"]
     if differs:
         raise ResultFileError(
@@ -111,12 +112,15 @@ class TaskResult:
     @property
     def split(self) -> TaskSplit:
         """The run's split: that of the task's scorable pairs (``notes["unscorable"]`` lists the others)."""
+        return self._scorable_task().split(seed=self.protocol.seed)
+
+    def _scorable_task(self) -> Task:
+        """The task without the pairs the run set aside as unscorable (all listed in its notes)."""
         aside = {tuple(p) for p in self.notes.get("unscorable", {}).get("set_aside", [])}
-        task = self.task
-        if aside:
-            kept = tuple(p for p in task.pairs if (p.input, p.output) not in aside)
-            task = Task(task.name, kept, task.source, task.description)
-        return task.split(seed=self.protocol.seed)
+        if not aside:
+            return self.task
+        kept = tuple(p for p in self.task.pairs if (p.input, p.output) not in aside)
+        return Task(self.task.name, kept, self.task.source, self.task.description)
 
     @property
     def icl_correct(self) -> torch.Tensor:
@@ -136,6 +140,13 @@ class TaskResult:
             return None
         right = self.icl_correct
         return {name: Accuracy(a.ranks[right]) for name, a in self.answer_accuracy_unfiltered.items()}
+
+    @property
+    def baselines(self) -> LabelBaselines:
+        """The majority-label and chance accuracies of the answers of the evaluated test queries."""
+        return label_baselines(
+            [p.output for p in PromptSets(self._scorable_task(), self.protocol).test_queries]
+        )
 
     def check_model(self, model) -> None:
         """Raise :class:`ResultMismatch` unless ``model`` is the one this result was made on."""
@@ -162,6 +173,9 @@ class TaskResult:
             if answer and whole and k in answer:
                 row += f"{answer[k].top1:>24.1%}{whole[k].top1:>12.1%}"
             rows.append(row)
+        b = self.baselines
+        rows.append(f"{'(majority)':<14}{'':>10}{b.majority:>12.1%}")
+        rows.append(f"{'(chance)':<14}{'':>10}{b.chance:>12.1%}")
         return "\n".join(rows)
 
     def __repr__(self) -> str:
@@ -186,6 +200,8 @@ class TaskResult:
             f"<th>all (n={self.icl_correct.numel()})</th>"
             + ("<th>whole answer (filtered)</th>" if answer else "")
             + f"</tr>{rows}</table>"
+            f"baselines of the test answers: majority {self.baselines.majority:.1%}, "
+            f"chance {self.baselines.chance:.1%}"
         )
 
     # --- saving -------------------------------------------------------------------------------
@@ -206,6 +222,7 @@ class TaskResult:
             "fv_norm": self.fv.norm,
             "accuracy": {k: v.top1 for k, v in filtered.items()},
             "accuracy_unfiltered": {k: v.top1 for k, v in self.accuracy_unfiltered.items()},
+            "baselines": self.baselines.to_dict(),
             "accuracy_detail": {k: v.to_dict() for k, v in filtered.items()},
             "accuracy_unfiltered_detail": {k: v.to_dict() for k, v in self.accuracy_unfiltered.items()},
             "protocol": self.protocol.to_dict(),
