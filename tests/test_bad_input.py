@@ -97,14 +97,16 @@ def test_dtype_is_part_of_the_identity_and_recorded(toy_task, tmp_path):
 
 
 @pytest.mark.real_model
-def test_answers_whose_first_token_is_a_shared_emoji_byte_are_refused(real_model):
+def test_answers_whose_first_token_is_a_shared_emoji_byte_are_scored_on_the_whole_character(real_model):
+    from workbench.data.prompts import answer_token_report
     from workbench.method.preflight import preflight
 
     emoji = ["😀", "😃", "😄", "😁", "😆", "😅", "😂", "🙂", "😉", "😊"]
     words = [f"word{i}" for i in range(60)]
     task = Task.from_pairs("emoji", [(w, emoji[(7 * i) % 10]) for i, w in enumerate(words)])
-    with pytest.raises(TaskError, match="first token"):
-        preflight(real_model, task, Protocol())
+    report = preflight(real_model, task, Protocol())  # not refused: each emoji is its own scored run
+    assert report.n_first_tokens == 10 and report.n_sharing == 0 and report.n_multi_token > 0
+    assert answer_token_report(real_model.tokenizer, task.pairs).examples == {}
 
 
 @pytest.mark.real_model
@@ -246,8 +248,8 @@ def test_tasks_too_small_or_unscorable_fail_before_any_stage(tiny, monkeypatch):
     small = Task.from_pairs("small", [(f"w{i}", f"W{i}") for i in range(12)])
     with pytest.raises(TaskError, match="needs at least 16 pairs"):
         run_task(tiny["llama"], small, SMALL, progress=False)
-    spaces = Task.from_pairs("spaces", [(f"w{i}", f"!{i}") for i in range(40)])  # ' !': a bare space first
-    with pytest.raises(TaskError, match="no answer .* can be scored"):
+    spaces = Task.from_pairs("spaces", [(f"w{i}", f"!{i}") for i in range(40)])  # one scored token: ' !'
+    with pytest.raises(TaskError, match="no token tells them apart"):
         run_task(tiny["llama"], spaces, SMALL, progress=False)
 
 

@@ -83,9 +83,14 @@ class SplitSpaceTokenizer:
         return "".join(inv[i] for i in ids)
 
 
-def test_whitespace_answer_token_is_reported_not_scored():
-    with pytest.raises(AnswerTokenError, match="only whitespace"):
-        encode_prompt(SplitSpaceTokenizer(), zero_shot_prompt(Pair("hot", "cold")), bos_id=None)
+def test_a_whitespace_first_token_joins_the_prompt_and_the_next_token_is_scored():
+    tok = SplitSpaceTokenizer()
+    enc = encode_prompt(tok, zero_shot_prompt(Pair("hot", "cold")), bos_id=None)
+    assert tok.decode(list(enc.ids)) == "Q: hot\nA: "
+    assert tok.decode([enc.answer_id]) == "c" and tok.decode(list(enc.answer_tokens)) == "cold"
+    assert enc.n_scored == 1
+    with pytest.raises(AnswerTokenError, match="whitespace only"):
+        encode_prompt(tok, zero_shot_prompt(Pair("hot", "\t")), bos_id=None)
 
 
 def test_answer_token_and_bos_on_real_tokenizer(tiny):

@@ -12,11 +12,19 @@ position (``pad=True``).  Hooks acting on other positions (``from_position``) ge
 token length, as does everything inside :func:`plain_forwards` and models that cannot be padded
 exactly (:func:`workbench.core.padding.can_pad`).  A hook factory may also be given a batch's
 prompt indices, for per-prompt values (e.g. a task vector per query).
+
+Answers scored on more than one token (:data:`~workbench.data.prompts.ANSWER_RULE`, and the
+whole-answer metric) run under teacher forcing (:func:`teacher_forced_ranks`): the prompt and the
+answer's tokens but its last, the logits of the last ``m`` positions.  Inside that forward
+:func:`answer_positions` says ``m``, and the interventions of :mod:`workbench.core.hooks` act on
+those ``m`` positions (the prompt's last token and every answer token fed in), as in steered
+generation.
 """
 
 from __future__ import annotations
 
 import contextvars
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -27,6 +35,7 @@ from tqdm.auto import tqdm
 
 from ..data.prompts import EncodedPrompt
 from . import padding
+from .model import input_device
 
 __all__ = [
     "Hooks",
@@ -39,6 +48,10 @@ __all__ = [
     "use_plain",
     "variant_batch",
     "chosen_variant_batch",
+    "answer_positions",
+    "n_answer_positions",
+    "teacher_forced_ranks",
+    "score_spans",
 ]
 
 Hooks = list[tuple[str, Callable]]
@@ -94,6 +107,34 @@ def variant_batch(n: int | None) -> Iterator[None]:
 def chosen_variant_batch() -> int | None:
     """The variants-per-forward limit of the enclosing :func:`variant_batch` block (``None``: automatic)."""
     return _VARIANT_BATCH.get()
+
+
+_ANSWER_POSITIONS: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "workbench_answer_positions", default=1
+)
+
+
+@contextmanager
+def answer_positions(m: int) -> Iterator[None]:
+    """Inside this block a forward's last ``m`` positions predict answer tokens: the interventions of
+    :mod:`workbench.core.hooks` built for "the last position" act on all ``m`` of them.
+
+    >>> with answer_positions(3):
+    ...     n_answer_positions()
+    3
+    >>> n_answer_positions()
+    1
+    """
+    token = _ANSWER_POSITIONS.set(int(m))
+    try:
+        yield
+    finally:
+        _ANSWER_POSITIONS.reset(token)
+
+
+def n_answer_positions() -> int:
+    """The ``m`` of the enclosing :func:`answer_positions` block (1 outside any)."""
+    return _ANSWER_POSITIONS.get()
 
 
 def length_batches(
@@ -152,3 +193,61 @@ def answer_ranks(
     answers = torch.tensor([p.answer_id for p in prompts])
     answer_logit = logits.gather(1, answers[:, None])
     return (logits > answer_logit).sum(-1)
+
+
+@torch.inference_mode()
+def teacher_forced_ranks(
+    model,
+    prompts: Sequence[EncodedPrompt],
+    hooks: Hooks | HookFactory | None = None,
+    whole: bool = False,
+    which: Sequence[int] | None = None,
+    batch_size: int = 16,
+) -> Int[Tensor, " which"]:
+    """The rank of each prompt's answer under teacher forcing: the WORST rank (max) over its tokens.
+
+    Each prompt runs with its answer's tokens but the last appended; the logits of the last ``m``
+    positions score the ``m`` tokens (``m = n_scored`` for the first-token metric, every answer
+    token with ``whole``), and rank 0 means every token was the top-1 given the ones before.
+    ``hooks`` run inside :func:`answer_positions` ``(m)``, so an added vector reaches every answer
+    position; a factory is given indices into ``prompts``.  ``which``: the prompts to score (default
+    all), in that order.
+    """
+    which = list(range(len(prompts))) if which is None else list(which)
+    device = input_device(model)
+    out = torch.zeros(len(which), dtype=torch.long)
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)  # (prompt length, m) -> rows of `which`
+    for row, i in enumerate(which):
+        m = len(prompts[i].answer_tokens) if whole else prompts[i].n_scored
+        groups[(len(prompts[i].ids), m)].append(row)
+    for (_, m), rows in sorted(groups.items()):
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            idx = [which[r] for r in chunk]
+            answers = torch.tensor([prompts[i].answer_tokens[:m] for i in idx], dtype=torch.long)
+            tokens = torch.tensor(
+                [list(prompts[i].ids) + list(prompts[i].answer_tokens[: m - 1]) for i in idx]
+            )
+            fwd = hooks(idx) if callable(hooks) else (hooks or [])
+            with answer_positions(m):
+                logits = model.run_with_hooks(tokens.to(device), fwd_hooks=fwd, logits_to_keep=m)[:, -m:]
+            logits = logits.float().cpu()  # [batch, m, d_vocab]
+            ranks = (logits > logits.gather(2, answers[..., None])).sum(-1)  # [batch, m]
+            out[chunk] = ranks.max(-1).values
+    return out
+
+
+def score_spans(
+    model,
+    prompts: Sequence[EncodedPrompt],
+    ranks: Int[Tensor, " prompt"],
+    hooks: Hooks | HookFactory | None = None,
+) -> Int[Tensor, " prompt"]:
+    """``ranks`` of the first answer token, with the prompts whose first character takes several
+    tokens (``n_scored > 1``) scored on all of them (:func:`teacher_forced_ranks`)."""
+    spans = [i for i, p in enumerate(prompts) if p.n_scored > 1]
+    if not spans:
+        return ranks
+    ranks = ranks.clone()
+    ranks[spans] = teacher_forced_ranks(model, prompts, hooks, which=spans)
+    return ranks

@@ -3,7 +3,11 @@
 Every intervention is a list of TransformerLens ``(hook_name, fn)`` pairs (or, where each prompt
 gets its own values, a factory of them) acting on the positions :func:`positions` names: the
 LAST position of every row (``from_position=None``), or position ``from_position`` and every
-later one (generation, where each new token must be steered too).  Sites are named by
+later one (generation, where each new token must be steered too).  Under teacher forcing of a
+multi-token answer (:func:`workbench.core.forward.answer_positions`) "the last position" is the
+last ``m`` positions, the prompt's last and every answer token fed in, as in steered generation;
+:func:`replace_last_state` still writes the prompt's last position only (Hendel et al.'s patch).
+The positions are read when a hook runs, so one built hook serves both.  Sites are named by
 :func:`workbench.core.model.hook_name`.
 
 ======================  =========================================================================
@@ -29,7 +33,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..base.checks import check_finite
-from .forward import HookFactory, Hooks
+from .forward import HookFactory, Hooks, n_answer_positions
 from .model import OutOfRange, VectorMismatch, hook_name, input_device, model_info
 
 __all__ = [
@@ -44,8 +48,9 @@ __all__ = [
 
 
 def positions(from_position: int | None) -> slice:
-    """The positions an intervention acts on: the last (``None``), or ``from_position`` onwards."""
-    return slice(-1, None) if from_position is None else slice(from_position, None)
+    """The positions an intervention acts on: the last (``None``; the last ``m`` answer positions
+    inside :func:`~workbench.core.forward.answer_positions`), or ``from_position`` onwards."""
+    return slice(-n_answer_positions(), None) if from_position is None else slice(from_position, None)
 
 
 def add_vector(
@@ -58,24 +63,24 @@ def add_vector(
         raise VectorMismatch(f"vector has width {vector.shape[-1]}, the model's d_model is {info.d_model}")
     check_finite(alpha, "the scale alpha")
     v = check_finite(vector.float(), "the vector to add")
-    where = positions(from_position)
 
     def hook(resid, hook):
-        resid[:, where] += (alpha * v).to(device=resid.device, dtype=resid.dtype)
+        resid[:, positions(from_position)] += (alpha * v).to(device=resid.device, dtype=resid.dtype)
         return resid
 
     return [(hook_name("resid_post", layer), hook)]
 
 
 def replace_last_state(model, layer: int, states: Float[Tensor, "prompt d_model"]) -> HookFactory:
-    """A hook factory writing ``states[i]`` over prompt ``i``'s last-position state after ``layer``."""
+    """A hook factory writing ``states[i]`` over prompt ``i``'s last-position state after ``layer``
+    (the prompt's last position, also under teacher forcing of a multi-token answer)."""
     layer = model_info(model).check_layer(layer)
 
     def factory(indices: Sequence[int]) -> Hooks:
         batch_states = states[list(indices)]
 
         def hook(resid, hook):
-            resid[:, -1] = batch_states.to(device=resid.device, dtype=resid.dtype)
+            resid[:, -n_answer_positions()] = batch_states.to(device=resid.device, dtype=resid.dtype)
             return resid
 
         return [(hook_name("resid_post", layer), hook)]
@@ -101,9 +106,9 @@ def blend_heads(
             f"alpha {tuple(alpha.shape)} / mean_z {tuple(mean_z.shape)} do not fit {info.name}, which needs "
             f"{shape} / {(*shape, info.d_head)} (layer, head[, d_head])."
         )
-    start = -1 if from_position is None else from_position
 
     def hook(z, hook):
+        start = -n_answer_positions() if from_position is None else from_position
         layer = hook.layer()
         a = alpha[layer].to(device=z.device, dtype=z.dtype)[:, None]  # [head, 1]
         m = mean_z[layer].to(device=z.device, dtype=z.dtype)  # [head, d_head]
@@ -127,11 +132,10 @@ def mean_ablate_heads(
         if not 0 <= head < info.n_heads:
             raise OutOfRange(f"head {head} is out of range: {info.name} has {info.n_heads} heads per layer")
         by_layer.setdefault(info.check_layer(layer), []).append(head)
-    where = positions(from_position)
 
     def hook(z, hook):
         hs = by_layer[hook.layer()]
-        z[:, where, hs] = mean_z[hook.layer(), hs].to(device=z.device, dtype=z.dtype)
+        z[:, positions(from_position), hs] = mean_z[hook.layer(), hs].to(device=z.device, dtype=z.dtype)
         return z
 
     return [(hook_name("z", layer), hook) for layer in by_layer]
@@ -155,10 +159,10 @@ def project_out(
     u = u / u.norm()
     offset = float(center.float() @ u) if center is not None else 0.0
     layers = range(model_info(model).n_layers) if layers is None else layers
-    where = positions(from_position)
 
     def hook(resid, hook):
         uu = u.to(device=resid.device, dtype=resid.dtype)
+        where = positions(from_position)
         x = resid[:, where]
         resid[:, where] = x - ((x @ uu) - offset)[..., None] * uu
         return resid

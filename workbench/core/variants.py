@@ -54,6 +54,7 @@ from .forward import (
     last_token_logits,
     pads_here,
     plain_forwards,
+    score_spans,
     use_plain,
 )
 
@@ -167,6 +168,10 @@ def variant_scores(
 ) -> dict[Hashable, AnswerScores]:
     """Every prompt under every intervention, scored on its answer token.
 
+    ``ranks`` follow :data:`~workbench.data.prompts.ANSWER_RULE`: a prompt whose first character
+    takes several tokens is ranked on all of them (:func:`~workbench.core.forward.score_spans`, a
+    teacher-forced forward per intervention); ``probs`` and ``top1`` are always the first token's.
+
     Args:
         interventions: name -> hooks / hook factory / ``None`` (no intervention).
         batch_size: prompts per forward (left-padded to one width where the model allows).
@@ -192,6 +197,7 @@ def variant_scores(
         for name in tqdm(names, desc=desc, disable=not progress, leave=False):
             logits = last_token_logits(model, prompts, interventions[name], batch_size=batch_size, pad=False)
             r, pr, t = _scores(logits, answers_all)
+            r = score_spans(model, prompts, r, interventions[name])
             out[name] = AnswerScores(r, pr, t, logits if keep_logits else None)
         return out
 
@@ -240,4 +246,6 @@ def variant_scores(
                     kept[i][idx] = logits[:, col].float().cpu()
             bar.update(B * v)
     bar.close()
+    for i, name in enumerate(names):
+        ranks[i] = score_spans(model, prompts, ranks[i], interventions[name])
     return {name: AnswerScores(ranks[i], probs[i], top1[i], kept[i]) for i, name in enumerate(names)}

@@ -4,8 +4,9 @@ The paper's format, one demonstration per block and a space before every word::
 
     Q: hot\\nA: cold\\n\\nQ: big\\nA: small\\n\\nQ: fast\\nA:
 
-with the answer scored by the FIRST token of ``" " + answer``.  Every prompt the workbench
-builds (clean, shuffled-label, zero-shot, other templates, natural text) comes from this module.
+with the answer scored by its first token (:func:`encode_prompt` states the rule for answers whose
+first token is a bare space or part of a character).  Every prompt the workbench builds (clean,
+shuffled-label, zero-shot, other templates, natural text) comes from this module.
 
 >>> from workbench.data.tasks import Pair
 >>> demos = [Pair("hot", "cold"), Pair("big", "small")]
@@ -49,6 +50,8 @@ __all__ = [
     "with_format",
     "AnswerTokenReport",
     "answer_token_report",
+    "scorable_pairs",
+    "ANSWER_RULE",
 ]
 
 PromptKind = Literal["icl", "shuffled", "zero_shot", "natural"]
@@ -171,8 +174,9 @@ def sample_prompts(
     """Draw prompts: demonstrations from ``split.train``, queries from the named split.
 
     ``n_prompts=None`` uses every query once, in order; otherwise queries are drawn with
-    replacement when there are fewer queries than prompts.  A demonstration never repeats the
-    query.  ``query_pairs`` overrides the query pool (e.g. queries filtered by correctness).
+    replacement when there are fewer queries than prompts.  A demonstration never shows the
+    query's input (nor another pair of a repeated input).  ``query_pairs`` overrides the query
+    pool (e.g. queries filtered by correctness).
     """
     rng = random.Random(seed)
     pool = list(query_pairs) if query_pairs is not None else list(getattr(split, queries))
@@ -208,47 +212,129 @@ def sample_prompts(
 
 
 class AnswerTokenError(ValueError):
-    """The first token of ``" " + answer`` is empty or only whitespace, so it cannot be scored."""
+    """An answer this tokenizer cannot score: it tokenizes to nothing but whitespace, or its first
+    character is not in the vocabulary (the unknown token, which every such answer shares)."""
+
+
+ANSWER_RULE = (
+    "The answer is tokenized after the prompt (' ' + answer, jointly with the prompt). Leading "
+    "tokens that are only whitespace (' 5' -> ' ', '5' on Llama-style tokenizers) are part of the "
+    "prompt, not of the answer. The answer's first token is scored; when that token is only part "
+    "of a character (a byte of é, ü, ñ, CJK, an emoji), the tokens up to the one that completes "
+    "the character are scored together: right at top-k when every one of them is within the top k "
+    "given the ones before (teacher forcing). The whole-answer metric scores every answer token so."
+)
 
 
 @dataclass(frozen=True)
 class EncodedPrompt:
-    """Token ids of a prompt (BOS included when the model uses one) and its answer's first token."""
+    """Token ids of a prompt (BOS included when the model uses one) and of its answer.
+
+    ids: the prompt, ending with any whitespace-only tokens the answer starts with (:data:`ANSWER_RULE`).
+    answer_id: the answer's first token after them (the scored token of the paper's metric).
+    answer_ids: every answer token from ``answer_id`` on (empty: ``(answer_id,)``).
+    n_scored: how many of ``answer_ids`` the first-token metric scores: 1, or more when the first
+    token is part of a character.
+    """
 
     ids: tuple[int, ...]
     answer_id: int
     prompt: Prompt = field(compare=False)
+    answer_ids: tuple[int, ...] = ()
+    n_scored: int = 1
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def answer_tokens(self) -> tuple[int, ...]:
+        """The whole answer's tokens (the first is :attr:`answer_id`)."""
+        return self.answer_ids or (self.answer_id,)
+
+    @property
+    def scored_tokens(self) -> tuple[int, ...]:
+        """The tokens the first-token metric scores (one, unless the first is part of a character)."""
+        return self.answer_tokens[: self.n_scored]
+
+
+def _answer_tokens(tokenizer, text: str, answer: str) -> tuple[list[int], list[int]]:
+    """``(prompt ids, answer ids)``: the answer's tokens as they follow the prompt's."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    full = tokenizer(text + " " + answer, add_special_tokens=False)["input_ids"]
+    if len(full) > len(ids) and full[: len(ids)] == ids:
+        return ids, full[len(ids) :]
+    return ids, tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
+
+
+def split_answer(tokenizer, answer: str, tokens: Sequence[int]) -> tuple[int, int]:
+    """``(n_lead, n_scored)`` for an answer's tokens under :data:`ANSWER_RULE`: how many leading
+    tokens are only whitespace (they join the prompt), and how many after them the first-token
+    metric scores.  Raises :class:`AnswerTokenError` if nothing is left or the first character
+    is the unknown token.
+
+    >>> from workbench.core.tiny import tiny_tokenizer
+    >>> tok = tiny_tokenizer()
+    >>> [tok.decode([t]) for t in tok(" ü5", add_special_tokens=False)["input_ids"]]
+    [' ', '\ufffd', '\ufffd', '5']
+    >>> split_answer(tok, "ü5", tok(" ü5", add_special_tokens=False)["input_ids"])
+    (1, 2)
+    """
+    lead = 0
+    while lead < len(tokens) and (piece := tokenizer.decode([tokens[lead]])) and not piece.strip():
+        lead += 1
+    rest = list(tokens[lead:])
+    if not rest:
+        raise AnswerTokenError(
+            f"' {answer}' tokenizes to whitespace only: there is no answer token to score. Drop this pair."
+        )
+    n = 1
+    partial_ok = "\ufffd" in answer  # an answer that holds U+FFFD itself
+    while n < len(rest) and not partial_ok and "\ufffd" in tokenizer.decode(rest[:n]):
+        n += 1
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is not None and unk in rest[:n]:
+        raise AnswerTokenError(
+            f"the first character of {answer!r} is not in this tokenizer's vocabulary (it becomes the "
+            "unknown token, shared by every such answer), so no token can tell it apart. Drop this pair."
+        )
+    return lead, n
+
 
 def encode_prompt(tokenizer, prompt: Prompt, bos_id: int | None) -> EncodedPrompt:
-    """Tokenize ``prompt`` and find the first token of ``" " + answer`` as it follows the prompt.
+    """Tokenize ``prompt`` and its answer under :data:`ANSWER_RULE`.
 
-    The answer token is read from the joint tokenization of prompt and answer, so merges across
-    the boundary are respected; if the joint tokens do not extend the prompt's own tokens, the
-    answer is tokenized alone.  Raises :class:`AnswerTokenError` if that token is only
-    whitespace (a tokenizer that splits the leading space off), which would score nothing.
+    The answer's tokens are read from the joint tokenization of prompt and ``" " + answer``, so
+    merges across the boundary are respected; if the joint tokens do not extend the prompt's own
+    tokens, the answer is tokenized alone.  Whitespace-only leading answer tokens are appended to
+    the prompt's ids.  Raises :class:`AnswerTokenError` for an answer no token can score.
     """
-    ids = tokenizer(prompt.text, add_special_tokens=False)["input_ids"]
-    full = tokenizer(prompt.text + " " + prompt.answer, add_special_tokens=False)["input_ids"]
-    if len(full) > len(ids) and full[: len(ids)] == ids:
-        answer_id = full[len(ids)]
-    else:
-        alone = tokenizer(" " + prompt.answer, add_special_tokens=False)["input_ids"]
-        if not alone:
-            raise AnswerTokenError(f"answer {prompt.answer!r} tokenizes to nothing")
-        answer_id = alone[0]
-    piece = tokenizer.decode([answer_id])
-    if not piece.strip():
-        raise AnswerTokenError(
-            f"the first token of ' {prompt.answer}' is {piece!r}, only whitespace: this tokenizer "
-            "splits the space off, so scoring it would test nothing. Drop this pair or change "
-            "the answer's format."
-        )
+    ids, tokens = _answer_tokens(tokenizer, prompt.text, prompt.answer)
+    if not tokens:
+        raise AnswerTokenError(f"answer {prompt.answer!r} tokenizes to nothing")
+    lead, n_scored = split_answer(tokenizer, prompt.answer, tokens)
     prefix = [bos_id] if bos_id is not None else []
-    return EncodedPrompt(tuple(prefix + list(ids)), int(answer_id), prompt)
+    answer = tuple(int(t) for t in tokens[lead:])
+    return EncodedPrompt(tuple(prefix + list(ids) + list(tokens[:lead])), answer[0], prompt, answer, n_scored)
+
+
+def scorable_pairs(
+    tokenizer, pairs: Sequence[Pair], fmt: PromptFormat = PAPER_FORMAT
+) -> tuple[list[Pair], list[tuple[Pair, str]]]:
+    """``(kept, dropped)``: the pairs whose answer can be scored on ``tokenizer`` (each distinct
+    answer encoded once after a zero-shot prompt in ``fmt``), and the others with the reason.
+
+    A run decides this ONCE, before any prompt set is drawn
+    (:class:`~workbench.method.protocol.PromptSets`), so its paired sets stay aligned."""
+    reason: dict[str, str | None] = {}
+    for answer in dict.fromkeys(p.output for p in pairs):
+        try:
+            encode_prompt(tokenizer, zero_shot_prompt(Pair("x", answer), fmt), None)
+            reason[answer] = None
+        except AnswerTokenError as e:
+            reason[answer] = str(e)
+    kept = [p for p in pairs if reason[p.output] is None]
+    dropped = [(p, str(reason[p.output])) for p in pairs if reason[p.output] is not None]
+    return kept, dropped
 
 
 def encode_prompts(
@@ -274,14 +360,16 @@ def with_format(prompt: Prompt, fmt: PromptFormat) -> Prompt:
 
 @dataclass(frozen=True)
 class AnswerTokenReport:
-    """How well the first-token rule can tell a task's answers apart, for one tokenizer.
+    """How well the first-token rule (:data:`ANSWER_RULE`) tells a task's answers apart, for one tokenizer.
 
-    n_answers: distinct answers; n_unscorable: those whose first token is only whitespace;
-    n_first_tokens: distinct first tokens among the scorable ones; n_sharing: distinct answers whose
-    first token is also another answer's; n_partial_shared: of those, the ones whose first token is
-    an incomplete UTF-8 character (a byte of an emoji or CJK character); majority_share: the
-    accuracy of a model that always answers the most common first token (over pairs);
-    examples: a few answers that share a first token, by token.
+    n_answers: distinct answers; n_unscorable: those no token can score (:func:`split_answer`);
+    n_first_tokens: distinct scored tokens (or token runs) among the scorable ones; n_sharing:
+    distinct answers whose scored tokens are also another answer's; n_whitespace_first: answers
+    whose first token is only whitespace (moved into the prompt); n_multi_token: answers whose
+    first character takes more than one token (scored together); n_partial_shared: kept for
+    older results, always 0 (a scored run never ends inside a character); majority_share: the
+    accuracy of a model that always answers the most common scored token (over pairs), e.g. the
+    majority label of a classification task; examples: a few answers that share scored tokens.
     """
 
     n_answers: int
@@ -292,6 +380,8 @@ class AnswerTokenReport:
     majority_share: float
     majority_token: str
     examples: dict[str, list[str]]
+    n_whitespace_first: int = 0
+    n_multi_token: int = 0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -307,32 +397,40 @@ class AnswerTokenReport:
 def answer_token_report(
     tokenizer, pairs: Sequence[Pair], fmt: PromptFormat = PAPER_FORMAT
 ) -> AnswerTokenReport:
-    """Score each distinct answer's first token as a prompt would (:func:`encode_prompt` after a
-    zero-shot prompt in ``fmt``) and report how many answers it identifies."""
+    """Encode each distinct answer as a prompt would (:func:`encode_prompt` after a zero-shot
+    prompt in ``fmt``) and report how many answers its scored tokens identify."""
     from collections import Counter, defaultdict
 
-    first: dict[str, int | None] = {}
+    first: dict[str, tuple[int, ...] | None] = {}
+    n_space = n_multi = 0
     for answer in dict.fromkeys(p.output for p in pairs):
         try:
-            first[answer] = encode_prompt(tokenizer, zero_shot_prompt(Pair("x", answer), fmt), None).answer_id
+            enc = encode_prompt(tokenizer, zero_shot_prompt(Pair("x", answer), fmt), None)
         except AnswerTokenError:
             first[answer] = None
-    groups: dict[int, list[str]] = defaultdict(list)
-    for answer, tok in first.items():
-        if tok is not None:
-            groups[tok].append(answer)
-    shared = {tok: answers for tok, answers in groups.items() if len(answers) > 1}
-    partial = {tok for tok in shared if "\ufffd" in tokenizer.decode([tok])}
+            continue
+        first[answer] = enc.scored_tokens
+        n_multi += enc.n_scored > 1
+        n_space += len(enc.ids) > len(
+            tokenizer(fmt.render((), Pair("x", answer)), add_special_tokens=False)["input_ids"]
+        )
+    groups: dict[tuple[int, ...], list[str]] = defaultdict(list)
+    for answer, toks in first.items():
+        if toks is not None:
+            groups[toks].append(answer)
+    shared = {toks: answers for toks, answers in groups.items() if len(answers) > 1}
     counts = Counter(first[p.output] for p in pairs if first[p.output] is not None)
     top, n_top = counts.most_common(1)[0] if counts else (None, 0)
     biggest = sorted(shared.items(), key=lambda kv: -len(kv[1]))[:3]
     return AnswerTokenReport(
         n_answers=len(first),
-        n_unscorable=sum(tok is None for tok in first.values()),
+        n_unscorable=sum(toks is None for toks in first.values()),
         n_first_tokens=len(groups),
         n_sharing=sum(len(a) for a in shared.values()),
-        n_partial_shared=sum(len(shared[tok]) for tok in partial),
+        n_partial_shared=0,
         majority_share=n_top / max(1, sum(counts.values())),
-        majority_token="" if top is None else tokenizer.decode([top]),
-        examples={tokenizer.decode([tok]): answers[:4] for tok, answers in biggest},
+        majority_token="" if top is None else tokenizer.decode(list(top)),
+        examples={tokenizer.decode(list(toks)): answers[:4] for toks, answers in biggest},
+        n_whitespace_first=n_space,
+        n_multi_token=n_multi,
     )

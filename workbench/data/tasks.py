@@ -8,6 +8,13 @@ any other path works too.
 The split follows the paper: 70 % train (demonstrations), 9 % valid (queries for extraction),
 21 % test (evaluation queries), shuffled with a fixed seed.
 
+Real data repeats inputs with different outputs (a person who plays two instruments; "I" followed
+by "II" among Roman numerals and by "J" among letters).  Such pairs are kept: each is a query of
+its own, scored against its OWN output (the paper's rule), and all pairs of one input fall in the
+same part of the split, so a query's input is never shown as a demonstration
+(:func:`~workbench.data.prompts.sample_prompts` also never shows it).  :attr:`Task.repeated_inputs`
+lists them.  Exact duplicates (same input, same output) are merged.
+
 >>> task = Task.from_pairs("toy", [(f"w{i}", f"W{i}") for i in range(100)])
 >>> split = task.split(seed=0)
 >>> len(split.train), len(split.valid), len(split.test)
@@ -37,9 +44,14 @@ __all__ = [
     "tasks_dir",
     "SPLIT_FRACTIONS",
     "task_text_problem",
+    "SCORING_RULE_REPEATED",
 ]
 
 SPLIT_FRACTIONS = (0.70, 0.09, 0.21)  # train, valid, test
+SCORING_RULE_REPEATED = (
+    "an input listed with several outputs is one query per pair, each scored against its own "
+    "pair's output (the paper's rule); a zero-shot prompt of such an input can be right on at most one"
+)
 
 
 class TaskError(ValueError):
@@ -106,6 +118,31 @@ class Task:
             source=data.get("source", "<saved>"),
         )
 
+    @property
+    def repeated_inputs(self) -> dict[str, tuple[str, ...]]:
+        """Each input listed with more than one output, and its outputs in file order.
+
+        >>> Task.from_pairs("t", [("I", "II"), ("I", "J"), ("V", "VI"), ("I", "II")]).repeated_inputs
+        {'I': ('II', 'J')}
+        """
+        outputs: dict[str, list[str]] = {}
+        for p in self.pairs:
+            outputs.setdefault(p.input, []).append(p.output)
+        return {x: tuple(ys) for x, ys in outputs.items() if len(ys) > 1}
+
+    def repeated_inputs_note(self, n_examples: int = 3) -> dict | None:
+        """``None``, or what a result records about :attr:`repeated_inputs`: how many inputs and
+        pairs, a few examples and the scoring rule."""
+        repeated = self.repeated_inputs
+        if not repeated:
+            return None
+        return {
+            "inputs": len(repeated),
+            "pairs": sum(len(ys) for ys in repeated.values()),
+            "examples": {x: list(ys) for x, ys in list(repeated.items())[:n_examples]},
+            "rule": SCORING_RULE_REPEATED,
+        }
+
     def __repr__(self) -> str:
         ex = ", ".join(f"{p.input!r}->{p.output!r}" for p in self.pairs[:3])
         return f"Task({self.name!r}, {len(self)} pairs: {ex}, ...)"
@@ -124,23 +161,29 @@ class Task:
         )
 
     def split(self, seed: int = 0, fractions: Sequence[float] = SPLIT_FRACTIONS) -> TaskSplit:
-        """Shuffle with ``seed`` and cut into train/valid/test by ``fractions``.
+        """Shuffle with ``seed`` and cut into train/valid/test by ``fractions`` of the pairs.
 
-        Deterministic: the same task and seed always give the same split.
+        The inputs are shuffled, not the pairs: every pair of a repeated input lands in the same
+        part (so a part can hold one pair more than its fraction).  With no repeated input this
+        is a shuffle of the pairs.  Deterministic: the same task and seed give the same split.
         """
         if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6:
             raise ValueError(f"fractions must be three numbers summing to 1, got {fractions}")
-        order = list(range(len(self.pairs)))
+        groups: dict[str, list[Pair]] = {}
+        for p in self.pairs:
+            groups.setdefault(p.input, []).append(p)
+        inputs = list(groups)
+        order = list(range(len(inputs)))
         random.Random(seed).shuffle(order)
-        n = len(order)
-        n_train = round(fractions[0] * n)
-        n_valid = round(fractions[1] * n)
-        pick = lambda idx: tuple(self.pairs[i] for i in idx)  # noqa: E731
-        return TaskSplit(
-            train=pick(order[:n_train]),
-            valid=pick(order[n_train : n_train + n_valid]),
-            test=pick(order[n_train + n_valid :]),
-        )
+        n = len(self.pairs)
+        wanted = (round(fractions[0] * n), round(fractions[1] * n))
+        parts: tuple[list[Pair], list[Pair], list[Pair]] = ([], [], [])
+        part = 0
+        for i in order:
+            while part < 2 and len(parts[part]) >= wanted[part]:
+                part += 1
+            parts[part].extend(groups[inputs[i]])
+        return TaskSplit(train=tuple(parts[0]), valid=tuple(parts[1]), test=tuple(parts[2]))
 
 
 def tasks_dir() -> Path:
@@ -161,8 +204,8 @@ def load_task(name_or_path: str | os.PathLike) -> Task:
     """Load a built-in task by name (``"antonym"``) or any JSON file in the dataset format.
 
     Raises :class:`TaskError` naming the file and the offending entry when the data is
-    malformed: bad JSON, not a list, missing keys, non-string or empty values, an input given
-    two different outputs.
+    malformed: bad JSON, not a list, missing keys, non-string or empty values.  An input listed
+    with several outputs is kept (:attr:`Task.repeated_inputs`).
     """
     path = Path(name_or_path)
     if not (path.suffix == ".json" or path.exists()):
@@ -216,7 +259,7 @@ def task_text_problem(text: str) -> str | None:
 
 
 def _validate(raw: object, source: str) -> list[Pair]:
-    """Check the dataset format; return the pairs, exact duplicates dropped."""
+    """Check the dataset format; return the pairs (stripped), exact duplicates dropped."""
     if isinstance(raw, dict) and "data" in raw:  # tolerate {"data": [...]} wrappers
         raw = raw["data"]
     if not isinstance(raw, list):
@@ -226,7 +269,7 @@ def _validate(raw: object, source: str) -> list[Pair]:
     if not raw:
         raise TaskError(f"{source}: the dataset is empty; a task needs at least a few pairs.")
     pairs: list[Pair] = []
-    seen: dict[str, tuple[int, str]] = {}
+    seen: set[tuple[str, str]] = set()
     for i, entry in enumerate(raw):
         where = f"{source}, entry {i}"
         if not isinstance(entry, dict):
@@ -244,14 +287,8 @@ def _validate(raw: object, source: str) -> list[Pair]:
             if problem:
                 raise TaskError(f"{where}: {key!r} {value!r} cannot be used: {problem}.")
         x, y = entry["input"].strip(), entry["output"].strip()
-        if x in seen:
-            j, y0 = seen[x]
-            if y0 != y:
-                raise TaskError(
-                    f"{where}: input {x!r} appears again with a different output "
-                    f"({y!r} here, {y0!r} at entry {j}). Keep one of them."
-                )
+        if (x, y) in seen:
             continue  # exact duplicate: keep the first
-        seen[x] = (i, y)
+        seen.add((x, y))
         pairs.append(Pair(x, y))
     return pairs

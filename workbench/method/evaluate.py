@@ -1,8 +1,11 @@
 """Accuracies: with and without a vector, across layers, head counts, templates and formats.
 
-The score is the rank of the first token of ``" " + answer`` among the last position's logits:
-top-1 (also top-2/3) accuracy.  Natural-text prompts are scored by greedy generation: correct
-if the answer appears in the generated text.
+The score is the rank of the answer's first token among the last position's logits: top-1 (also
+top-2/3) accuracy (:data:`~workbench.data.prompts.ANSWER_RULE`: whitespace-only leading tokens
+belong to the prompt; a first character of several tokens is scored on all of them).  The second
+metric, :func:`answer_accuracy`, scores the whole answer under teacher forcing: right when every
+answer token is the top-1, with any added vector at every answer position.  Natural-text prompts
+are scored by greedy generation: correct if the answer appears in the generated text.
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..core.forward import HookFactory, Hooks, answer_ranks, last_token_logits
+from ..core.forward import (
+    HookFactory,
+    Hooks,
+    answer_ranks,
+    last_token_logits,
+    score_spans,
+    teacher_forced_ranks,
+)
 from ..core.heads import HeadMeans
 from ..core.hooks import add_vector, generate
 from ..core.model import model_info
@@ -38,6 +48,7 @@ __all__ = [
     "Accuracy",
     "accuracy",
     "accuracies",
+    "answer_accuracy",
     "sweep_layers",
     "layer_sweep",
     "LayerSweep",
@@ -94,7 +105,30 @@ def accuracy(
     if not prompts:
         return Accuracy(torch.empty(0, dtype=torch.long))
     logits = last_token_logits(model, prompts, hooks, batch_size=batch_size, progress=progress)
-    return Accuracy(answer_ranks(logits, prompts))
+    return Accuracy(score_spans(model, prompts, answer_ranks(logits, prompts), hooks))
+
+
+def answer_accuracy(
+    model,
+    prompts: Sequence[EncodedPrompt],
+    hooks: Hooks | HookFactory | None = None,
+    first: Accuracy | None = None,
+    batch_size: int = 16,
+) -> Accuracy:
+    """The whole-answer metric: each prompt's rank is the worst rank of its answer tokens under
+    teacher forcing, so top-1 means every token was the top-1 given the ones before
+    (:func:`~workbench.core.forward.teacher_forced_ranks`; an added vector acts at every answer
+    position, as in steered generation).  ``first``: the same prompts' first-token accuracy under the
+    same ``hooks``, reused for answers the first-token metric already scores whole."""
+    if not prompts:
+        return Accuracy(torch.empty(0, dtype=torch.long))
+    ranks = torch.zeros(len(prompts), dtype=torch.long) if first is None else first.ranks.clone()
+    todo = [i for i, p in enumerate(prompts) if first is None or len(p.answer_tokens) > p.n_scored]
+    if todo:
+        ranks[todo] = teacher_forced_ranks(
+            model, prompts, hooks, whole=True, which=todo, batch_size=batch_size
+        )
+    return Accuracy(ranks)
 
 
 def accuracies(

@@ -3,6 +3,12 @@
     filter valid queries -> mean head activations -> head scan -> FV (top-k heads)
         -> choose the layer (sweep on valid) -> evaluate on test -> TaskResult
 
+Every condition is scored twice on the test queries: the paper's first-token top-1, and the whole
+answer under teacher forcing (:func:`~workbench.method.evaluate.answer_accuracy`).  Which pairs
+can be scored is decided once per task, before any prompt set is drawn
+(:class:`~workbench.method.protocol.PromptSets`), and :func:`evaluate_conditions` checks that its
+paired sets hold the same queries in the same order.
+
 :func:`run_task` reads top to bottom: one small function per stage, and one cache helper
 (:class:`Stages`) that keys every stage by the model's identity (weights fingerprint and dtype),
 the task's content and the protocol.  The prompts of every stage come from the run's
@@ -26,32 +32,57 @@ from ..core.hooks import add_vector, replace_last_state
 from ..core.model import model_id, model_info
 from ..core.scan import HeadScan, scan_heads
 from ..core.selfcheck import check_record, verify_model
-from ..data.prompts import NATURAL_TEMPLATES, PAPER_FORMAT
+from ..data.prompts import (
+    ANSWER_RULE,
+    NATURAL_TEMPLATES,
+    PAPER_FORMAT,
+    AnswerTokenReport,
+    answer_token_report,
+)
 from ..data.tasks import Pair, Task, load_task
 from .evaluate import (
     Accuracy,
     LayerSweep,
     accuracies,
     accuracy,
+    answer_accuracy,
     head_count_grid_accuracy,
     layer_sweep,
     natural_text_accuracy,
     portability_accuracy,
 )
-from .preflight import preflight
+from .preflight import data_notes, preflight
 from .protocol import PromptSets, Protocol, ProtocolError
 from .result import TaskResult
 from .vectors import FunctionVector, default_top_k, vector_provenance
 
-__all__ = ["run_task", "Stages", "evaluate_conditions", "zero_shot_head_means", "CONDITIONS"]
+__all__ = [
+    "run_task",
+    "Stages",
+    "evaluate_conditions",
+    "evaluate_whole_answers",
+    "condition_interventions",
+    "check_aligned",
+    "zero_shot_head_means",
+    "CONDITIONS",
+]
 
 CONDITIONS = ("icl", "zero_shot", "zero_shot_fv", "shuffled", "shuffled_fv", "mean_state", "task_vector")
+SCORING_VERSION = 2  # stage keys of tasks whose prompts ANSWER_RULE or the split by input changed
 
 
 class Stages:
     """The one cache helper: a stage's tensors under a key of everything it depends on."""
 
-    def __init__(self, model, task: Task, protocol: Protocol, cache: StageCache, progress: bool):
+    def __init__(
+        self,
+        model,
+        task: Task,
+        protocol: Protocol,
+        cache: StageCache,
+        progress: bool,
+        answers: AnswerTokenReport | None = None,
+    ):
         self.model = model
         self.task = task
         self.protocol = protocol
@@ -64,6 +95,15 @@ class Stages:
             "n_shot": protocol.n_shot,
             "filter": protocol.filter_correct,
         }
+        answers = answers or answer_token_report(model.tokenizer, task.pairs)
+        if (
+            task.repeated_inputs
+            or answers.n_whitespace_first
+            or answers.n_multi_token
+            or answers.n_unscorable
+        ):
+            # scored by ANSWER_RULE (and split by input) since SCORING_VERSION: never reuse older stages
+            self.key["scoring"] = SCORING_VERSION
 
     def cached(self, stage: str, parts: dict[str, Any], compute: Callable[[], dict[str, torch.Tensor]]):
         """The stored tensors of ``stage`` for the run's key plus ``parts``; computed and stored if absent."""
@@ -110,7 +150,7 @@ def run_task(
     if top_k > info.n_total_heads:
         raise ProtocolError(f"top_k {top_k} is more than the {info.n_total_heads} heads of {info.name}")
     answer_tokens = preflight(model, task, protocol)  # a second's checks before minutes of work
-    stages = Stages(model, task, protocol, cache or StageCache(), progress)
+    stages = Stages(model, task, protocol, cache or StageCache(), progress, answer_tokens)
 
     extraction, valid_top1 = filter_extraction_queries(stages)
     sets = PromptSets(task, protocol, model, extraction)
@@ -122,6 +162,7 @@ def run_task(
     fv = function_vector(stages, sets, means, scan, top_k)
     fv.layer, valid_sweep = choose_layer(stages, sets, fv)
     ranks = evaluation(stages, sets, fv, means)
+    answer_ranks = whole_answer_evaluation(stages, sets, fv, means, ranks)
     test_sweep = test_layer_sweep(stages, sets, fv) if protocol.sweep_layers else None
 
     split = sets.split
@@ -136,6 +177,8 @@ def run_task(
         "extraction_queries": len(extraction),
         "test_queries": int(icl_right.numel()),
         "test_queries_filtered": int(icl_right.sum()),
+        "answer_rule": ANSWER_RULE,
+        **data_notes(task, sets.dropped),
     }
     if count_choice is not None:
         notes["head_count"] = count_choice
@@ -155,6 +198,7 @@ def run_task(
         test_sweep,
         notes,
         self_check=check_record(model),
+        answer_accuracy_unfiltered=answer_ranks,
     )
 
 
@@ -368,10 +412,71 @@ def evaluation(stages: Stages, sets: PromptSets, fv: FunctionVector, means: Head
     return {name: Accuracy(ranks[name]) for name in CONDITIONS}
 
 
+def whole_answer_evaluation(
+    stages: Stages, sets: PromptSets, fv: FunctionVector, means: HeadMeans, first: dict[str, Accuracy]
+) -> dict[str, Accuracy]:
+    """Every test query under each condition, scored on the whole answer (:func:`evaluate_whole_answers`),
+    cached beside the first-token evaluation."""
+
+    def compute():
+        accs = evaluate_whole_answers(
+            stages.model, sets, fv, fv.layer, means, stages.protocol.alpha, first, stages.progress
+        )
+        return {name: a.ranks for name, a in accs.items()}
+
+    ranks = stages.cached("evaluation_answer", {**_fv_key(stages, fv), "layer": fv.layer}, compute)
+    return {name: Accuracy(ranks[name]) for name in CONDITIONS}
+
+
 def test_layer_sweep(stages: Stages, sets: PromptSets, fv: FunctionVector) -> LayerSweep:
     """The FV added after every layer, on the test split (reported, never used to choose)."""
     prompt_sets = {"zero_shot": sets["test_zero_shot"], "shuffled": sets["test_sweep_shuffled"]}
     return resumable_layer_sweep(stages, "test_sweep", fv, prompt_sets, _test_key(stages))
+
+
+def check_aligned(sets: dict[str, list]) -> None:
+    """Raise unless the named encoded prompt sets ask the same queries in the same order (the
+    donors, whose queries are train pairs, need only the same count)."""
+    names = list(sets)
+    base = [e.prompt.query for e in sets[names[0]]]
+    for name in names[1:]:
+        queries = [e.prompt.query for e in sets[name]]
+        if len(queries) != len(base) or (name != "donors" and queries != base):
+            raise RuntimeError(
+                f"prompt sets {names[0]!r} and {name!r} are not paired query for query "
+                f"({len(base)} and {len(queries)} prompts): their scores cannot be compared"
+            )
+
+
+def condition_interventions(
+    model, sets: PromptSets, fv: FunctionVector, layer: int, means: HeadMeans, alpha: float = 1.0
+) -> list[tuple[str, list, dict]]:
+    """The test conditions as ``(prompt set name, encoded prompts, {condition: intervention})``,
+    after checking that the paired sets are aligned (:func:`check_aligned`).
+
+    icl: clean prompts.  zero_shot(+fv), shuffled(+fv): without/with the FV added after ``layer``.
+    mean_state: zero-shot + the mean last-token residual of clean prompts at ``layer``.
+    task_vector: zero-shot with its last state at ``layer`` replaced by that of a clean ICL
+    prompt (Hendel et al.); the ICL prompt's query is a train pair, not the test query.
+    """
+    names = ("test_icl", "test_zero_shot", "test_shuffled", "donors")
+    check_aligned({name: sets[name] for name in names})
+    fv_hooks = add_vector(model, layer, fv.vector, alpha)
+    states = last_token_states(model, sets["donors"], [layer])[0]
+    return [
+        ("test_icl", sets["test_icl"], {"icl": None}),
+        (
+            "test_zero_shot",
+            sets["test_zero_shot"],
+            {
+                "zero_shot": None,
+                "zero_shot_fv": fv_hooks,
+                "mean_state": add_vector(model, layer, means.mean_resid[layer], 1.0),
+                "task_vector": replace_last_state(model, layer, states),
+            },
+        ),
+        ("test_shuffled", sets["test_shuffled"], {"shuffled": None, "shuffled_fv": fv_hooks}),
+    ]
 
 
 def evaluate_conditions(
@@ -383,34 +488,35 @@ def evaluate_conditions(
     alpha: float = 1.0,
     progress: bool = True,
 ) -> dict[str, Accuracy]:
-    """Every test query under each condition (unfiltered; rows align with the test split).
-
-    icl: clean prompts.  zero_shot(+fv), shuffled(+fv): without/with the FV added after ``layer``.
-    mean_state: zero-shot + the mean last-token residual of clean prompts at ``layer``.
-    task_vector: zero-shot with its last state at ``layer`` replaced by that of a clean ICL
-    prompt (Hendel et al.); the ICL prompt's query is a train pair, not the test query.
-    """
-    icl, zero, shuffled = sets["test_icl"], sets["test_zero_shot"], sets["test_shuffled"]
-    if not (len(icl) == len(zero) == len(shuffled)):
-        raise RuntimeError("test prompts dropped unevenly; check the task's answers tokenize")
-    fv_hooks = add_vector(model, layer, fv.vector, alpha)
-    states = last_token_states(model, sets["donors"], [layer])[0]
-    by_prompt_set = [  # each prompt set with its conditions: each prefix runs once (accuracies)
-        (icl, {"icl": None}),
-        (
-            zero,
-            {
-                "zero_shot": None,
-                "zero_shot_fv": fv_hooks,
-                "mean_state": add_vector(model, layer, means.mean_resid[layer], 1.0),
-                "task_vector": replace_last_state(model, layer, states),
-            },
-        ),
-        (shuffled, {"shuffled": None, "shuffled_fv": fv_hooks}),
-    ]
+    """Every test query under each condition (:func:`condition_interventions`), first-token top-k
+    (unfiltered; rows align with the test split): each prompt's prefix runs once (:func:`accuracies`)."""
     out: dict[str, Accuracy] = {}
-    for prompts, conditions in tqdm(by_prompt_set, desc="evaluate", disable=not progress, leave=False):
+    by_set = condition_interventions(model, sets, fv, layer, means, alpha)
+    for _, prompts, conditions in tqdm(by_set, desc="evaluate", disable=not progress, leave=False):
         out.update(accuracies(model, prompts, conditions))
+    return {name: out[name] for name in CONDITIONS}
+
+
+def evaluate_whole_answers(
+    model,
+    sets: PromptSets,
+    fv: FunctionVector,
+    layer: int,
+    means: HeadMeans,
+    alpha: float = 1.0,
+    first: dict[str, Accuracy] | None = None,
+    progress: bool = True,
+) -> dict[str, Accuracy]:
+    """Every test query under each condition, scored on its whole answer under teacher forcing
+    (:func:`~workbench.method.evaluate.answer_accuracy`: right when every answer token is the top-1;
+    the FV and the mean state are added at every answer position, the task vector replaces the
+    prompt's last state).  ``first``: the first-token ranks of the same conditions, reused for
+    answers that metric already scores whole."""
+    out: dict[str, Accuracy] = {}
+    by_set = condition_interventions(model, sets, fv, layer, means, alpha)
+    jobs = [(prompts, name, iv) for _, prompts, conditions in by_set for name, iv in conditions.items()]
+    for prompts, name, iv in tqdm(jobs, desc="evaluate whole answers", disable=not progress, leave=False):
+        out[name] = answer_accuracy(model, prompts, iv, first=None if first is None else first[name])
     return {name: out[name] for name in CONDITIONS}
 
 

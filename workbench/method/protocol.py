@@ -20,7 +20,6 @@ sees the run's own split, seed and queries.
 from __future__ import annotations
 
 import random
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import cached_property
@@ -28,8 +27,8 @@ from typing import Any
 
 from ..base.checks import check_finite, check_layer, check_seed, json_form
 from ..core.model import context_length, model_info
-from ..data.prompts import EncodedPrompt, Prompt, PromptKind, encode_prompts, sample_prompts
-from ..data.tasks import Pair, Task, TaskSplit
+from ..data.prompts import EncodedPrompt, Prompt, PromptKind, encode_prompts, sample_prompts, scorable_pairs
+from ..data.tasks import Pair, Task, TaskError, TaskSplit
 
 __all__ = ["Protocol", "ProtocolError", "PromptSetSpec", "PROMPT_SETS", "PromptSets", "encode"]
 
@@ -166,14 +165,20 @@ PROMPT_SETS: dict[str, PromptSetSpec] = {
 
 
 def encode(model, prompts: Sequence[Prompt]) -> list[EncodedPrompt]:
-    """Encode prompts for ``model``, warning about (and dropping) answers that cannot be scored.
+    """Encode prompts for ``model``, one for one: a set never loses a prompt, so paired sets stay
+    aligned (unscorable answers are removed from the task before any set is drawn:
+    :attr:`PromptSets.scorable`).
 
-    Raises :class:`ProtocolError` if a prompt is longer than the model's context
-    (:func:`~workbench.core.model.context_length`): past it a model computes garbage silently.
+    Raises :class:`ProtocolError` if an answer cannot be scored in one of these prompts, or a
+    prompt is longer than the model's context (:func:`~workbench.core.model.context_length`):
+    past it a model computes garbage silently.
     """
     enc, skipped = encode_prompts(model.tokenizer, prompts, model_info(model).bos_id)
     if skipped:
-        warnings.warn(f"{len(skipped)} of {len(prompts)} prompts dropped: {skipped[0][1]}", stacklevel=2)
+        raise ProtocolError(
+            f"{len(skipped)} of {len(prompts)} prompts have an answer that cannot be scored here, though "
+            f"it can after a zero-shot prompt ({skipped[0][1]}). Drop those pairs from the task."
+        )
     limit = context_length(model)
     longest = max(enc, key=len, default=None)
     if limit is not None and longest is not None and len(longest) > limit:
@@ -193,6 +198,11 @@ class PromptSets:
     ``text(name)`` gives the prompts as text; ``sets[name]`` (with a model) gives them encoded,
     each set built once.  ``extraction``: the valid queries kept by the filter (needed by the
     ``means`` and ``scan`` sets; the pipeline finds them from ``valid_icl``).
+
+    With a model, the pairs whose answer its tokenizer cannot score are set aside ONCE, before
+    any set is drawn (:attr:`scorable`, :attr:`dropped`), and the split is that of the remaining
+    pairs; so every set holds one prompt per query drawn and paired sets (clean / shuffled /
+    zero-shot / donors) stay aligned.  A task with no such pair splits exactly as without a model.
     """
 
     def __init__(self, task: Task, protocol: Protocol, model=None, extraction: Sequence[Pair] | None = None):
@@ -209,8 +219,31 @@ class PromptSets:
         )
 
     @cached_property
+    def _scorable(self) -> tuple[Task, list[tuple[Pair, str]]]:
+        if self.model is None:
+            return self.task, []
+        kept, dropped = scorable_pairs(self.model.tokenizer, self.task.pairs)
+        if not dropped:
+            return self.task, []
+        if not kept:
+            raise TaskError(
+                f"no answer of task {self.task.name!r} can be scored on this tokenizer ({dropped[0][1]})"
+            )
+        return Task(self.task.name, tuple(kept), self.task.source, self.task.description), dropped
+
+    @property
+    def scorable(self) -> Task:
+        """The task without the pairs whose answer cannot be scored on the model's tokenizer."""
+        return self._scorable[0]
+
+    @property
+    def dropped(self) -> list[tuple[Pair, str]]:
+        """The pairs set aside as unscorable, each with the reason."""
+        return self._scorable[1]
+
+    @cached_property
     def split(self) -> TaskSplit:
-        return self.task.split(seed=self.protocol.seed)
+        return self.scorable.split(seed=self.protocol.seed)
 
     @staticmethod
     def spec(name: str) -> PromptSetSpec:
@@ -270,7 +303,7 @@ class PromptSets:
         )
 
     def encoded(self, name: str, n: int | None = None) -> list[EncodedPrompt]:
-        """Set ``name`` encoded for the model (answers that cannot be scored dropped, with a warning)."""
+        """Set ``name`` encoded for the model (one encoded prompt per text prompt)."""
         if self.model is None:
             raise ValueError(
                 "these prompt sets have no model to encode for: PromptSets(task, protocol, model)"

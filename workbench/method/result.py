@@ -93,6 +93,8 @@ class TaskResult:
 
     accuracy_unfiltered: per condition, the ranks on EVERY test query (rows in the split's order);
     accuracy: the same on the test queries clean ICL answers right (the paper's filter).
+    answer_accuracy_unfiltered / answer_accuracy: the same conditions scored on the whole answer
+    under teacher forcing (:func:`~workbench.method.evaluate.answer_accuracy`), the same rows.
     """
 
     model: str
@@ -109,6 +111,7 @@ class TaskResult:
     test_sweep: LayerSweep | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     self_check: dict[str, Any] | None = None  # the model's self-check outcome (core/selfcheck.py)
+    answer_accuracy_unfiltered: dict[str, Accuracy] | None = None  # whole-answer metric, per condition
 
     def __post_init__(self) -> None:
         # held as saved, so a result and its saved copy compare equal (tuples -> lists, keys -> str)
@@ -120,7 +123,16 @@ class TaskResult:
     # --- the run's data -----------------------------------------------------------------------
     @property
     def split(self) -> TaskSplit:
-        return self.task.split(seed=self.protocol.seed)
+        """The run's split: that of the task's scorable pairs (``notes["unscorable"]`` lists the others)."""
+        return self._scorable_task().split(seed=self.protocol.seed)
+
+    def _scorable_task(self) -> Task:
+        """The task without the pairs the run set aside as unscorable (all listed in its notes)."""
+        aside = {tuple(p) for p in self.notes.get("unscorable", {}).get("set_aside", [])}
+        if not aside:
+            return self.task
+        kept = tuple(p for p in self.task.pairs if (p.input, p.output) not in aside)
+        return Task(self.task.name, kept, self.task.source, self.task.description)
 
     @property
     def icl_correct(self) -> torch.Tensor:
@@ -134,9 +146,19 @@ class TaskResult:
         return {name: Accuracy(a.ranks[right]) for name, a in self.accuracy_unfiltered.items()}
 
     @property
+    def answer_accuracy(self) -> dict[str, Accuracy] | None:
+        """Each condition's whole-answer ranks on the test queries clean ICL answers right (first token)."""
+        if self.answer_accuracy_unfiltered is None:
+            return None
+        right = self.icl_correct
+        return {name: Accuracy(a.ranks[right]) for name, a in self.answer_accuracy_unfiltered.items()}
+
+    @property
     def baselines(self) -> LabelBaselines:
         """The majority-label and chance accuracies of the answers of the evaluated test queries."""
-        return label_baselines([p.output for p in PromptSets(self.task, self.protocol).test_queries])
+        return label_baselines(
+            [p.output for p in PromptSets(self._scorable_task(), self.protocol).test_queries]
+        )
 
     def check_model(self, model) -> None:
         """Raise :class:`ResultMismatch` unless ``model`` is the one this result was made on."""
@@ -170,9 +192,15 @@ class TaskResult:
     # --- display ------------------------------------------------------------------------------
     def table(self) -> str:
         filtered = self.accuracy
-        rows = [f"{'condition':<14}{'filtered':>10}{'unfiltered':>12}"]
+        answer = self.answer_accuracy
+        whole = self.answer_accuracy_unfiltered
+        head = f"{'condition':<14}{'filtered':>10}{'unfiltered':>12}"
+        rows = [head + (f"{'whole answer: filtered':>24}{'unfiltered':>12}" if answer else "")]
         for k, a in self.accuracy_unfiltered.items():
-            rows.append(f"{k:<14}{filtered[k].top1:>10.1%}{a.top1:>12.1%}")
+            row = f"{k:<14}{filtered[k].top1:>10.1%}{a.top1:>12.1%}"
+            if answer and whole and k in answer:
+                row += f"{answer[k].top1:>24.1%}{whole[k].top1:>12.1%}"
+            rows.append(row)
         b = self.baselines
         rows.append(f"{'(majority)':<14}{'':>10}{b.majority:>12.1%}")
         rows.append(f"{'(chance)':<14}{'':>10}{b.chance:>12.1%}")
@@ -185,9 +213,11 @@ class TaskResult:
         )
 
     def _repr_html_(self) -> str:
-        filtered = self.accuracy
+        filtered, answer = self.accuracy, self.answer_accuracy or {}
         rows = "".join(
-            f"<tr><td>{k}</td><td>{filtered[k].top1:.1%}</td><td>{a.top1:.1%}</td></tr>"
+            f"<tr><td>{k}</td><td>{filtered[k].top1:.1%}</td><td>{a.top1:.1%}</td>"
+            + (f"<td>{answer[k].top1:.1%}</td>" if k in answer else "")
+            + "</tr>"
             for k, a in self.accuracy_unfiltered.items()
         )
         heads = ", ".join(f"L{l}H{h}" for l, h in self.fv.heads)
@@ -195,7 +225,9 @@ class TaskResult:
             f"<b>TaskResult</b> {self.model} / {self.task.name} (seed {self.protocol.seed}): FV of "
             f"{len(self.fv.heads)} heads [{heads}] after layer {self.fv_layer}"
             f"<table><tr><th>condition</th><th>filtered (n={int(self.icl_correct.sum())})</th>"
-            f"<th>all (n={self.icl_correct.numel()})</th></tr>{rows}</table>"
+            f"<th>all (n={self.icl_correct.numel()})</th>"
+            + ("<th>whole answer (filtered)</th>" if answer else "")
+            + f"</tr>{rows}</table>"
             f"baselines of the test answers: majority {self.baselines.majority:.1%}, "
             f"chance {self.baselines.chance:.1%}"
         )
@@ -228,6 +260,16 @@ class TaskResult:
             "task_digest": self.task.digest,
             "extraction_queries": [[p.input, p.output] for p in self.extraction_queries],
         }
+        answer = self.answer_accuracy
+        if answer is not None and self.answer_accuracy_unfiltered is not None:
+            out["accuracy_answer"] = {k: v.top1 for k, v in answer.items()}
+            out["accuracy_answer_unfiltered"] = {
+                k: v.top1 for k, v in self.answer_accuracy_unfiltered.items()
+            }
+            out["accuracy_answer_detail"] = {k: v.to_dict() for k, v in answer.items()}
+            out["accuracy_answer_unfiltered_detail"] = {
+                k: v.to_dict() for k, v in self.answer_accuracy_unfiltered.items()
+            }
         if self.valid_sweep is not None:
             out["valid_layer_sweep"] = self.valid_sweep.to_dict()
         if self.test_sweep is not None:
@@ -238,6 +280,7 @@ class TaskResult:
         out = {f"means/{k}": v for k, v in self.means.to_tensors().items()}
         out["scan/effects"] = self.scan.effects
         out.update({f"ranks/{k}": a.ranks for k, a in self.accuracy_unfiltered.items()})
+        out.update({f"answer_ranks/{k}": a.ranks for k, a in (self.answer_accuracy_unfiltered or {}).items()})
         for name, sweep in (("valid_sweep", self.valid_sweep), ("test_sweep", self.test_sweep)):
             if sweep is not None:
                 out.update({f"{name}/{k}": v for k, v in sweep.to_tensors().items()})
@@ -338,4 +381,5 @@ class TaskResult:
             test_sweep=sweeps["test_sweep"],
             notes=data.get("notes", {}),
             self_check=data.get("self_check"),
+            answer_accuracy_unfiltered={k: Accuracy(v) for k, v in group("answer_ranks").items()} or None,
         )
