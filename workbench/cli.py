@@ -8,6 +8,7 @@
     workbench compare DIR_A DIR_B [--k 10]        # how far two runs' head scans agree (e.g. two seeds)
     workbench explore RUN_DIR --out page.html [--others DIR ...]   # a linked, offline explorer of the heads
     workbench study NAME --runs DIR --tasks T1 T2 ... [--out DIR --figures DIR]   # a study of finished runs
+    workbench plan --model gptj-6b --dtype bfloat16 --device cuda --gpu-memory 80GiB   # memory per stage
     workbench tasks | workbench models
 
 ``run`` writes ``DIR/result.json``, ``DIR/function_vector.safetensors`` and ``DIR/tensors.safetensors``;
@@ -107,6 +108,29 @@ def cmd_run(args) -> int:
         "wrote " + ", ".join(str(Path(args.out) / n) for n in ("result.json", "function_vector.safetensors"))
     )
     return 0
+
+
+def cmd_plan(args) -> int:
+    from .base.files import write_json
+    from .core.plan import parse_bytes, plan_model
+    from .data.tasks import load_task
+
+    plan = plan_model(
+        args.model,
+        dtype=args.dtype,
+        device=args.device,
+        memory=None if args.gpu_memory is None else parse_bytes(args.gpu_memory),
+        device_map=args.device_map,
+        n_devices=args.gpus,
+        protocol=_protocol(args, n_shot=args.n_shot, sweep_layers=args.sweep_layers),
+        task=load_task(args.task),
+        variant_batch=args.variant_batch,
+        prompt_tokens=args.prompt_tokens,
+    )
+    print(plan)
+    if args.json:
+        write_json(args.json, plan.to_dict())
+    return 0 if plan.fits else 3
 
 
 def cmd_icl(args) -> int:
@@ -362,6 +386,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
+    plan = sub.add_parser(
+        "plan", help="peak memory, variant batch and work of each stage of `run`, before loading anything"
+    )
+    plan.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="a known config (gptj-6b, llama-2-70b, ...), built-in or tiny model, folder or config.json",
+    )
+    plan.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    plan.add_argument("--device", default="cpu", help="cpu or cuda")
+    plan.add_argument(
+        "--gpu-memory", default=None, metavar="SIZE", help="memory per device, e.g. 80GiB (default: detected)"
+    )
+    plan.add_argument("--device-map", default=None, metavar="auto|balanced", help="weights spread over GPUs")
+    plan.add_argument("--gpus", type=positive_int, default=None, help="GPUs of the device map")
+    plan.add_argument("--task", default="antonym", help="the task whose split sizes count the prompts")
+    plan.add_argument("--n-shot", type=positive_int, default=10)
+    plan.add_argument("--n-mean-prompts", type=positive_int, default=100)
+    plan.add_argument("--n-scan-prompts", type=positive_int, default=25)
+    plan.add_argument("--sweep-layers", action="store_true")
+    plan.add_argument("--seed", type=int, default=0)
+    plan.add_argument(
+        "--prompt-tokens", type=positive_int, default=None, help="tokens of a prompt (default: 9 per shot)"
+    )
+    plan.add_argument("--json", default=None, metavar="FILE", help="also write the plan as JSON")
+    variant_batch_arg(plan)
+    plan.set_defaults(func=cmd_plan)
+
     icl = sub.add_parser("icl", help="10-shot, zero-shot and shuffled-label accuracy per task")
     model_args(icl)
     icl.add_argument(
@@ -519,6 +571,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """The errors that mean bad input, not a bug: their message is the whole story."""
     from .base.files import CorruptFileError
     from .core.model import ModelLoadError, OutOfRange, VectorMismatch
+    from .core.plan import PlanError
     from .data.contrasts import ContrastFileError
     from .data.tasks import TaskError
     from .method.protocol import ProtocolError
@@ -537,6 +590,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
         ContrastFileError,
         CorruptFileError,
         OutputError,
+        PlanError,
     )
 
 

@@ -26,7 +26,6 @@ take the exact slow path: one full forward per head (:func:`slow_path_reason`).
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -151,28 +150,17 @@ class HeadScan:
 
 
 def auto_variant_batch(model, n_tokens: int, budget_bytes: int | None = None) -> int:
-    """How many patched variants fit in one forward, from the memory available.
+    """How many patched variants fit in one forward beside an ``n_tokens`` prompt: the memory plan's
+    rule (:func:`workbench.core.plan.variant_rows`), against a share of the memory free now
+    (:func:`~workbench.core.plan.activation_budget`) unless ``budget_bytes`` is given."""
+    from .plan import activation_budget, device_memory, shape_of_model, variant_rows
 
-    Per extra token the forward holds about ``n_layers * (12 d_model + 3 d_mlp)`` floats of
-    activations, ``n_heads * (n_tokens + V)`` attention scores per layer, and one row of logits.
-    """
     info = model_info(model)
     if budget_bytes is None:
         device = input_device(model)
-        if device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(device)
-            budget_bytes = int(free * 0.5)
-        else:
-            try:
-                avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-            except (ValueError, OSError, AttributeError):
-                avail = 4 << 30
-            budget_bytes = int(min(avail * 0.25, 4 << 30))
-    d_mlp = int(getattr(model.cfg, "d_mlp", None) or 4 * info.d_model)
-    per_token = 4 * (
-        info.n_layers * (12 * info.d_model + 3 * d_mlp + 2 * info.n_heads * (n_tokens + 512)) + info.d_vocab
-    )
-    return max(1, min(info.n_total_heads, budget_bytes // per_token))
+        budget_bytes = activation_budget(device_memory(device)[1], device.type)
+    itemsize = torch.empty(0, dtype=model_dtype(model)).element_size()
+    return variant_rows(shape_of_model(model), itemsize, n_tokens, budget_bytes, info.n_total_heads)
 
 
 def _variant_mask(n: int, v: int, dtype: torch.dtype, device, window: int | None = None) -> Tensor:

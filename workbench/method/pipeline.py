@@ -21,9 +21,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..base.stage_cache import StageCache
+from ..core.forward import chosen_variant_batch
 from ..core.heads import HeadMeans, last_token_states, mean_head_activations
 from ..core.hooks import add_vector, replace_last_state
 from ..core.model import model_id, model_info
+from ..core.plan import plan_for_model
 from ..core.scan import HeadScan, scan_heads
 from ..core.selfcheck import check_record, verify_model
 from ..data.prompts import NATURAL_TEMPLATES, PAPER_FORMAT
@@ -106,6 +108,7 @@ def run_task(
     if top_k > info.n_total_heads:
         raise ProtocolError(f"top_k {top_k} is more than the {info.n_total_heads} heads of {info.name}")
     answer_tokens = preflight(model, task, protocol)  # a second's checks before minutes of work
+    plan_for_model(model, protocol, task, chosen_variant_batch()).check()  # memory, before an hour of work
     stages = Stages(model, task, protocol, cache or StageCache(), progress)
 
     extraction, valid_top1 = filter_extraction_queries(stages)
