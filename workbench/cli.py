@@ -98,6 +98,8 @@ def cmd_run(args) -> int:
         portability=args.portability,
         center=args.center,
         head_count_rule=args.head_count_rule,
+        scan_method=args.scan_method,
+        scan_candidates=args.scan_candidates,
     )
     model = _load(args)
     check_output_folder(args.out, task.digest, model_id(model), protocol, args.overwrite)
@@ -366,6 +368,20 @@ def build_parser() -> argparse.ArgumentParser:
         "chosen jointly with the layer",
     )
     run.add_argument("--sweep-layers", action="store_true", help="also report the test-split layer sweep")
+    run.add_argument(
+        "--scan-method",
+        default="exact",
+        choices=["exact", "hybrid"],
+        help="exact: every head patched; hybrid: attribution patching ranks every head and only the top "
+        "--scan-candidates are patched exactly (for very large models)",
+    )
+    run.add_argument(
+        "--scan-candidates",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="heads the hybrid scan patches exactly (default: a tenth of the heads, at least 50)",
+    )
     run.add_argument("--n-mean-prompts", type=positive_int, default=100)
     run.add_argument("--n-scan-prompts", type=positive_int, default=25)
     run.add_argument(

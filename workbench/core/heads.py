@@ -193,7 +193,8 @@ def mean_head_activations(
         layer = hook.layer()
         z = z_last.pop(layer)
         sum_z[layer] += z.float().sum(0).cpu()
-        sum_out[layer] += head_to_residual(model, layer, z, act[:, -1]).float().sum(0).cpu()
+        # the map in float32 (W_O cast up), whatever the model's dtype: the FV's terms are scores
+        sum_out[layer] += head_to_residual(model, layer, z.float(), act[:, -1].float()).sum(0).cpu()
 
     def grab_resid(act, hook):
         sum_resid[hook.layer()] += act[:, -1].float().sum(0).cpu()

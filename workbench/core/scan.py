@@ -45,6 +45,8 @@ __all__ = [
     "HeadScan",
     "scan_heads",
     "attribution_scan",
+    "hybrid_candidates",
+    "default_candidates",
     "top_heads",
     "universal_map",
     "auto_variant_batch",
@@ -266,6 +268,7 @@ def scan_heads(
     progress: bool = True,
     task: str = "",
     method: str = "exact",
+    candidates: int | None = None,
 ) -> HeadScan:
     """Causal indirect effect of each head (all heads by default) on each corrupted prompt.
 
@@ -275,15 +278,46 @@ def scan_heads(
         heads: ``(layer, head)`` pairs to scan; others stay NaN in the result.
         batch_size: patched variants per forward (default: the enclosing
             :func:`~workbench.core.forward.variant_batch` block's, else from free memory).
-        method: ``"exact"`` (the default: real patched forwards) or ``"attribution"``
-            (a first-order estimate from one forward and one backward per prompt).
+        method: ``"exact"`` (the default: real patched forwards), ``"attribution"`` (a first-order
+            estimate from one forward and one backward per prompt), or ``"hybrid"``: attribution
+            ranks every head, then the exact scan runs on the top ``candidates``
+            (:func:`hybrid_candidates`); the other heads stay NaN.  For models too large for an
+            exact scan of every head; its top heads are exact whenever the true top heads are
+            among the candidates (``bench/hybrid_scan.py`` measures how often).
+        candidates: heads the hybrid scan scans exactly (default :func:`default_candidates`).
     """
     if method == "attribution":
         return attribution_scan(model, prompts, mean_z, heads=heads, progress=progress, task=task)
-    if method != "exact":
-        raise ValueError(f"unknown method {method!r}; use 'exact' or 'attribution'")
+    if method not in ("exact", "hybrid"):
+        raise ValueError(f"unknown method {method!r}; use 'exact', 'attribution' or 'hybrid'")
     batch_size = batch_size or chosen_variant_batch()
-    return _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task)
+    meta = {}
+    if method == "hybrid":
+        approx = attribution_scan(model, prompts, mean_z, heads=heads, progress=progress, task=task)
+        heads = hybrid_candidates(approx, candidates)
+        meta = {"method": "hybrid", "candidates": len(heads)}
+    scan = _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task)
+    scan.meta.update(meta)
+    return scan
+
+
+def default_candidates(n_total_heads: int) -> int:
+    """Heads the hybrid scan checks exactly by default: a tenth of them, at least 50 (all if fewer).
+
+    >>> default_candidates(270), default_candidates(5120)
+    (50, 512)
+    """
+    return min(n_total_heads, max(50, n_total_heads // 10))
+
+
+def hybrid_candidates(approx: HeadScan, candidates: int | None = None) -> list[tuple[int, int]]:
+    """The ``candidates`` heads with the largest attribution AIE in ``approx`` (an
+    :func:`attribution_scan`), in ``(layer, head)`` order: what the hybrid scan scans exactly."""
+    L, H = approx.aie.shape
+    n = default_candidates(L * H) if candidates is None else candidates
+    if n < 1:
+        raise ValueError(f"candidates must be at least 1, got {n}")
+    return sorted((l, h) for l, h, v in top_heads(approx.aie, n) if v > -math.inf)  # scanned heads only
 
 
 def attribution_scan(
@@ -328,7 +362,9 @@ def attribution_scan(
             grads = torch.autograd.grad(metric, [zs[l] for l in layers])
         for l, g in zip(layers, grads):
             z_last = zs[l][0, -1].detach()
-            est = ((mean_z[l].to(z_last.device) - z_last) * g[0, -1]).sum(-1).float().cpu()  # [head]
+            # in float32 whatever the model's dtype: a bfloat16 sum over d_head would round each estimate
+            diff = mean_z[l].to(z_last.device).float() - z_last.float()
+            est = (diff * g[0, -1].float()).sum(-1).cpu()  # [head]
             effects[p_idx, l] = torch.where(keep[l], est, torch.tensor(float("nan")))
     return HeadScan(
         effects, model=info.name, task=task, meta={"method": "attribution", "n_prompts": len(prompts)}
