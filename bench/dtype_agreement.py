@@ -21,9 +21,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's package
 
 from workbench.base.stage_cache import StageCache
 from workbench.base.stats import spearman
@@ -63,7 +67,7 @@ def compare(a, b, names=("float32", "bfloat16")) -> dict:
             f"  L{l}H{h} only in {where}'s top 10: AIE {float(aie_a[l, h]):+.4f} ({names[0]}) "
             f"{float(aie_b[l, h]):+.4f} ({names[1]}); 10th head's AIE {tenth_a:+.4f} / {tenth_b:+.4f}"
         )
-    kept_a, kept_b = set(a.extraction), set(b.extraction)
+    kept_a, kept_b = set(a.extraction_queries), set(b.extraction_queries)
     print(f"filter: {len(kept_a)} / {len(kept_b)} valid queries kept; {len(kept_a ^ kept_b)} differ")
     line = f"layer chosen on valid: {a.fv_layer} / {b.fv_layer}"
     if a.fv_layer != b.fv_layer and a.valid_sweep is not None and b.valid_sweep is not None:

@@ -16,13 +16,15 @@ near ``1 / d_vocab``, and a probability difference of 1e-4 would prove nothing).
 Checked against :mod:`workbench.core.plain` (an untouched transformers model sharing the weights,
 plain torch hooks):
 
-- scan: :func:`scan_heads` on every head against one-head-at-a-time patching of transformers'
-  output-projection input (``|dP(answer)|``);
+- scan: :func:`scan_heads` on every head, compared on 8 heads spread over the layers (every
+  layer's first and last head among them) against one-head-at-a-time patching of transformers'
+  output-projection input (``|dP(answer)|``; each costs a full forward there);
 - head map: each head's mapped mean output (``HeadMeans.mean_out``, what the FV sums) against the
   output projection's weight columns times the head's input, and the heads' sum plus the output
   bias's share against what transformers' attention block writes (after Gemma-2's post-norm);
-- injection: a vector added after each layer, through the last-token variants of the sweeps, against
-  transformers with the vector added to the decoder layer's output (``|dP|`` over the whole vocabulary).
+- injection: a vector added after each layer, through the last-token variants of the sweeps (16
+  prompts, as the plan's sweep stage), against transformers with the vector added to the decoder
+  layer's output on 2 of them (``|dP|`` over the whole vocabulary).
 
 Memory: the process's peak resident memory (Linux ``VmHWM``, reset before each stage through
 ``/proc/self/clear_refs``) above what it held before the model was built, against ``plan_run``'s
@@ -100,15 +102,24 @@ def build(name: str, layers: int, tiny: bool = False):
 
 
 def random_prompts(model, n: int, length: int, seed: int) -> list[EncodedPrompt]:
-    """``n`` prompts of random token ids; the answer is each prompt's own top prediction (transformers')."""
+    """``n`` prompts of random token ids; the answer is each prompt's own top prediction (transformers',
+    one batched forward)."""
     gen = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        ids = torch.randint(3, 300, (length,), generator=gen)
-        ids[0] = 0
-        answer = int(plain.plain_logits(model, ids[None], last_only=True)[0, -1].argmax())
-        out.append(EncodedPrompt(tuple(int(i) for i in ids), answer, None))
-    return out
+    ids = torch.randint(3, 300, (n, length), generator=gen)
+    ids[:, 0] = 0
+    answers = plain.plain_logits(model, ids, last_only=True)[:, -1].argmax(-1)
+    return [EncodedPrompt(tuple(int(i) for i in row), int(a), None) for row, a in zip(ids, answers)]
+
+
+def checked_heads(model, n: int = 8) -> list[tuple[int, int]]:
+    """``n`` heads spread over layers and head indices (every layer, first and last heads) that the
+    scan is compared on against transformers (each costs one full forward there)."""
+    info = model_info(model)
+    L, H = info.n_layers, info.n_heads
+    picks = {(l, h) for l in range(L) for h in (0, H - 1)}
+    step = max(1, (L * H) // n)
+    picks |= {(i // H, i % H) for i in range(step // 2, L * H, step)}
+    return sorted(picks)[: max(n, 2 * L)]
 
 
 # --- memory ----------------------------------------------------------------------------------------
@@ -197,28 +208,27 @@ def check_head_map(model, prompt: EncodedPrompt) -> float:
 
 
 def check_scan(model, prompt: EncodedPrompt, mean_z) -> tuple[float, float, dict]:
-    """(largest |dP| of the scan against one-head patching in transformers, largest |effect|, meta)."""
-    info = model_info(model)
+    """(largest |dP| of the scan of every head against one-head patching in transformers, on the
+    :func:`checked_heads`; largest |effect| among them; the scan's meta)."""
     scan = scan_heads(model, [prompt], mean_z, progress=False)
     ids = torch.tensor([prompt.ids])
     p0 = plain.plain_patched_prob(model, ids, prompt.answer_id, 0, 0, None)
     worst, biggest = 0.0, 0.0
-    for l in range(info.n_layers):
-        for h in range(info.n_heads):
-            ref = plain.plain_patched_prob(model, ids, prompt.answer_id, l, h, mean_z[l, h]) - p0
-            worst = max(worst, abs(float(scan.effects[0, l, h]) - ref))
-            biggest = max(biggest, abs(ref))
+    for l, h in checked_heads(model):
+        ref = plain.plain_patched_prob(model, ids, prompt.answer_id, l, h, mean_z[l, h]) - p0
+        worst = max(worst, abs(float(scan.effects[0, l, h]) - ref))
+        biggest = max(biggest, abs(ref))
     return worst, biggest, scan.meta
 
 
-def check_injection(model, prompts, vector) -> tuple[float, float]:
-    """(largest |dP| over the vocabulary of the sweep's variants against transformers, largest change
-    the vector made to a probability)."""
+def check_injection(model, prompts, vector, n_checked: int = 2) -> tuple[float, float]:
+    """(largest |dP| over the vocabulary of the sweep's variants against transformers on the first
+    ``n_checked`` prompts, largest change the vector made to a probability)."""
     info = model_info(model)
     ivs = {layer: add_vector(model, layer, vector) for layer in range(info.n_layers)}
     scores = variant_scores(model, prompts, ivs, keep_logits=True)
     worst = moved = 0.0
-    for i, p in enumerate(prompts):
+    for i, p in enumerate(prompts[:n_checked]):
         ids = torch.tensor([p.ids])
         clean = plain.plain_logits(model, ids, last_only=True)[0, -1].float().softmax(-1)
         for layer in range(info.n_layers):
@@ -233,6 +243,7 @@ def check_injection(model, prompts, vector) -> tuple[float, float]:
 
 def run_model(name: str, layers: int, tiny: bool, length: int = 40, n_sweep: int = 16) -> dict:
     """Build one model, run every check and the memory comparison, free it; the row of figures."""
+    build(name, 1, tiny=True)  # warm-up: the family's code imported before the baseline is read
     reset_peak()
     base = rss()
     t0 = time.perf_counter()
