@@ -4,6 +4,7 @@ run that will not fit refused before its first stage."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from workbench.cli import main
 from workbench.core import plan as planmod
@@ -107,3 +108,12 @@ def test_config_json_and_bad_input(tmp_path):
     assert parse_bytes("80GiB") == 80 * GiB and parse_bytes("512MiB") == 2**29
     with pytest.raises(PlanError):
         parse_bytes("lots")
+
+
+def test_the_head_map_reads_one_layer_of_W_O(tiny):
+    from workbench.core.heads import layer_W_O
+
+    for arch, model in tiny.items():
+        stacked = model.W_O  # every layer, a new tensor (what the head map must not build per call)
+        for l in range(stacked.shape[0]):
+            assert torch.equal(layer_W_O(model, l), stacked[l]), arch
