@@ -1,3 +1,5 @@
+import importlib
+
 import pytest
 import torch
 from browser import chromium, render
@@ -52,7 +54,7 @@ def test_export_html_opens_offline(tmp_path):
 
 
 def test_export_without_browser_still_writes_html(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(figures, "_browser", lambda: None)
+    monkeypatch.setattr(importlib.import_module("workbench.show.figures.export"), "_browser", lambda: None)
     paths = figures.export(figures.aie_heatmap(scan()), "heat", tmp_path)
     assert [p.suffix for p in paths] == [".html"]
     assert "no Chromium found" in capsys.readouterr().err

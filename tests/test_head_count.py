@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 from reference import add_after, plain_top1
-from test_studies import PROTOCOL
+from test_paper import PROTOCOL
 
 from workbench.method.pipeline import run_task
 from workbench.method.protocol import Protocol, ProtocolError

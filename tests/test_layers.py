@@ -8,7 +8,7 @@ import workbench
 
 PACKAGE = Path(workbench.__file__).parent
 # lowest first; a module may import its own group and the groups before it
-GROUPS = ["base", "data", "core", "method", "beyond", "studies", "show", "top"]
+GROUPS = ["base", "data", "core", "method", "beyond", "studies", "show", "teach", "top"]
 
 
 def group_of(module: str) -> str:

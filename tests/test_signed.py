@@ -21,7 +21,7 @@ def test_negative_heads_are_the_lowest_aie(trained_run):
 
 
 def test_signed_study_against_plain_hooks(trained):
-    from test_studies import PROTOCOL
+    from test_paper import PROTOCOL
 
     from workbench.method.pipeline import run_task
 

@@ -15,12 +15,14 @@ The package is layered by job; a lower group never imports a higher one
     base     atomic files, the stage cache, statistics
     data     tasks, prompts, contrast files (text only, no model)
     core     TransformerLens mechanics: the model's facts and identity, loading, forwards,
-             the intervention vocabulary, head means and the head -> residual map, the head scan
+             the intervention vocabulary, head means and the head -> residual map, the head scan,
+             the self-check and the architecture-support matrix (support.py)
     method   the paper's protocol: Protocol and the run's prompt sets, vectors, evaluation,
              the pipeline, TaskResult
     beyond   methods after the paper: soft task vectors, contrastive steering
-    studies  studies of finished runs: paper.py, diagnose.py, agreement.py
-    show     figures, attention views, the figures command
+    studies  studies of finished runs: paper.py, diagnose.py, agreement.py, ...
+    show     figures (by topic, and one module per study's figure), attention views, the explorer
+    teach    the course chapter and the exercises, with checks that name the mistake
 
 Names here are imported on first use, so ``import workbench`` is instant.
 """
@@ -87,8 +89,8 @@ _FACE = {
     "paper_figures": "workbench.show.report",
     "figures": "workbench.show.figures",
     "studies": "workbench.studies",
-    "exercises": "workbench.exercises",
-    "course": "workbench.course",
+    "exercises": "workbench.teach.exercises",
+    "course": "workbench.teach.course",
 }
 _MODULES = {"figures", "studies", "exercises", "course"}
 

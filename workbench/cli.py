@@ -302,7 +302,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_architectures(args) -> int:
-    from .studies.architectures import write_architecture_table
+    from .core.support import write_architecture_table
 
     return write_architecture_table(args.out, args.families or None)
 

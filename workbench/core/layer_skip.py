@@ -21,7 +21,7 @@ still fire) with the arguments of the Llama-style decoder layer (rotary ``positi
 per layer type on Gemma 3, a 4-D mask, the cache), then the model's final norm, ``lm_head`` and
 any logit soft-capping / scaling.  :func:`supports_layer_skip` allows the families whose decoder
 layers take those arguments (:data:`SKIP_FAMILIES`, each checked against transformers in
-``tests/test_architectures.py``), on one device, for prompts shorter than every sliding window
+``tests/test_support.py``), on one device, for prompts shorter than every sliding window
 (then every layer attends to the whole prefix).  Other models and longer prompts use the scan's
 one-forward path, which gives the same numbers.
 

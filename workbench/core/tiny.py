@@ -54,7 +54,7 @@ def tiny_tokenizer():
 
 
 # The sizes of every tiny model (names as most transformers configs spell them); the architecture
-# matrix (workbench.studies.architectures) builds its families from the same numbers.
+# matrix (workbench.core.support) builds its families from the same numbers.
 TINY_SIZES = dict(
     hidden_size=64,
     intermediate_size=128,

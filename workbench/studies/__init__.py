@@ -21,7 +21,6 @@ __all__ = [
     "MinimalHeads",
     "head_count_curves",
     "head_count_grid",
-    "icl_screen",
     "injection_diagnostics",
     "merge_results",
     "state_tests",

@@ -1,4 +1,4 @@
-"""The architecture matrix: every decoder family of ``workbench.studies.architectures.FAMILIES``,
+"""The architecture matrix: every decoder family of ``workbench.core.support.FAMILIES``,
 as a tiny random model, is either exact or refused with its reason.
 
 The reference is transformers itself (``workbench.core.plain``: an untouched transformers model
@@ -28,9 +28,9 @@ from workbench.core.layer_skip import SKIP_FAMILIES
 from workbench.core.model import ModelLoadError, model_info
 from workbench.core.scan import layer_windows, scan_heads
 from workbench.core.selfcheck import ModelCheckFailed, check_record, self_check, verify_model
+from workbench.core.support import FAMILIES, family_config, family_model
 from workbench.core.variants import variant_scores
 from workbench.data.prompts import EncodedPrompt
-from workbench.studies.architectures import FAMILIES, family_config, family_model
 
 EXACT = [n for n, f in FAMILIES.items() if f.refusal is None]
 REFUSED = [n for n, f in FAMILIES.items() if f.refusal is not None]

@@ -5,7 +5,7 @@ and TransformerLens 4's bridge lists (2 layers, ``d_model`` 64: each loads in we
 second).  :func:`family_model` builds one; :func:`architecture_table` runs the self-check
 (:mod:`workbench.core.selfcheck`) on each and tells, per family, ``exact`` or ``refused`` with
 the reason.  The README's architecture table is its output
-(``python -m workbench.cli architectures``); ``tests/test_architectures.py`` checks every family
+(``python -m workbench.cli architectures``); ``tests/test_support.py`` checks every family
 against plain transformers.
 
 Each family states its expectation: ``None`` (exact) or a phrase its refusal must contain.
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..core.tiny import TINY_SIZES
+from .tiny import TINY_SIZES
 
 __all__ = [
     "Family",
@@ -310,8 +310,8 @@ def family_config(family: Family | str, vocab_size: int):
 
 def family_model(family: Family | str, seed: int = 0, unverified: bool = True):
     """A bridge over a tiny random ``family`` model (not self-checked unless ``unverified=False``)."""
-    from ..core.selfcheck import verify_model
-    from ..core.tiny import random_model, tiny_tokenizer
+    from .selfcheck import verify_model
+    from .tiny import random_model, tiny_tokenizer
 
     family = FAMILIES[family] if isinstance(family, str) else family
     tok = tiny_tokenizer()
@@ -350,8 +350,8 @@ def architecture_table(names: list[str] | None = None, progress: bool = True) ->
     """Build and self-check every family (or ``names``): exact, or refused with the reason."""
     from tqdm.auto import tqdm
 
-    from ..core.model import ModelLoadError
-    from ..core.selfcheck import self_check
+    from .model import ModelLoadError
+    from .selfcheck import self_check
 
     rows = []
     for name in tqdm(names or list(FAMILIES), desc="architectures", disable=not progress):

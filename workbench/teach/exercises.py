@@ -21,13 +21,13 @@ from functools import lru_cache
 
 import torch
 
-from .core.heads import mean_head_activations
-from .core.hooks import add_vector
-from .core.model import hook_name, model_info
-from .core.scan import scan_heads
-from .data.prompts import EncodedPrompt, encode_prompts, icl_prompt, sample_prompts
-from .data.tasks import Pair, Task
-from .method.vectors import FunctionVector
+from ..core.heads import mean_head_activations
+from ..core.hooks import add_vector
+from ..core.model import hook_name, model_info
+from ..core.scan import scan_heads
+from ..data.prompts import EncodedPrompt, encode_prompts, icl_prompt, sample_prompts
+from ..data.tasks import Pair, Task
+from ..method.vectors import FunctionVector
 
 __all__ = [
     "Check",
@@ -84,7 +84,7 @@ def _call(name: str, fn: Callable, *args):
 @lru_cache(maxsize=1)
 def exercise_model():
     """The tiny random Llama-style model every check runs on (2 layers x 4 heads)."""
-    from .core.tiny import tiny_model
+    from ..core.tiny import tiny_model
 
     return tiny_model("llama", seed=0)
 

@@ -1,11 +1,11 @@
 """Checks for the course chapter (``notebooks/05_course``): from the task state to a steering vector.
 
 Each ``check_*`` runs the student's function on the tiny random model of
-:mod:`workbench.exercises` first (milliseconds), against the workbench's own implementation, and
+:mod:`workbench.teach.exercises` first (milliseconds), against the workbench's own implementation, and
 names the typical mistake in a student's words: a shape, a position, a sign, a layer off by
 one, summing instead of averaging, the wrong token.  Checks whose science depends on a real
 architecture (the residual stream's hook sites) also run on ``model=`` when one is given (one
-or two prompts, cheap).  A check returns a :class:`~workbench.exercises.Check` and never raises
+or two prompts, cheap).  A check returns a :class:`~workbench.teach.exercises.Check` and never raises
 on a wrong answer.
 
     1  check_task_state(fn)          the last-token residual h of an ICL prompt after a layer
@@ -24,10 +24,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .core.heads import last_token_states, mean_head_activations
-from .core.hooks import add_vector, mean_ablate_heads
-from .core.model import hook_name, input_device, model_info
-from .data.prompts import EncodedPrompt
+from ..core.heads import last_token_states, mean_head_activations
+from ..core.hooks import add_vector, mean_ablate_heads
+from ..core.model import hook_name, input_device, model_info
+from ..data.prompts import EncodedPrompt
 from .exercises import (
     Check,
     _call,
@@ -135,8 +135,8 @@ def check_task_state(fn: Callable[[object, EncodedPrompt, int], torch.Tensor], m
 
 
 def _real_prompt(model) -> EncodedPrompt:
-    from .data.prompts import encode_prompts, sample_prompts
-    from .data.tasks import load_task
+    from ..data.prompts import encode_prompts, sample_prompts
+    from ..data.tasks import load_task
 
     prompts = sample_prompts(load_task("capitalize").split(0), 1, 3, "icl", seed=0)
     return encode_prompts(model.tokenizer, prompts, model_info(model).bos_id)[0][0]
