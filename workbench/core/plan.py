@@ -634,7 +634,9 @@ def _judge(plan: RunPlan, variant_batch: int | None, dtype: torch.dtype, replan=
         return
     over = [s for s in plan.stages if s.peak_bytes > cap]
     if over:
-        advice = "use --dtype bfloat16, or --device-map auto over more GPUs"
+        advice = (
+            "use --dtype bfloat16, or " if dtype == torch.float32 else "use "
+        ) + "--device-map auto over more GPUs"
         if variant_batch and replan is not None:
             lo, hi = 0, variant_batch - 1  # the largest batch that fits (the peak grows with it)
             while lo < hi:
@@ -644,10 +646,11 @@ def _judge(plan: RunPlan, variant_batch: int | None, dtype: torch.dtype, replan=
             advice += f" (now {variant_batch}), or leave it out to have it chosen"
         names = ", ".join(f"{s.name} {s.peak_bytes / GiB:.2f} GiB" for s in over)
         plan.problems.append(f"stages need more than the {cap / GiB:.1f} GiB: {names}; {advice}")
-    elif plan.peak_bytes > 0.9 * cap:
+    elif plan.peak_bytes > 0.95 * cap:
+        room = "a lower --variant-batch" + (" or --dtype bfloat16" if dtype == torch.float32 else "")
         plan.warnings.append(
-            f"the peak, {plan.peak_bytes / GiB:.2f} GiB, is over 90 % of {cap / GiB:.1f} GiB: other "
-            "programs on the device may push it over; a lower --variant-batch or --dtype bfloat16 leaves room"
+            f"the peak, {plan.peak_bytes / GiB:.2f} GiB, is over 95 % of {cap / GiB:.1f} GiB: other "
+            f"programs on the device may push it over; {room} leaves room"
         )
 
 
