@@ -690,8 +690,11 @@ def _prompt_tokens(model, task, n_shot: int) -> int:
     """The longest of a few ``n_shot`` prompts of ``task``, in the model's tokens."""
     from ..data.prompts import encode_prompts, sample_prompts
 
-    prompts = sample_prompts(task.split(seed=0), 8, n_shot, "icl", "valid", seed=0)
-    encoded, _ = encode_prompts(model.tokenizer, prompts, model_info(model).bos_id)
+    try:
+        prompts = sample_prompts(task.split(seed=0), 8, n_shot, "icl", "valid", seed=0)
+        encoded, _ = encode_prompts(model.tokenizer, prompts, model_info(model).bos_id)
+    except Exception:  # noqa: BLE001 - a task the sampler refuses is refused by the run itself, later
+        encoded = []
     return max((len(e.ids) for e in encoded), default=9 * (n_shot + 1) + 1)
 
 
