@@ -17,7 +17,7 @@ def test_full_width_checks_at_tiny_widths(capsys):
     assert [r["name"] for r in rows] == list(full_width.MODELS)
     for r in rows:
         assert r["max_abs_diff"] < 1e-5, r  # float32 rounding only
-        assert r["effect"] > 1e-3 and r["moved"] > 1e-2, r  # the patches and the vector did change the answer
+        assert r["effect"] > 1e-3 and r["moved"] > 1e-3, r  # the patches and the vector did change the answer
         assert r["memory_rel_err"] >= 0.0
     assert "sliding window 24 on layers [0]" in out  # Gemma-2's sliding layer is crossed by the prompts
     assert out.strip().splitlines()[-1].startswith("memory_rel_err=")
