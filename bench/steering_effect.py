@@ -1,7 +1,7 @@
 """How much does a contrastive steering vector move a model?  Score against alpha and layer.
 
-For each contrast file (``tasks/steering/*.json``) the vector is built at every layer in one pass
-per set, then measured on the file's held-out ``test`` prompts in two ways:
+For each built-in contrast file (``workbench/data/tasks_builtin/steering/*.json``) the vector is built
+at every layer in one pass per set, then measured on the file's held-out ``test`` prompts in two ways:
 
 - ``logit_gap``: mean next-token log-prob of the positive score words' first tokens minus the
   negative ones', at the prompt's last position, with ``alpha * v[L]`` added there (cheap: one

@@ -402,7 +402,7 @@ two sets of prompts that differ in one property, average each set's last-token r
 layer, and subtract (positive minus negative). `SteeringVector` does this for every layer in one
 pass per set; adding `alpha * v[L]` after block `L` (at the prompt's last token and every
 generated one) should push generations toward the positive set, and projecting `v` out should
-remove what the model writes along it. The contrast here is `tasks/steering/sentiment.json`: 36
+remove what the model writes along it. The contrast here is the built-in `sentiment.json`: 36
 positive against 36 negative statements with the same openings (`sycophancy.json`, in the chat
 template, is the other built-in one).
 """,
@@ -690,7 +690,7 @@ The workbench's scan runs your loop for every head at once (exactly: one forward
 protocol = wb.Protocol(n_mean_prompts=N_MEAN, n_scan_prompts=N_SCAN, layer=LAYER)
 result = wb.run_task(model, task, protocol)
 print(result.scan)
-wb.figures.aie_heatmap(result.scan, top_k=len(result.fv.heads)).show()
+wb.figures.aie_heatmap(result).show()   # the FV's own heads outlined
 """,
     ),
     (

@@ -78,13 +78,13 @@ def test_zoo_soft_row_against_a_plain_blend_and_from_cached_parts(trained, train
     the row's accuracy equals the fitted alphas applied by a blend hook written here."""
     from workbench.base.stage_cache import StageCache
     from workbench.beyond.soft import fit_soft_task_vector
-    from workbench.studies.run import compute_study, study_params
+    from workbench.studies.registry import compute_study, study_params
 
     model = trained[0]
     run = trained_run
     cache = StageCache(tmp_path)
     params = study_params("zoo", soft_steps=40)
-    out = compute_study("zoo", model, ["t"], {"t": run}, params, cache=cache, progress=False)["t"]
+    out = compute_study("zoo", model, ["t"], {"t": run}, params, cache=cache, progress=False)["t"].to_dict()
     assert list((tmp_path / "study_zoo").glob("*.safetensors")), "the zoo part is a stage of its own"
     plain = baseline_zoo(model, run)
     assert set(out["test"]) == set(plain["test"]) | {"soft"}

@@ -23,7 +23,7 @@ def mean_z(model, prompts, position=-1, reduce="mean", layer_shift=0):
     return total if reduce == "sum" else total / len(prompts)
 
 
-def indirect_effect(model, prompt, mz, layer, head, sign=1, where=-1, use_logits=False):
+def indirect_effect(model, prompt, mz, layer, head, sign=1, where=-1, use_logits=False, hook_shift=0):
     tokens = torch.tensor([prompt.ids])
 
     def patch(z, hook):
@@ -31,7 +31,8 @@ def indirect_effect(model, prompt, mz, layer, head, sign=1, where=-1, use_logits
         return z
 
     clean = model(tokens)[0, -1]
-    patched = model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", patch)])[0, -1]
+    site = f"blocks.{layer + hook_shift}.attn.hook_z"
+    patched = model.run_with_hooks(tokens, fwd_hooks=[(site, patch)])[0, -1]
     if not use_logits:
         clean, patched = clean.softmax(-1), patched.softmax(-1)
     return float(sign * (patched[prompt.answer_id] - clean[prompt.answer_id]))
@@ -43,9 +44,9 @@ def function_vector(model, mz, heads, reduce="sum", map_out=True):
     return out / len(heads) if reduce == "mean" else out
 
 
-def add_fv(model, tokens, vector, layer, hook_name="hook_resid_post", where=-1, shift=0):
+def add_fv(model, tokens, vector, layer, hook_name="hook_resid_post", where=-1, shift=0, sign=1):
     def hook(resid, hook):
-        resid[:, where] += vector
+        resid[:, where] += sign * vector
         return resid
 
     return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer + shift}.{hook_name}", hook)])
@@ -81,14 +82,30 @@ def not_done(*args):
         (
             ex.check_indirect_effect,
             lambda m, p, z, l, h: indirect_effect(m, p, z, max(l - 1, 0), h),
-            "layer below",
+            "you patched the layer below: blocks.0.attn.hook_z with mean_z[0, 2]",
+        ),
+        (
+            ex.check_indirect_effect,
+            lambda *a: indirect_effect(*a, hook_shift=-1),
+            "you hooked blocks.0.attn.hook_z, the layer below, while writing mean_z[1, 2]",
+        ),
+        (
+            ex.check_indirect_effect,
+            lambda *a: indirect_effect(*a, hook_shift=1),
+            "you hooked blocks.1.attn.hook_z, the layer above, while writing mean_z[0, 1]",
         ),
         (ex.check_indirect_effect, lambda *a: indirect_effect(*a, where=slice(None)), "every position"),
         (ex.check_indirect_effect, lambda *a: indirect_effect(*a, use_logits=True), "probabilities"),
         (ex.check_function_vector, lambda *a: function_vector(*a, map_out=False), "W_O"),
         (ex.check_function_vector, lambda *a: function_vector(*a, reduce="mean"), "SUM"),
         (ex.check_add_vector, lambda *a: add_fv(*a, hook_name="hook_resid_pre"), "BEFORE block"),
-        (ex.check_add_vector, lambda *a: add_fv(*a, shift=1), "one layer too late"),
+        (ex.check_add_vector, lambda *a: add_fv(*a, shift=1), "one layer too late (blocks.1): use blocks.0"),
+        (ex.check_add_vector, lambda *a: add_fv(*a, sign=-1), "you subtracted the vector"),
+        (
+            ex.check_add_vector,
+            lambda *a: add_fv(*a, hook_name="hook_resid_pre"),
+            "at blocks.0.hook_resid_post",
+        ),
         (ex.check_add_vector, lambda *a: add_fv(*a, where=slice(None)), "every position"),
         (ex.check_add_vector, lambda *a: add_fv(*a, where=0), "first token"),
     ],
@@ -97,3 +114,35 @@ def test_wrong_solutions_get_the_intended_message(check, wrong, message):
     result = check(wrong)
     assert not result.passed
     assert message in result.message, result.message
+    assert "{" not in result.message, result.message  # no unfilled f-string placeholder
+
+
+def raises(*args):
+    raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        ex.check_icl_prompt,
+        ex.check_mean_head_activations,
+        ex.check_indirect_effect,
+        ex.check_function_vector,
+        ex.check_add_vector,
+    ],
+    ids=lambda f: f.__name__,
+)
+@pytest.mark.parametrize(
+    "student,message",
+    [
+        (lambda *a: None, "returned None: return"),
+        (lambda *a: object(), "return|expected"),
+        (lambda *a: [1, 2], "return|expected"),
+        (lambda *a: torch.zeros(3, 5, 7), "return|expected"),
+        (raises, "your function raised RuntimeError: boom"),
+    ],
+)
+def test_every_check_answers_whatever_the_function_does(check, student, message):
+    result = check(student)
+    assert isinstance(result, ex.Check) and not result.passed
+    assert result.name and any(m in result.message for m in message.split("|")), result.message

@@ -162,6 +162,34 @@ def test_live_control_re_evaluates_with_the_model(run, explorer):
     toggle.click()
     want = explorer.evaluate(explorer.toggled(l, h))
     assert ("removed" if (l, h) in result.fv.heads else "added") + f" {key}" in status.value
-    assert f"({want['all']:.1%} of all {want['n']})" in status.value
+    assert f"{want['all']:.1%} on all {want['n']} test queries" in status.value  # no ICL-right query here
     reset.click()
     assert f"FV of {len(result.fv.heads)} heads" in status.value
+
+
+def test_a_run_with_no_icl_right_query_says_so(run, explorer):
+    """A random model gets no test query right with clean ICL: the page says there is nothing to filter
+    on and shows all queries, instead of "zero-shot n/a -> n/a"."""
+    _, result, _ = run
+    assert int(result.icl_correct.sum()) == 0
+    d = explorer.data
+    assert "no test query that clean ICL answers right" in d["summary"] and "n/a" not in d["summary"]
+    assert f"on all {d['base']['n']} test queries" in d["base_text"] and "n/a" not in d["base_text"]
+    assert all("n/a" not in x["toggled_text"] for x in d["detail"].values())
+    page = explorer.html()
+    assert "D.summary" in page and "pct(D.zero_shot.filtered)" not in page
+
+
+def test_small_effects_and_tokens_read_right(run, explorer):
+    from workbench.show.style import signed, visible
+
+    _, result, _ = run
+    for d in explorer.data["heads"].values():
+        assert d["aie_text"] == signed(d["aie"]) and "0.0000" not in d["aie_text"]
+        assert d["decoded_shown"] == [visible(t) for t, _ in d["decoded"]]
+    assert max(abs(x) for d in explorer.data["heads"].values() for x in d["effects"]) > 0
+    fig = explorer.figure()  # the page's heatmap outlines the FV's own heads, and says so
+    boxes = {(round((s.y0 + s.y1) / 2), round((s.x0 + s.x1) / 2)) for s in fig.layout.shapes}
+    assert boxes == {tuple(h) for h in result.fv.heads}
+    assert [t.name for t in fig.data if t.showlegend] == [f"outlined: the FV's {len(result.fv.heads)} heads"]
+    assert list(fig.layout.yaxis.tickvals) == [0, 1]

@@ -102,3 +102,62 @@ def test_control_vector_checks_width(tiny):
     cv = ControlVector({1: torch.ones(3)})
     with pytest.raises(ValueError, match="width"):
         cv.hooks(tiny["llama"])
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory, toy_task):
+    """A finished run of the tiny Llama (2 layers) with its FV after block 0."""
+    from test_pipeline import write_task
+
+    from workbench.cli import main
+
+    root = tmp_path_factory.mktemp("export")
+    args = ["--model", "tiny-llama", "--task", str(write_task(root / "toy.json", toy_task)), "--layer", "0"]
+    args += ["--top-k", "2", "--n-mean-prompts", "4", "--n-scan-prompts", "2", "--out", str(root / "run")]
+    assert main(["run", *args]) == 0
+    return root / "run"
+
+
+def test_export_command_writes_what_llama_cpp_reads(toy_run, tmp_path, capsys):
+    """`workbench export RUN --out F.gguf --layer L --scale S`, read back with gguf's own reader."""
+    import gguf
+
+    from workbench.cli import main
+    from workbench.core.loading import load_model
+    from workbench.method.result import TaskResult
+
+    out = tmp_path / "fv.gguf"
+    assert main(["export", str(toy_run), "--out", str(out), "--layer", "1", "--scale", "0.5"]) == 0
+    assert "direction.1" in capsys.readouterr().out
+    reader = gguf.GGUFReader(str(out))
+    assert reader.fields["general.architecture"].contents() == "controlvector"
+    assert reader.fields["controlvector.model_hint"].contents() == "llama"
+    assert reader.fields["controlvector.layer_count"].contents() == 1
+    (t,) = reader.tensors
+    d_model = model_info(load_model("tiny-llama", verbose=False)).d_model
+    assert t.name == "direction.1" and t.data.dtype == np.float32 and t.data.shape == (d_model,)
+    fv = TaskResult.load(toy_run).fv.vector
+    assert np.allclose(t.data, 0.5 * fv.numpy())
+    assert main(["export", str(toy_run), "--out", str(tmp_path / "last.gguf"), "--layer", "-1"]) == 0
+    assert gguf.GGUFReader(str(tmp_path / "last.gguf")).tensors[0].name == "direction.1"  # -1: the last
+
+
+def test_export_command_refuses_a_layer_or_scale_llama_cpp_cannot_use(toy_run, tmp_path, capsys):
+    from workbench.cli import main
+
+    out = str(tmp_path / "fv.gguf")
+    cases = {
+        (): "this run's FV sits there; give --layer L with L >= 1",  # the run's own layer is 0
+        ("--layer", "0"): "cannot add a control vector after block 0",
+        ("--layer", "2"): "layer 2 is out of range: tiny-llama has 2 layers",
+        ("--layer", "1", "--scale", "0"): "scale must be a finite number other than 0",
+        ("--layer", "1", "--scale", "nan"): "scale must be a finite number other than 0",
+    }
+    for extra, message in cases.items():
+        assert main(["export", str(toy_run), "--out", out, *extra]) == 2, extra
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
+    assert main(["export", str(toy_run), "--out", str(tmp_path / "fv.bin"), "--layer", "1"]) == 2
+    assert "name a .gguf file" in capsys.readouterr().err
+    assert not (tmp_path / "fv.gguf").exists()

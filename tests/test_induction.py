@@ -67,7 +67,8 @@ def test_head_sets_exclude_each_other():
 
 def test_ablation_curves_against_plain_hooks(trained, trained_run):
     model = trained[0]
-    ind = induction_scores(model, n_seq=4, seq_len=7)["prefix_matching"]
+    scores = induction_scores(model, n_seq=4, seq_len=7)
+    ind = scores["prefix_matching"]
     out = ablation_curves(model, trained_run, ind, percents=(25, 50), n_random=1)
     icl = trained_run.prompt_sets(model)["test_icl"]
     mean_z = trained_run.means.mean_z
@@ -83,6 +84,14 @@ def test_ablation_curves_against_plain_hooks(trained, trained_run):
                 name,
             )
     fig = figures.induction_figure(
-        {"t": {**out, "aie": trained_run.scan.aie.tolist(), "prefix_matching": ind.tolist()}}
+        {
+            "t": {
+                **out,
+                "aie": trained_run.scan.aie.tolist(),
+                "prefix_matching": ind.tolist(),
+                "copying": scores["copying"].tolist(),
+                "top_induction": [],
+            }
+        }
     )
     assert set(fig) == {"_scatter", "_ablation"}

@@ -217,7 +217,7 @@ def test_diagnose_with_a_task_file_named_like_a_builtin(tmp_path, toy_task, caps
         ]
     )
     assert rc == 0, capsys.readouterr().err
-    diag = json.loads((tmp_path / "out" / "tiny-llama_injection_capitalize.json").read_text())
+    diag = json.loads((tmp_path / "out" / "tiny-llama_diagnose.json").read_text())["tasks"]["capitalize"]
     assert diag["n_prompts"] == len(toy_task.split(0).test)  # the file's test split, not the built-in's
 
 
@@ -422,9 +422,9 @@ def test_diagnose_command_grid_matches_a_direct_evaluation(tmp_path, capsys, mon
     ]
     rc = main(diagnose_args)
     assert rc == 0 and "task-vector ceiling" in capsys.readouterr().out
-    diag = json.loads((tmp_path / "tiny-llama_injection_capitalize.json").read_text())
+    diag = json.loads((tmp_path / "tiny-llama_diagnose.json").read_text())["tasks"]["capitalize"]
     assert len(diag["zero_shot"]) == 2 and len(diag["zero_shot"][0]) == 2 == len(diag["task_vector"])
-    assert (tmp_path / "tiny-llama_injection_capitalize.html").exists()
+    assert (tmp_path / "tiny-llama_diagnose_capitalize.html").exists()
     assert diag["head_counts"]["counts"] == [2, 8] and diag["head_counts_centered"]["centered"]
     model = load_model("tiny-llama", verbose=False)
     result = run_task(
@@ -450,14 +450,14 @@ def test_diagnose_command_grid_matches_a_direct_evaluation(tmp_path, capsys, mon
         == diag["state_tests"]["replace_mean_icl"][0]
     )
     capsys.readouterr()
-    # --reuse keeps the identical grid: nothing is measured again
+    # every part is a cached stage: the same command measures nothing again
     import workbench.studies.diagnose as diagnose_module
 
     for name in ("injection_diagnostics", "head_count_grid", "state_tests"):
         monkeypatch.setattr(diagnose_module, name, lambda *a, **k: 1 / 0)
-    rc = main([*diagnose_args, "--reuse"])
+    rc = main(diagnose_args)
     assert rc == 0
-    assert json.loads((tmp_path / "tiny-llama_injection_capitalize.json").read_text()) == diag
+    assert json.loads((tmp_path / "tiny-llama_diagnose.json").read_text())["tasks"]["capitalize"] == diag
 
 
 def test_centered_fv_subtracts_each_heads_zero_shot_output(tiny, toy_task):

@@ -6,7 +6,7 @@
     result = wb.run_task(model, "capitalize")       # the paper's protocol, stages cached
     result.scan.top_heads(10)                       # [(layer, head, AIE), ...]
     result.fv.decode(model)                         # the FV through the unembedding
-    wb.figures.aie_heatmap(result.scan)             # plotly figures of any result
+    wb.figures.aie_heatmap(result)                  # plotly figures of any result
     result.save("runs/capitalize"); wb.TaskResult.load("runs/capitalize")
 
 The package is layered by job; a lower group never imports a higher one
@@ -20,8 +20,12 @@ The package is layered by job; a lower group never imports a higher one
     method   the paper's protocol: Protocol and the run's prompt sets, vectors, evaluation,
              the pipeline, TaskResult
     beyond   methods after the paper: soft task vectors, contrastive steering
-    studies  studies of finished runs: paper.py, diagnose.py, agreement.py, ...
-    show     figures (by topic, and one module per study's figure), attention views, the explorer
+    studies  studies of finished runs: one module per study, each declaring one ``Study`` record
+             (name, parameters, compute(run) -> typed record); registry.py collects them, and the
+             ``workbench study`` command, its flags, the cached stage and the docs' study pages
+             come from it; paper.py, agreement.py and cache.py serve them
+    show     figures (by topic), one module per study's figure (registered by the study's name),
+             report.py (the paper's figures, ``run_study``), attention views, the explorer
     teach    the course chapter and the exercises, with checks that name the mistake
 
 Names here are imported on first use, so ``import workbench`` is instant.

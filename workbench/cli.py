@@ -4,12 +4,16 @@
     workbench icl --model M --tasks T1 T2 ...     # 10-shot / zero-shot / shuffled accuracy table
     workbench merge DIR1 DIR2 ... [--out FILE]    # one table (and universal AIE) from many runs
     workbench figures --model M --tasks T1 T2 ... --out figures/   # every paper figure
-    workbench diagnose --model M --task T [--counts K ...] [--state-tests]   # why an FV does or doesn't work
+    workbench study NAME --runs DIR --tasks T1 T2 ... [--out DIR --figures DIR]   # a study of finished runs
+    workbench diagnose --model M --task T [--counts K ...] [--state-tests]   # the run, then `study diagnose`
     workbench compare DIR_A DIR_B [--k 10]        # how far two runs' head scans agree (e.g. two seeds)
     workbench explore RUN_DIR --out page.html [--others DIR ...]   # a linked, offline explorer of the heads
-    workbench study NAME --runs DIR --tasks T1 T2 ... [--out DIR --figures DIR]   # a study of finished runs
+    workbench export RUN_DIR --out FILE.gguf [--layer L] [--scale S]   # the FV as a llama.cpp control vector
     workbench plan --model gptj-6b --dtype bfloat16 --device cuda --gpu-memory 80GiB   # memory per stage
     workbench tasks | workbench models
+
+The studies and their flags come from :data:`workbench.studies.registry.STUDIES` (``workbench study
+--help`` lists them); no study is named here.
 
 ``run`` writes ``DIR/result.json``, ``DIR/function_vector.safetensors`` and ``DIR/tensors.safetensors``;
 stages are cached (``$WORKBENCH_CACHE``), so rerunning with the same arguments is quick, and an
@@ -218,55 +222,52 @@ def cmd_explore(args) -> int:
     return 0
 
 
+def _study_given(args, studies) -> dict:
+    """The study arguments given on the command line (flags left out are ``None``)."""
+    names = {p.name for study in studies for p in study.params}
+    return {name: getattr(args, name) for name in sorted(names) if getattr(args, name, None) is not None}
+
+
 def cmd_diagnose(args) -> int:
-    from .base.files import read_json, write_json
     from .data.tasks import load_task
     from .method.pipeline import run_task
-    from .show import figures
-    from .studies.diagnose import diagnose_run
+    from .show.report import run_study
+    from .studies.registry import STUDIES
 
     task = load_task(args.task)
+    given = _study_given(args, [STUDIES["diagnose"]])
+    STUDIES["diagnose"].arguments(**given)  # fail on bad input before loading the model
     _check_out_folder(args.out)
     model = _load(args)
     result = run_task(model, task, _protocol(args, top_k=args.top_k))
-    name = f"{result.model}_injection_{task.name}"
-    path = Path(args.out) / f"{name}.json"
-    previous = read_json(path) if (args.reuse and path.exists()) else None
-    diag = diagnose_run(
-        model, result, args.alphas, args.counts, args.count_layers, args.centered, args.state_tests, previous
+    study = run_study(
+        "diagnose",
+        model,
+        [task.name],
+        runs={task.name: result},
+        out=args.out,
+        figures_dir=args.out,
+        formats=args.formats,
+        command=args.command_line,
+        **given,
     )
-    write_json(path, diag)
-    paths = figures.export(figures.injection_figure(diag), name, args.out, args.formats)
-    best = max(
-        (acc, diag["alphas"][a], layer)
-        for a, row in enumerate(diag["zero_shot"])
-        for layer, acc in enumerate(row)
-    )
-    tv = diag["task_vector"]
-    print(
-        f"zero-shot without FV {diag['baseline_zero_shot']:.0%}; best with FV {best[0]:.0%} "
-        f"(alpha {best[1]}, layer {best[2]}); task-vector ceiling {max(tv):.0%} (layer {tv.index(max(tv))})"
-    )
-    print("wrote", path, *paths)
+    print(study)
+    print("wrote", *study.written)
     return 0
 
 
 def cmd_study(args) -> int:
     from .core.loading import DEFAULT_MODEL
     from .show.report import run_study
-    from .studies.run import load_runs, runs_model, study_params
+    from .studies.registry import STUDIES, load_runs, runs_model, study_params
 
     runs = load_runs(args.runs, args.tasks, args.name)  # fail on bad input before loading the model
-    given = {
-        k: v
-        for k, v in (("alphas", args.alphas), ("k", args.k), ("soft_steps", args.soft_steps))
-        if v is not None
-    }
+    given = _study_given(args, STUDIES.values())
     study_params(args.name, **given)
     _check_out_folder(args.out)
     _check_out_folder(args.figures)
     args.model = args.model or runs_model(runs) or DEFAULT_MODEL
-    document = run_study(
+    study = run_study(
         args.name,
         _load(args),
         args.tasks,
@@ -277,8 +278,44 @@ def cmd_study(args) -> int:
         command=args.command_line,
         **given,
     )
-    print("wrote", *document["written"])
+    print(study)
+    print("wrote", *study.written)
     return 0
+
+
+def cmd_export(args) -> int:
+    from .beyond.export import export_control_vector
+    from .core.loading import load_model
+    from .core.model import model_info
+    from .method.result import TaskResult
+
+    if Path(args.out).suffix != ".gguf":
+        raise OutputError(f"--out {args.out}: name a .gguf file (llama.cpp reads control vectors as GGUF)")
+    result = TaskResult.load(args.run_dir)
+    layer = result.fv_layer if args.layer is None else args.layer
+    if layer == 0:
+        raise ExportRefused(
+            "llama.cpp cannot add a control vector after block 0 (its loader rejects direction.0)"
+            + (": this run's FV sits there; " if args.layer is None else "; ")
+            + "give --layer L with L >= 1 (the FV added at another layer acts differently: "
+            "`workbench diagnose` measures it by layer)"
+        )
+    _check_out_folder(Path(args.out).parent)
+    model = load_model(args.model or result.model, device=args.device, verbose=False)
+    result.check_model(model)
+    path = export_control_vector(result.fv, args.out, model=model, layer=layer, scale=args.scale)
+    block = model_info(model).check_layer(layer)
+    print(
+        f"wrote {path}: the FV of {result.task.name} ({len(result.fv.heads)} heads, {result.model}) as "
+        f"direction.{block} (added after block {block}), scale "
+        f"{args.scale:g}.\nllama.cpp adds it at every position: load it with --control-vector-scaled "
+        f"{path} 1.0; `workbench study positions` measures what every position does to this FV"
+    )
+    return 0
+
+
+class ExportRefused(ValueError):
+    """A control vector llama.cpp could not use."""
 
 
 def cmd_tasks(args) -> int:
@@ -305,6 +342,55 @@ def cmd_architectures(args) -> int:
     from .core.support import write_architecture_table
 
     return write_architecture_table(args.out, args.families or None)
+
+
+def study_table(studies) -> str:
+    """The ``study`` command's description: each study, its summary and its flags."""
+    lines = ["A study of finished runs (`workbench run --out RUNS/<task>` for each task). The studies:", ""]
+    for study in studies:
+        lines.append(f"  {study.name:<11} {study.summary}")
+        if study.params:
+            lines.append(f"  {'':<11} flags: {' '.join(p.flag for p in study.params)}")
+    return "\n".join(lines).replace("%", "%%")
+
+
+def study_flags(parser: argparse.ArgumentParser, studies) -> None:
+    """One flag per study parameter (``Param``), generated: a name several studies take is one flag
+    whose help names each study's meaning and default; every flag defaults to ``None`` (not given),
+    and the study's record applies its own default and checks."""
+    studies = list(studies)
+    uses: dict = {}
+    for study in studies:
+        for p in study.params:
+            uses.setdefault(p.name, []).append((study, p))
+    for name, pairs in uses.items():
+        first = pairs[0][1]
+        if any((p.type, p.many) != (first.type, first.many) for _, p in pairs):
+            raise TypeError(f"studies take --{name} as different types: {[s.name for s, _ in pairs]}")
+
+        def meaning(p):
+            if isinstance(p.default, list | tuple):
+                shown = " ".join(map(str, p.default)) or "none"
+            else:
+                shown = str(p.default)
+            default = "" if p.default is None or p.type is bool else f" (default {shown})"
+            return p.help + default
+
+        helps = [meaning(p) if len(studies) == 1 else f"{s.name}: {meaning(p)}" for s, p in pairs]
+        kwargs = {"dest": name, "default": None, "help": "; ".join(helps).replace("%", "%%")}
+        if first.type is bool:
+            parser.add_argument(first.flag, action="store_true", **kwargs)
+        else:
+            metavar = first.metavar or name.upper()
+            parser.add_argument(
+                first.flag, type=_param_type(first), nargs=first.many, metavar=metavar, **kwargs
+            )
+
+
+def _param_type(p):
+    if p.type is int:
+        return (lambda text: _int_at_least(text, int(p.low))) if p.low is not None else int
+    return p.type
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -453,50 +539,30 @@ def build_parser() -> argparse.ArgumentParser:
     figs.add_argument("--formats", nargs="+", default=["html", "png", "pdf"])
     figs.add_argument("--n-mean-prompts", type=positive_int, default=100)
     figs.add_argument("--n-scan-prompts", type=positive_int, default=25)
-    figs.add_argument("--no-composition", action="store_true", help="skip the composed-task figure")
+    figs.add_argument(
+        "--no-composition",
+        action="store_true",
+        help="skip the composed-task figure; without this flag it also runs the built-in composed tasks "
+        "and their parts that --tasks does not name (e.g. first-item-capitalize, choose-first-of-3), and "
+        "says which before it starts",
+    )
     figs.add_argument("--fresh", action="store_true", help="recompute every stage instead of using the cache")
     figs.set_defaults(func=cmd_figures)
 
+    from .studies.registry import STUDIES
+
     diag = sub.add_parser(
         "diagnose",
-        help="why an FV does or doesn't work zero-shot: layer x scale grid, "
-        "task-vector ceiling, FV size against the residual",
+        help=STUDIES["diagnose"].summary + " (makes the run of --task, then `workbench study diagnose`)",
     )
     model_args(diag)
     diag.add_argument("--task", required=True)
     diag.add_argument("--top-k", type=positive_int, default=None)
-    diag.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1, 2, 4, 8, 16])
-    diag.add_argument(
-        "--counts",
-        type=count_int,
-        nargs="*",
-        default=[],
-        help="also a heads x layer grid with these head counts",
-    )
-    diag.add_argument(
-        "--centered",
-        action="store_true",
-        help="also that grid with each head's zero-shot mean output subtracted",
-    )
-    diag.add_argument(
-        "--count-layers", type=int, nargs="*", default=None, help="layers of that grid (default: all)"
-    )
-    diag.add_argument(
-        "--state-tests",
-        type=int,
-        nargs="*",
-        default=None,
-        metavar="LAYER",
-        help="also replace the last state by the mean ICL state, and add mean ICL - mean zero-shot "
-        "(at these layers; none given: all)",
-    )
-    diag.add_argument(
-        "--reuse", action="store_true", help="keep the alpha grid and baselines of an earlier identical run"
-    )
     diag.add_argument("--n-mean-prompts", type=positive_int, default=100)
     diag.add_argument("--n-scan-prompts", type=positive_int, default=25)
-    diag.add_argument("--out", default="figures")
+    diag.add_argument("--out", default="figures", help="where the JSON and the figure go")
     diag.add_argument("--formats", nargs="+", default=["html", "png"])
+    study_flags(diag, [STUDIES["diagnose"]])
     diag.set_defaults(func=cmd_diagnose)
 
     cmp = sub.add_parser("compare", help="how far two runs' head scans agree (e.g. two seeds)")
@@ -520,9 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     study = sub.add_parser(
         "study",
-        help="a study of finished runs: positions, signed, induction, head_count, zoo or sites",
+        help="a study of finished runs: " + ", ".join(STUDIES),
+        description=study_table(STUDIES.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    study.add_argument("name", help="positions | signed | induction | head_count | zoo | sites")
+    study.add_argument("name", help=" | ".join(STUDIES))
     study.add_argument("--runs", default=None, help="folder of finished runs, one subfolder per task")
     study.add_argument("--tasks", nargs="+", required=True, help="the tasks (subfolders of --runs)")
     study.add_argument("--model", default=None, help="default: the runs' own model")
@@ -533,17 +601,26 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--out", default="runs/studies", help="where the JSON goes")
     study.add_argument("--figures", default="figures", help="where the figures go")
     study.add_argument("--formats", nargs="+", default=["html", "png"])
-    study.add_argument("--alphas", type=float, nargs="+", default=None, help="positions: FV scales")
-    study.add_argument("--k", type=positive_int, default=None, help="signed: heads per set (default 8)")
-    study.add_argument(
-        "--soft-steps", type=count_int, default=None, help="zoo: train a soft task vector this many steps"
-    )
+    study_flags(study, STUDIES.values())
     study.set_defaults(func=cmd_study)
+
+    export = sub.add_parser("export", help="a run's FV as a llama.cpp control vector (GGUF)")
+    export.add_argument("run_dir", help="a folder written by `workbench run --out`")
+    export.add_argument("--out", required=True, help="the .gguf file to write")
+    export.add_argument(
+        "--layer", type=int, default=None, help="add it after this block (default: the run's FV layer; >= 1)"
+    )
+    export.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the stored vector (default 1; not 0)"
+    )
+    export.add_argument("--model", default=None, help="the run's model, from here (default: its name)")
+    export.add_argument("--device", default="cpu")
+    export.set_defaults(func=cmd_export)
 
     sub.add_parser("tasks", help="list built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list built-in models").set_defaults(func=cmd_models)
     arch = sub.add_parser(
-        "architectures", help="self-check tiny models of every decoder family: the README table"
+        "architectures", help="self-check tiny models of every decoder family: the docs' architecture table"
     )
     arch.add_argument("--out", default=None, help="also write the Markdown table and JSON rows here (.md)")
     arch.add_argument("families", nargs="*", help="only these families (default: all)")
@@ -586,16 +663,19 @@ def main(argv: list[str] | None = None) -> int:
 def _user_errors() -> tuple[type[Exception], ...]:
     """The errors that mean bad input, not a bug: their message is the whole story."""
     from .base.files import CorruptFileError
+    from .beyond.export import ExportError
     from .core.model import ModelLoadError, OutOfRange, VectorMismatch
     from .core.plan import PlanError
     from .data.contrasts import ContrastFileError
     from .data.tasks import TaskError
     from .method.protocol import ProtocolError
     from .method.result import ResultFileError, ResultMismatch
-    from .studies.run import StudyError
+    from .studies.study import StudyError
 
     return (
         StudyError,
+        ExportError,
+        ExportRefused,
         TaskError,
         ModelLoadError,
         OutOfRange,

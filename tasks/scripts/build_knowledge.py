@@ -4,7 +4,7 @@
 Usage (from the repository root):
     python tasks/scripts/build_knowledge.py   # (re)write the JSON files, then check them
 
-Writes tasks/{country-capital,country-currency,country-language,landmark-country,
+Writes workbench/data/tasks_builtin/{country-capital,country-currency,country-language,landmark-country,
 person-occupation,product-company}.json with json.dump(data, f, ensure_ascii=False,
 indent=1). Deterministic: the order is the order of the tables in knowledge_data.py.
 Standard library only. After writing, runs check_knowledge.py and exits with its status.
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TASKS_DIR = HERE.parent
+TASKS_DIR = HERE.parents[1] / "workbench" / "data" / "tasks_builtin"  # package data
 sys.path.insert(0, str(HERE))
 
 import check_knowledge  # noqa: E402

@@ -1,4 +1,4 @@
-"""Write the lexical task files (tasks/<name>.json) from the word lists in lexical_data_*.py.
+"""Write the lexical task files (workbench/data/tasks_builtin/<name>.json) from lexical_data_*.py.
 
 Run from anywhere:  python tasks/scripts/build_lexical.py
 Then check them:    python tasks/scripts/check_lexical.py
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TASKS = HERE.parent
+TASKS = HERE.parents[1] / "workbench" / "data" / "tasks_builtin"  # package data
 sys.path.insert(0, str(HERE))
 
 import lexical_data_a as A  # noqa: E402

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TASKS_DIR = HERE.parent
+TASKS_DIR = HERE.parents[1] / "workbench" / "data" / "tasks_builtin"  # package data
 sys.path.insert(0, str(HERE))
 
 import knowledge_data as kd  # noqa: E402

@@ -1,4 +1,4 @@
-"""Check the lexical task files in tasks/ (format errors fail; rule breaks are listed to re-read).
+"""Check the lexical task files in workbench/data/tasks_builtin/ (format errors fail; rule breaks listed).
 
 Usage:
     python tasks/scripts/check_lexical.py            # the lexical tasks below
@@ -20,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-TASKS = Path(__file__).resolve().parent.parent
+TASKS = Path(__file__).resolve().parents[2] / "workbench" / "data" / "tasks_builtin"  # package data
 MIN_PAIRS = 120
 
 LEXICAL = [

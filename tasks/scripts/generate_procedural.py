@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 SEED = 20231023
-TASKS_DIR = Path(__file__).resolve().parent.parent
+TASKS_DIR = Path(__file__).resolve().parents[2] / "workbench" / "data" / "tasks_builtin"  # package data
 
 # ---------------------------------------------------------------------------
 # Word lists (hand-written; checked by eye). All lowercase ASCII, single words.

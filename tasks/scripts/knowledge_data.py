@@ -1,7 +1,7 @@
 """Hand-written facts behind the knowledge (factual-recall) task datasets.
 
 Checked by eye, as of 2025. Everything here is plain data; build_knowledge.py turns it
-into tasks/*.json and check_knowledge.py validates the files on disk.
+into workbench/data/tasks_builtin/*.json and check_knowledge.py validates the files on disk.
 
 Conventions
 -----------

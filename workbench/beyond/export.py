@@ -18,13 +18,14 @@ refuses it).
 **Positions.** llama.cpp adds the vector to *every* position of the layer's output (the
 prompt's tokens, BOS included, and every generated token), with a strength chosen at load
 (``--control-vector-scaled FILE S``).  The workbench adds an FV at the last position only.
-:meth:`ControlVector.hooks` reproduces llama.cpp (``from_position=0``); README section "Vectors
-that leave the workbench" measures what the difference does to an FV.
+:meth:`ControlVector.hooks` reproduces llama.cpp (``from_position=0``); the ``positions`` study
+measures what the difference does to an FV (docs: ``docs/vectors.md``, "Export").
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,10 +42,14 @@ from ..core.hooks import add_vector
 from ..core.model import model_info
 from ..method.vectors import FunctionVector
 
-__all__ = ["ControlVector", "export_control_vector", "import_control_vector", "llama_cpp_arch"]
+__all__ = ["ControlVector", "ExportError", "export_control_vector", "import_control_vector", "llama_cpp_arch"]
 
 ARCH = "controlvector"
 _LLAMA_CPP_ARCH = {"gemma3_text": "gemma3", "gemma3": "gemma3", "llama": "llama", "gpt2": "gpt2"}
+
+
+class ExportError(ValueError):
+    """A vector that cannot be written as a llama.cpp control vector as asked (layer, scale, width)."""
 
 
 def llama_cpp_arch(model) -> str:
@@ -132,26 +137,29 @@ def export_control_vector(
     """
     import gguf
 
+    if not math.isfinite(scale) or scale == 0:
+        raise ExportError(f"scale must be a finite number other than 0, got {scale}")
     directions = _as_directions(vector, layer)
+    if model is not None:  # a negative layer counts from the end, as everywhere in the workbench
+        info = model_info(model)
+        directions = {info.check_layer(L): v for L, v in directions.items()}
+    elif any(L < 0 for L in directions):
+        raise ExportError(f"layers {sorted(directions)}: a negative layer needs the model (model=...)")
     if 0 in directions:
         if not skip_layer_zero:
-            raise ValueError(
+            raise ExportError(
                 "llama.cpp cannot add a control vector after block 0 (direction.0 is rejected by its "
                 "loader); choose another layer or pass skip_layer_zero=True"
             )
         directions.pop(0)
     if not directions:
-        raise ValueError("nothing to export: no direction left")
+        raise ExportError("nothing to export: no direction left")
     widths = {int(v.numel()) for v in directions.values()}
     if len(widths) != 1:
-        raise ValueError(f"directions of different widths {sorted(widths)}")
+        raise ExportError(f"directions of different widths {sorted(widths)}")
     hint = model_hint or (llama_cpp_arch(model) if model is not None else "")
-    if model is not None:
-        info = model_info(model)
-        if widths != {info.d_model}:
-            raise ValueError(f"vector width {widths.pop()} is not {info.name}'s d_model {info.d_model}")
-        for L in directions:
-            info.check_layer(L)
+    if model is not None and widths != {info.d_model}:
+        raise ExportError(f"vector width {widths.pop()} is not {info.name}'s d_model {info.d_model}")
     provenance = dict(getattr(vector, "provenance", {}) or {})
     path = Path(path)
     with atomic_path(path) as tmp:

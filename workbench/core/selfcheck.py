@@ -114,9 +114,9 @@ class SelfCheck:
         return (
             f"{self.model} failed the workbench's self-check (numbers on it would be silently wrong):\n"
             f"  {failed}\n"
-            "What to do: use a model family the README lists as exact; load it in float32; or, at your "
-            "own risk, pass --unverified (CLI) / unverified=True (load_model, verify_model, run_task): every "
-            "result then records that the check failed."
+            "What to do: use a model family `workbench architectures` lists as exact; load it in float32; "
+            "or, at your own risk, pass --unverified (CLI) / unverified=True (load_model, verify_model, "
+            "run_task): every result then records that the check failed."
         )
 
 

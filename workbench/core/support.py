@@ -4,7 +4,7 @@
 and TransformerLens 4's bridge lists (2 layers, ``d_model`` 64: each loads in well under a
 second).  :func:`family_model` builds one; :func:`architecture_table` runs the self-check
 (:mod:`workbench.core.selfcheck`) on each and tells, per family, ``exact`` or ``refused`` with
-the reason.  The README's architecture table is its output
+the reason.  The docs' architecture table (``docs/architectures.md``) is its output
 (``python -m workbench.cli architectures``); ``tests/test_support.py`` checks every family
 against plain transformers.
 

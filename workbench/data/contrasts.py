@@ -1,6 +1,6 @@
 """Contrast files: two prompt sets to contrast for a steering vector (text only, no model).
 
-A contrast file (``tasks/steering/*.json``)::
+A contrast file (``workbench/data/tasks_builtin/steering/*.json``)::
 
     {"name": "sentiment", "description": "...", "chat": false,
      "positive_label": "positive", "negative_label": "negative",
@@ -53,7 +53,7 @@ class ContrastSet:
 
 
 def steering_dir() -> Path:
-    """Folder of the built-in contrast files: ``tasks/steering/`` (or ``$WORKBENCH_TASKS/steering``)."""
+    """Folder of the built-in contrast files: ``steering/`` in :func:`~workbench.data.tasks.tasks_dir`."""
     return tasks_dir() / "steering"
 
 

@@ -1,8 +1,9 @@
 """Task datasets: load, validate, split.
 
 A task is a JSON list of ``{"input": ..., "output": ...}`` pairs, the format of the paper's
-public dataset files, so those files can be used as they are.  Built-in tasks live in the
-repository's ``tasks/`` folder (or ``$WORKBENCH_TASKS``); any other path works too.
+public dataset files, so those files can be used as they are.  Built-in tasks ship inside the
+package, in ``workbench/data/tasks_builtin/`` (or ``$WORKBENCH_TASKS`` replaces that folder);
+any other path works too.
 
 The split follows the paper: 70 % train (demonstrations), 9 % valid (queries for extraction),
 21 % test (evaluation queries), shuffled with a fixed seed.
@@ -141,9 +142,12 @@ class Task:
 
 
 def tasks_dir() -> Path:
-    """Folder of the built-in tasks: ``$WORKBENCH_TASKS`` or the repository's ``tasks/``."""
+    """Folder of the built-in tasks: ``$WORKBENCH_TASKS``, or the package's ``data/tasks_builtin/``.
+
+    The JSON files are package data, so the folder is the same in a clone and in an installed wheel.
+    """
     env = os.environ.get("WORKBENCH_TASKS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "tasks"
+    return Path(env) if env else Path(__file__).resolve().parent / "tasks_builtin"
 
 
 def list_tasks() -> list[str]:

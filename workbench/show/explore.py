@@ -44,6 +44,7 @@ from ..method.result import TaskResult
 from ..method.vectors import FunctionVector
 from .attention import _token_strings, circuitsvis_bundle, head_patterns, label_positions
 from .figures import aie_heatmap
+from .style import number, signed, visible
 
 __all__ = ["Explorer", "explore", "head_key"]
 
@@ -139,9 +140,9 @@ class Explorer:
         from .attention import attention_view
 
         d = self.data["heads"][head_key(layer, head)]
-        words = ", ".join(repr(t) for t, _ in d["decoded"][:5])
+        words = ", ".join(visible(t) for t, _ in d["decoded"][:5])
         caption = (
-            f"{head_key(layer, head)}: AIE {d['aie']:+.4f} ± {d['sem']:.4f}, rank {d['rank']}; "
+            f"{head_key(layer, head)}: AIE {d['aie_text']} ± {d['sem_text']}, rank {d['rank']}; "
             f"decodes to {words}"
         )
         return attention_view(self.model, self.prompt, [(layer, head)], caption)
@@ -156,16 +157,22 @@ class Explorer:
         fv_heads = [tuple(x) for x in result.fv.heads]
         for l in tqdm(range(L), desc="explorer: every head", disable=not progress, leave=False):
             for h in range(H):
+                aie, sem = float(torch.nan_to_num(scan.aie[l, h])), float(torch.nan_to_num(scan.sem[l, h]))
+                decoded = self.decoded(l, h, 6)
                 heads[head_key(l, h)] = {
                     "layer": l,
                     "head": h,
-                    "aie": float(torch.nan_to_num(scan.aie[l, h])),
-                    "sem": float(torch.nan_to_num(scan.sem[l, h])),
-                    "effects": [round(float(x), 5) for x in torch.nan_to_num(scan.effects[:, l, h])],
+                    "aie": aie,
+                    "sem": sem,
+                    "aie_text": signed(aie),
+                    "sem_text": number(sem),
+                    "effects": [float(f"{x:.6g}") for x in torch.nan_to_num(scan.effects[:, l, h]).tolist()],
                     "rank": int(rank[l, h]),
-                    "decoded": self.decoded(l, h, 6),
+                    "decoded": decoded,
+                    "decoded_shown": [visible(t) for t, _ in decoded],
                     "others": {
-                        name: [int(r[l, h]), float(torch.nan_to_num(a[l, h]))] for name, r, a in other
+                        name: [int(r[l, h]), float(torch.nan_to_num(a[l, h])), signed(float(a[l, h]))]
+                        for name, r, a in other
                     },
                     "in_fv": (l, h) in fv_heads,
                 }
@@ -173,11 +180,14 @@ class Explorer:
         detail = {}
         if precompute:
             for l, h in tqdm(self.top, desc="explorer: top heads", disable=not progress, leave=False):
+                toggled = self.evaluate(self.toggled(l, h))
                 detail[head_key(l, h)] = {
                     "pattern": self.pattern(l, h),
-                    "toggled": self.evaluate(self.toggled(l, h)),
+                    "toggled": toggled,
+                    "toggled_text": accuracy_text(toggled),
                 }
         acc = result.accuracy
+        zero_shot = {"filtered": acc["zero_shot"].top1, "all": result.accuracy_unfiltered["zero_shot"].top1}
         return {
             "model": result.model,
             "task": result.task.name,
@@ -191,10 +201,9 @@ class Explorer:
             "heads": heads,
             "detail": detail,
             "base": base,
-            "zero_shot": {
-                "filtered": acc["zero_shot"].top1,
-                "all": result.accuracy_unfiltered["zero_shot"].top1,
-            },
+            "base_text": accuracy_text(base),
+            "summary": _summary(L, H, scan.n_prompts, fv_heads, result.fv_layer, zero_shot, base),
+            "zero_shot": zero_shot,
             "saved_zero_shot_fv": acc["zero_shot_fv"].top1,
             "centered": bool(result.protocol.center),
             "others": [name for name, _, _ in other],
@@ -203,7 +212,7 @@ class Explorer:
     # --- showing it -------------------------------------------------------------------------
     def figure(self):
         """The AIE heatmap of the page (FV heads outlined)."""
-        fig = aie_heatmap(self.result.scan, top_k=len(self.result.fv.heads))
+        fig = aie_heatmap(self.result.scan, heads=self.result.fv)
         fig.update_layout(
             title=f"{self.result.task.name}: AIE per head (click one)", width=None, height=None, autosize=True
         )
@@ -253,7 +262,7 @@ class Explorer:
         names = sorted(self.data["heads"], key=lambda k: -self.data["heads"][k]["aie"])
         current = set(self.data["fv_heads"])
         pick = w.Dropdown(
-            options=[(f"{k} (AIE {self.data['heads'][k]['aie']:+.3f})", k) for k in names],
+            options=[(f"{k} (AIE {self.data['heads'][k]['aie_text']})", k) for k in names],
             description="head",
         )
         toggle = w.Button(description="add to / remove from FV")
@@ -265,9 +274,7 @@ class Explorer:
             acc = self.evaluate(heads)
             status.value = (
                 f"{note}<b>FV of {len(heads)} heads</b> [{', '.join(sorted(current))}] after layer "
-                f"{self.data['fv_layer']}: zero-shot top-1 <b>{acc['filtered']:.1%}</b> on the "
-                f"{acc['n_filtered']} queries ICL gets right ({acc['all']:.1%} of all {acc['n']}); "
-                f"no FV: {self.data['zero_shot']['filtered']:.1%}."
+                f"{self.data['fv_layer']}: {accuracy_text(acc)}"
             )
 
         def on_toggle(_):
@@ -292,6 +299,40 @@ class Explorer:
             display(self.widget())
         except ImportError:  # no ipywidgets: the page alone (its control shows precomputed accuracies)
             display(HTML(self._repr_html_()))
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{x:.1%}"
+
+
+def accuracy_text(acc: dict[str, float | int]) -> str:
+    """One sentence for an :meth:`Explorer.evaluate` outcome; says so when no query is left to filter on."""
+    if acc["n_filtered"] == 0:
+        return (
+            f"zero-shot + FV {_pct(acc['all'])} on all {acc['n']} test queries (no test query that clean "
+            "ICL answers right: nothing to filter on)"
+        )
+    return (
+        f"zero-shot + FV {_pct(acc['filtered'])} on the {acc['n_filtered']} test queries ICL gets right "
+        f"({_pct(acc['all'])} of all {acc['n']})"
+    )
+
+
+def _summary(L: int, H: int, n_scan: int, fv_heads, fv_layer: int, zero_shot: dict, base: dict) -> str:
+    """The page's first line: the model's size, the FV, and zero-shot accuracy without and with it."""
+    names = ", ".join(head_key(l, h) for l, h in fv_heads)
+    fv = f"FV of {len(fv_heads)} heads [{names}] after layer {fv_layer}"
+    if base["n_filtered"] == 0:
+        result = (
+            f"no test query that clean ICL answers right, so nothing to filter on; on all {base['n']} test "
+            f"queries, zero-shot {_pct(zero_shot['all'])} -> {_pct(base['all'])} with the FV"
+        )
+    else:
+        result = (
+            f"zero-shot {_pct(zero_shot['filtered'])} -> {_pct(base['filtered'])} with the FV (test "
+            f"queries ICL gets right, n={base['n_filtered']})"
+        )
+    return f"{L} layers x {H} heads, {n_scan} scan prompts. {fv}: {result}."
 
 
 def explore(
@@ -368,15 +409,10 @@ td, th { padding: 2px 8px; border-bottom: 1px solid #eee; text-align: left; }
 const D = __DATA__;
 const FIG = __FIGURE__;
 const gd = document.getElementById('aie');
-const pct = x => (x === null || isNaN(x)) ? 'n/a' : (100 * x).toFixed(1) + '%';
 const esc = s => String(s).replace(/[&<>"]/g,
   c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]));
 let cv = 0, selected = null, toggledOn = false;
-document.getElementById('summary').textContent =
-  `${D.n_layers} layers x ${D.n_heads} heads, ${D.n_scan_prompts} scan prompts. ` +
-  `FV of ${D.fv_heads.length} heads ` +
-  `[${D.fv_heads.join(', ')}] after layer ${D.fv_layer}: zero-shot ${pct(D.zero_shot.filtered)} -> ` +
-  `${pct(D.base.filtered)} with the FV (test queries ICL gets right, n=${D.base.n_filtered}).` +
+document.getElementById('summary').textContent = D.summary +
   (D.centered ? ' (The run centred its FV; this page adds and removes uncentred head terms.)' : '');
 document.getElementById('toplist').innerHTML = '<h3>Top heads</h3>' + D.top.map(k =>
   `<button class="pick" data-head="${k}">${k}</button>`).join(' ');
@@ -413,12 +449,10 @@ function control(key) {
   const verb = inFv ? `remove ${key} from the FV` : `add ${key} to the FV`;
   c.innerHTML = `<button id="toggle">${verb}</button> <span id="toggle-result"></span>`;
   const show = () => {
-    const a = toggledOn ? det.toggled : D.base;
     const tag = toggledOn ? `<span class="tag">${inFv ? 'without' : 'with'} ${key}</span> ` : '';
     document.getElementById('toggle-result').innerHTML = tag +
-      `zero-shot + FV: <b>${pct(a.filtered)}</b> ` +
-      `(ICL-right test queries, n=${a.n_filtered}; all ${a.n}: ${pct(a.all)})` +
-      (toggledOn ? ` — the run's FV: ${pct(D.base.filtered)}` : '');
+      esc(toggledOn ? det.toggled_text : D.base_text) +
+      (toggledOn ? ` — the run's FV: ${esc(D.base_text)}` : '');
     document.getElementById('toggle').textContent = toggledOn ? 'undo' : verb;
   };
   document.getElementById('toggle').onclick = () => { toggledOn = !toggledOn; show(); };
@@ -430,7 +464,7 @@ function select(key) {
   selected = key;
   document.getElementById('head-title').textContent = key;
   document.getElementById('head-facts').innerHTML =
-    `AIE <b>${d.aie.toFixed(4)}</b> ± ${d.sem.toFixed(4)} (s.e.), ` +
+    `AIE <b>${esc(d.aie_text)}</b> ± ${esc(d.sem_text)} (s.e.), ` +
     `rank ${d.rank} of ${D.n_layers * D.n_heads}` +
     (d.in_fv ? ' <span class="tag">in the FV</span>' : '');
   attention(key); control(key);
@@ -443,13 +477,13 @@ function select(key) {
      yaxis: {title: 'P patched - P corrupted'}, showlegend: false, template: 'simple_white'},
     {displayModeBar: false});
   document.getElementById('decoded').innerHTML = '<table><tr><th>token</th><th>logit</th></tr>' +
-    d.decoded.map(([t, v]) =>
-      `<tr><td><code>${esc(JSON.stringify(t))}</code></td><td>${v.toFixed(2)}</td></tr>`).join('') +
+    d.decoded.map(([t, v], i) =>
+      `<tr><td><code>${esc(d.decoded_shown[i])}</code></td><td>${v.toFixed(2)}</td></tr>`).join('') +
     '</table>';
   const names = Object.keys(d.others);
   document.getElementById('ranks').innerHTML = names.length ?
     '<table><tr><th>task</th><th>rank</th><th>AIE</th></tr>' + names.map(n =>
-      `<tr><td>${esc(n)}</td><td>${d.others[n][0]}</td><td>${d.others[n][1].toFixed(4)}</td></tr>`
+      `<tr><td>${esc(n)}</td><td>${d.others[n][0]}</td><td>${esc(d.others[n][2])}</td></tr>`
     ).join('') + '</table>' :
     '<p class="muted">No other tasks given (<code>workbench explore RUN --others RUN2 ...</code>).</p>';
   const shapes = (FIG.layout.shapes || []).concat([{type: 'rect', x0: d.head - 0.5, x1: d.head + 0.5,

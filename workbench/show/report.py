@@ -4,13 +4,15 @@ the studies of finished runs with their JSON and figures: ``workbench study`` (:
 :func:`paper_figures` runs (or, with the stage cache, reloads) :func:`run_task` for each task,
 then draws every figure through :mod:`workbench.figures` and writes it to ``out_dir`` as HTML,
 PNG and PDF.  The first task is the featured one (heatmap, sweeps, head counts, decoding,
-attention).  Composition figures are drawn for the built-in composed tasks whose parts are
-given.
+attention).  The composition figure (``composition_tasks``, on by default) runs the built-in composed
+tasks and their parts too (:data:`COMPOSED_TASKS`), whichever of them were not given; it says which
+before it starts.
 """
 
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,11 +27,12 @@ from ..method.result import TaskResult
 from ..studies.agreement import attribution_vs_exact
 from ..studies.cache import cached_study, int_keys, tensor_digest
 from ..studies.paper import ablation, baseline_sweeps, composition, head_count_curves
-from ..studies.run import compute_study, load_runs, study_params
+from ..studies.registry import StudyResult, compute_study, get_study, load_runs, study_params
 from . import figures
 from .attention import attention_view
+from .study_figures import figure_of
 
-__all__ = ["paper_figures", "run_study", "STUDY_FIGURES", "COMPOSED_TASKS"]
+__all__ = ["paper_figures", "run_study", "draw_study", "COMPOSED_TASKS"]
 
 # composed task -> the simple tasks whose FVs should add up to it
 COMPOSED_TASKS = {
@@ -85,6 +88,13 @@ def paper_figures(
     summary.update(featured_figures(save, model, featured, progress, cache))
     summary["attribution"] = attribution_figure(save, model, featured, progress, cache)
     if composition_tasks:
+        extra = composition_extra_tasks(results)
+        if extra and progress:
+            print(
+                f"composition figure: running {len(extra)} more tasks ({', '.join(extra)}); "
+                "pass composition_tasks=False (CLI: --no-composition) to skip it",
+                file=sys.stderr,
+            )
         summary["composition"] = composition_figure(save, model, results, run, cache)
     save.written["attention"] = [
         attention_page(model, featured, save.out_dir / f"{save.name}_attention.html")
@@ -97,7 +107,7 @@ def overview_figures(save: _Writer, results: dict[str, TaskResult]) -> None:
     """The featured task's AIE heatmap, the grid of all tasks' heatmaps, the accuracy comparisons."""
     featured = next(iter(results.values()))
     k = len(featured.fv.heads)
-    save(figures.aie_heatmap(featured.scan, top_k=k), f"aie_{featured.task.name}")
+    save(figures.aie_heatmap(featured), f"aie_{featured.task.name}")  # the FV's own heads outlined
     if len(results) > 1:
         save(figures.aie_grid({t: r.scan for t, r in results.items()}, top_k=k), "aie_grid")
     save(figures.accuracy_comparison(list(results.values())), "accuracy")
@@ -169,6 +179,13 @@ def attribution_figure(
     return agreement
 
 
+def composition_extra_tasks(given) -> list[str]:
+    """The tasks the composition figure runs beyond ``given`` (task names): the composed tasks and their
+    parts."""
+    needed = dict.fromkeys(t for composed, parts in COMPOSED_TASKS.items() for t in (*parts, composed))
+    return [t for t in needed if t not in given]
+
+
 def composition_figure(
     save: _Writer, model, results: dict[str, TaskResult], run, cache: StageCache | None = None
 ) -> dict:
@@ -207,18 +224,10 @@ def attention_page(model, featured: TaskResult, path: Path) -> Path:
     return page.save(path)
 
 
-# study -> draw(results by task) -> one figure or {file suffix: figure}
-STUDY_FIGURES = {
-    "positions": figures.positions_figure,
-    "signed": figures.signed_figure,
-    "induction": figures.induction_figure,
-    "head_count": lambda r: {"_choice": figures.head_count_choice_figure(r)},
-    "zoo": figures.zoo_figure,
-    "sites": lambda r: {
-        "": figures.sites_figure({t: v["scan"] for t, v in r.items()}),
-        "_split": figures.state_split_figure(r),
-    },
-}
+def draw_study(result: StudyResult) -> dict[str, Any]:
+    """The study's figure (:func:`~workbench.show.study_figures.figure_of`) as ``{file suffix: figure}``."""
+    drawn = figure_of(result.study)(result)
+    return drawn if isinstance(drawn, dict) else {"": drawn}
 
 
 def run_study(
@@ -231,31 +240,26 @@ def run_study(
     formats: Sequence[str] = ("html", "png"),
     command: str | None = None,
     progress: bool = True,
+    runs: dict[str, TaskResult] | None = None,
     **params,
-) -> dict[str, Any]:
-    """Study ``name`` (:mod:`workbench.studies.run`) of the finished runs ``runs_dir/<task>/`` on
-    ``model``; writes ``out/<model>_<name>.json`` and ``figures_dir/<model>_<name>*.{formats}``.
+) -> StudyResult:
+    """Study ``name`` (:data:`workbench.studies.registry.STUDIES`) of the finished runs
+    ``runs_dir/<task>/`` (or of ``runs``, ``{task: TaskResult}``) on ``model``; writes
+    ``out/<model>_<name>.json`` and ``figures_dir/<model>_<name>*.{formats}``.
 
-    ``params``: ``alphas`` (positions), ``k`` (signed), ``soft_steps`` (zoo).  Returns the JSON
-    written: ``{"study", "model", "model_id", "params", "command", "tasks": {task: numbers}}``.
-    Each run's numbers are a cached stage, so a rerun only redraws.
+    ``params``: the study's arguments (its record's ``params``, e.g. ``k=4`` for ``signed``).
+    Returns the :class:`~workbench.studies.registry.StudyResult` written, with ``written`` the
+    files.  Each run's numbers are a cached stage, so a rerun only redraws.
     """
-    runs = load_runs(runs_dir, tasks, name)  # fail on a bad name or a missing run before any work
+    get_study(name)
+    if runs is None:
+        runs = load_runs(runs_dir, tasks, name)  # fail on a bad name or a missing run before any work
     keyed = study_params(name, **params)
-    results = compute_study(name, model, tasks, runs, keyed, out=out, progress=progress)
+    records = compute_study(name, model, tasks, runs, keyed, out=out, progress=progress)
     info = model_info(model)
-    document = {
-        "study": name,
-        "model": info.name,
-        "model_id": model_id(model),
-        "params": keyed,
-        "command": command,
-        "tasks": results,
-    }
-    path = write_json(Path(out) / f"{info.name}_{name}.json", document)
-    drawn = STUDY_FIGURES[name](results)
-    written = [path]
-    for suffix, fig in (drawn if isinstance(drawn, dict) else {"": drawn}).items():
+    result = StudyResult(name, info.name, model_id(model), keyed, records, command=command)
+    written = [result.save(Path(out) / f"{info.name}_{name}.json")]
+    for suffix, fig in draw_study(result).items():
         written += figures.export(fig, f"{info.name}_{name}{suffix}", figures_dir, formats)
-    document["written"] = [str(p) for p in written]
-    return document
+    result.written = [str(p) for p in written]
+    return result

@@ -1,7 +1,13 @@
 """Studies of finished runs; each takes :class:`~workbench.method.result.TaskResult` objects.
 
-- :mod:`.paper`: composition, ablation, head-count curves, baseline sweeps,
-- :mod:`.diagnose`: why an FV does or doesn't work zero-shot (``workbench diagnose``).
+- one module per study (``positions.py``, ``signed.py``, ``induction.py``, ``head_count.py``,
+  ``baselines.py``, ``sites.py``, ``diagnose.py``), each declaring one ``STUDY``: a
+  :class:`~.study.Study` record (name, summary, parameters, ``compute(run)`` -> typed record);
+- :mod:`.study`: what a record is; :mod:`.registry`: ``STUDIES``, every record by name, collected
+  from this package's modules (``workbench study --help`` lists them; ``workbench study NAME``
+  runs one, :func:`workbench.show.report.run_study` in Python).
+- :mod:`.cache`: a study's numbers as a stage of the run's key.
+- :mod:`.paper`: composition, ablation, head-count curves, baseline sweeps (the paper's figures).
 - :mod:`.agreement`: seed stability, attribution against exact, many runs merged.
 """
 

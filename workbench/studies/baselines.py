@@ -4,7 +4,7 @@ Every vector acts on the zero-shot prompt's LAST token (so each is a last-token 
 prefix run per prompt), is built from the run's own prompt sets, and where it lives at one layer
 ``L``, ``L`` is chosen by the same rule: best top-1 on the valid zero-shot prompts (first layer
 on ties).  Reported on the test zero-shot prompts, every test query and filtered to those
-clean ICL answers right (the README's filter), with the binomial standard error.
+clean ICL answers right (the paper's filter), with the binomial standard error.
 
 =====================  ====================================================================================
 ``fv``                 the run's FV (top-k heads' mean outputs), added after ``L``
@@ -33,6 +33,7 @@ stream instead of their attention-output vectors.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from jaxtyping import Float
@@ -46,8 +47,12 @@ from ..method.evaluate import Accuracy, accuracies
 from ..method.pipeline import zero_shot_head_means
 from ..method.result import TaskResult
 from ..method.vectors import FunctionVector
+from .cache import cached_study
+from .study import Param, Study, StudyContext, StudyRecord
 
 __all__ = [
+    "Zoo",
+    "STUDY",
     "baseline_zoo",
     "soft_row",
     "with_soft",
@@ -230,3 +235,45 @@ def soft_row(model, result: TaskResult, steps: int, progress: bool = False) -> d
 def with_soft(zoo: dict, soft: dict) -> dict:
     """``zoo`` (of :func:`baseline_zoo` without soft steps) with :func:`soft_row`'s row added."""
     return {**zoo, "test": {**zoo["test"], **soft["test"]}, "soft": soft["soft"]}
+
+
+@dataclass(repr=False)
+class Zoo(StudyRecord):
+    """:func:`baseline_zoo` of one run: ``chosen[vector]`` its layer (``icv``: its scale),
+    ``valid[vector]`` its valid top-1 there, ``test[vector]`` ``{"top1", "stderr", "filtered",
+    "filtered_stderr", "n_f"}`` (``none``: no vector); ``soft`` ``{"steps", "heads_on"}`` when a soft
+    task vector was fitted."""
+
+    n_valid: int
+    n_test: int
+    fv_heads: int
+    run_fv_layer: int
+    chosen: dict
+    valid: dict
+    test: dict
+    soft: dict | None = None
+
+    @property
+    def vectors(self) -> list[str]:
+        """The vectors measured, in the table's order (``none`` left out)."""
+        return [name for name in self.test if name != "none"]
+
+
+def _compute(ctx: StudyContext, run: TaskResult) -> Zoo:
+    """The zoo; with soft steps, the zoo without them (its own cached stage, so a zoo already
+    measured is reused) plus the soft row, cached as ``zoo_soft``."""
+    model, steps, cache = ctx.model, ctx.params["soft_steps"], ctx.cache
+    if steps == 0:
+        return Zoo.from_dict(baseline_zoo(model, run))
+    zoo = cached_study(cache, "zoo", model, run, {"soft_steps": 0}, lambda: baseline_zoo(model, run))
+    soft = cached_study(cache, "zoo_soft", model, run, ctx.params, lambda: soft_row(model, run, steps))
+    return Zoo.from_dict(with_soft(zoo, soft))
+
+
+STUDY = Study(
+    name="zoo",
+    summary="task vectors of other papers beside the FV, under one evaluator",
+    record=Zoo,
+    compute=_compute,
+    params=(Param("soft_steps", int, 0, "also fit a soft task vector this many steps", low=0, metavar="N"),),
+)

@@ -21,7 +21,7 @@ from ..core.model import model_id
 from ..method.evaluate import LayerSweep
 from ..method.result import TaskResult
 
-__all__ = ["cached_study", "int_keys", "tensor_digest", "STUDY_VERSION"]
+__all__ = ["cached_study", "study_key", "int_keys", "tensor_digest", "STUDY_VERSION"]
 
 STUDY_VERSION = 1  # bump when a study's meaning changes
 
@@ -62,7 +62,14 @@ def cached_study(
     """
     if cache is None:
         return compute()
-    key = {
+    return _decode(
+        cache.get_or_compute(f"study_{name}", study_key(model, result, params), lambda: _encode(compute()))
+    )
+
+
+def study_key(model, result: TaskResult, params: dict[str, Any]) -> dict[str, Any]:
+    """The cache key of a study of ``result`` on ``model`` with ``params``: everything it depends on."""
+    return {
         "model": model_id(model),
         "task": result.task.digest,
         "protocol": result.protocol.to_dict(),
@@ -72,7 +79,6 @@ def cached_study(
         "study_version": STUDY_VERSION,
         **params,
     }
-    return _decode(cache.get_or_compute(f"study_{name}", key, lambda: _encode(compute())))
 
 
 def tensor_digest(t: torch.Tensor) -> str:

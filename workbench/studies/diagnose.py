@@ -1,18 +1,21 @@
-"""Why does (or doesn't) a function vector work zero-shot?  The ``workbench diagnose`` studies.
+"""Why does (or doesn't) a function vector work zero-shot?  The ``diagnose`` study.
 
 - :func:`injection_diagnostics`: the FV's size against the residual, and accuracy by layer x scale,
   beside the two baselines (the task vector is a ceiling for single-position interventions).
 - :func:`head_count_grid`: accuracy by the number of top heads x layer (optionally centred).
 - :func:`state_tests`: replace the last state by the mean ICL state, or add ICL minus zero-shot.
-- :func:`diagnose_run`: all of the above for one run, reusing an earlier identical measurement.
+- :func:`diagnose_run`: those asked for on one run, each a cached stage of its own (so asking for
+  one more part measures only that part).
 
 All measure on the run's zero-shot test prompts (every test query, unfiltered).
+``workbench study diagnose --runs DIR --tasks T`` runs it on finished runs; ``workbench diagnose
+--task T`` first makes (or reads from the cache) the run of ``T``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from ..core.heads import last_token_states
 from ..core.hooks import add_vector, replace_last_state
@@ -20,9 +23,11 @@ from ..core.model import model_info
 from ..method.evaluate import accuracies, head_count_grid_accuracy
 from ..method.pipeline import zero_shot_head_means
 from ..method.result import TaskResult
+from .cache import cached_study
 from .paper import baseline_sweeps
+from .study import Param, Study, StudyContext, StudyRecord
 
-__all__ = ["injection_diagnostics", "head_count_grid", "state_tests", "diagnose_run"]
+__all__ = ["injection_diagnostics", "head_count_grid", "state_tests", "diagnose_run", "Diagnosis", "STUDY"]
 
 
 def injection_diagnostics(
@@ -128,45 +133,142 @@ def state_tests(
 def diagnose_run(
     model,
     result: TaskResult,
-    alphas: Sequence[float],
+    alphas: Sequence[float] = (0.5, 1, 2, 4, 8, 16),
     counts: Sequence[int] = (),
     count_layers: Sequence[int] | None = None,
     centered: bool = False,
     state_layers: Sequence[int] | None = None,
-    previous: dict[str, Any] | None = None,
+    cache=None,
+    progress: bool = True,
 ) -> dict:
-    """Every diagnostic asked for, in one dict (what ``workbench diagnose`` writes and draws).
+    """Every diagnostic asked for, in one dict (what the ``diagnose`` study records).
 
     ``counts``: also :func:`head_count_grid` (and its centred version with ``centered``) at
-    ``count_layers``; ``state_layers``: also :func:`state_tests` there (``[]``: every layer;
-    ``None``: skip).  ``previous``: an earlier output of this function; its parts measured on
-    the same run (same FV heads and model) with the same settings are kept, not re-measured.
+    ``count_layers`` (``None`` or ``[]``: every layer); ``state_layers``: also :func:`state_tests`
+    there (``[]``: every layer; ``None``: skip).  With a stage ``cache``, each part is a stage of the
+    run's key and its own arguments (:func:`~workbench.studies.cache.cached_study`).
     """
-    same_run = (
-        previous is not None
-        and previous.get("heads") == [list(h) for h in result.fv.heads]
-        and previous.get("model") == result.model
-        and previous.get("task") == result.task.name
+
+    def part(name, params, compute):
+        return cached_study(cache, f"diagnose_{name}", model, result, params, compute)
+
+    alphas = [float(a) for a in alphas]
+    diag = part(
+        "injection",
+        {"alphas": alphas},
+        lambda: injection_diagnostics(model, result, alphas=alphas, progress=progress),
     )
-    if same_run and previous.get("alphas") == list(alphas):
-        diag = dict(previous)
-    else:
-        diag = injection_diagnostics(model, result, alphas=alphas)
-        same_run = False
     if counts:
         layers = list(count_layers) if count_layers else diag["layers"]
-
-        def measured(grid):
-            return (
-                same_run and grid is not None and grid["counts"] == list(counts) and grid["layers"] == layers
+        counts = list(counts)
+        diag["head_counts"] = part(
+            "head_counts",
+            {"counts": counts, "layers": layers, "centered": False},
+            lambda: head_count_grid(model, result, counts, layers, progress=progress),
+        )
+        if centered:
+            diag["head_counts_centered"] = part(
+                "head_counts",
+                {"counts": counts, "layers": layers, "centered": True},
+                lambda: head_count_grid(model, result, counts, layers, centered=True, progress=progress),
             )
-
-        if not measured(diag.get("head_counts")):
-            diag["head_counts"] = head_count_grid(model, result, counts, layers)
-        if centered and not measured(diag.get("head_counts_centered")):
-            diag["head_counts_centered"] = head_count_grid(model, result, counts, layers, centered=True)
     if state_layers is not None:
         want = list(state_layers) or diag["layers"]
-        if not (same_run and diag.get("state_tests", {}).get("layers") == want):
-            diag["state_tests"] = state_tests(model, result, want)
+        diag["state_tests"] = part(
+            "state_tests", {"layers": want}, lambda: state_tests(model, result, want, progress=progress)
+        )
     return diag
+
+
+@dataclass(repr=False)
+class Diagnosis(StudyRecord):
+    """:func:`diagnose_run` of one run.  ``zero_shot[a][L]``: top-1 with ``alphas[a] * FV`` added
+    after layer ``layers[L]``; ``task_vector[L]``, ``mean_state[L]``: the baselines; ``norm_ratio[L]``:
+    ``|FV| / mean |resid_L|``; the optional parts as :func:`head_count_grid` and :func:`state_tests`
+    return them."""
+
+    model: str
+    task: str
+    n_prompts: int
+    fv_layer: int
+    heads: list
+    layers: list
+    alphas: list
+    fv_norm: float
+    resid_norm: list
+    norm_ratio: list
+    zero_shot: list
+    baseline_zero_shot: float
+    task_vector: list
+    mean_state: list
+    head_counts: dict | None = None
+    head_counts_centered: dict | None = None
+    state_tests: dict | None = None
+
+    def best(self) -> tuple[float, float, int]:
+        """The best zero-shot accuracy with the FV: ``(top-1, alpha, layer)``."""
+        return max(
+            (acc, self.alphas[a], self.layers[i])
+            for a, row in enumerate(self.zero_shot)
+            for i, acc in enumerate(row)
+        )
+
+    def __repr__(self) -> str:
+        acc, alpha, layer = self.best()
+        tv = self.task_vector
+        ceiling = max(tv)
+        return (
+            f"Diagnosis({self.task}: zero-shot without FV {self.baseline_zero_shot:.0%}; best with FV "
+            f"{acc:.0%} (alpha {alpha:g}, layer {layer}); task-vector ceiling {ceiling:.0%} "
+            f"(layer {self.layers[tv.index(ceiling)]}))"
+        )
+
+
+def _compute(ctx: StudyContext, run: TaskResult) -> Diagnosis:
+    p = ctx.params
+    diag = diagnose_run(
+        ctx.model,
+        run,
+        p["alphas"],
+        p["counts"],
+        p["count_layers"],
+        p["centered"],
+        p["state_tests"],
+        cache=ctx.cache,
+        progress=ctx.progress,
+    )
+    return Diagnosis.from_dict(diag)
+
+
+STUDY = Study(
+    name="diagnose",
+    summary="why an FV does or doesn't work zero-shot: layer x scale grid, task-vector ceiling, "
+    "FV size against the residual",
+    record=Diagnosis,
+    compute=_compute,
+    params=(
+        Param("alphas", float, (0.5, 1, 2, 4, 8, 16), "the FV's scales", many="+", metavar="A"),
+        Param(
+            "counts",
+            int,
+            (),
+            "also a heads x layer grid with these head counts",
+            many="*",
+            low=0,
+            metavar="K",
+        ),
+        Param("count_layers", int, None, "layers of that grid (default: all)", many="*", low=0, metavar="L"),
+        Param("centered", bool, False, "also that grid with each head's zero-shot mean output subtracted"),
+        Param(
+            "state_tests",
+            int,
+            None,
+            "also replace the last state by the mean ICL state, and add mean ICL - mean zero-shot "
+            "(at these layers; none given: all)",
+            many="*",
+            low=0,
+            metavar="L",
+        ),
+    ),
+    cached=False,
+)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from jaxtyping import Float
@@ -30,11 +31,12 @@ from torch import Tensor
 
 from ..core.heads import head_to_residual
 from ..core.hooks import mean_ablate_heads
-from ..core.model import hook_name, input_device, model_info
+from ..core.model import hook_name, input_device, model_id, model_info
 from ..method.evaluate import accuracies
 from ..method.result import TaskResult
+from .study import Study, StudyContext, StudyRecord
 
-__all__ = ["induction_scores", "ablation_curves", "head_sets", "PERCENTS"]
+__all__ = ["induction_scores", "ablation_curves", "head_sets", "PERCENTS", "InductionHeads", "STUDY"]
 
 PERCENTS = (1, 2, 3, 5, 10, 20)
 
@@ -156,3 +158,57 @@ def ablation_curves(
         out[name] = [accs[(p, name)].top1 for p in percents]
     out["random"] = [sum(accs[(p, "random", i)].top1 for i in range(n_random)) / n_random for p in percents]
     return out
+
+
+@dataclass(repr=False)
+class InductionHeads(StudyRecord):
+    """FV heads against induction heads on one run: :func:`ablation_curves` (``none`` and, per
+    percent of :attr:`percents`, ``fv``, ``induction``, ``fv_not_induction``, ``induction_not_fv``,
+    ``random``: clean ICL top-1; ``sizes[str(percent)][set]``: heads ablated), the model's
+    :func:`induction_scores` (``prefix_matching``, ``copying``: ``[layer][head]``; ``top_induction``:
+    the 10 best ``[layer, head, score]``) and the run's ``aie`` map."""
+
+    percents: list
+    none: float
+    n: int
+    sizes: dict
+    fv: list
+    induction: list
+    fv_not_induction: list
+    induction_not_fv: list
+    random: list
+    top_induction: list
+    prefix_matching: list
+    copying: list
+    aie: list
+
+    def curve(self, heads: str) -> list[float]:
+        """The accuracy per percent with ``heads`` ablated (a field name above)."""
+        return list(getattr(self, heads))
+
+
+def _compute(ctx: StudyContext, run: TaskResult) -> InductionHeads:
+    model, scores = ctx.model, ctx.memo
+    if not scores:  # once per model, cached as a stage of its own
+        key = {"model": model_id(model), "n_seq": 20, "seq_len": 25, "seed": 0}
+        scores.update(ctx.cache.get_or_compute("induction_scores", key, lambda: induction_scores(model)))
+    prefix = scores["prefix_matching"]
+    out = ablation_curves(
+        model, run, prefix, percents=ctx.params["percents"], n_random=ctx.params["n_random"]
+    )
+    n_heads = prefix.shape[1]
+    top = sorted(((float(v), i) for i, v in enumerate(prefix.flatten())), reverse=True)[:10]
+    out["top_induction"] = [[i // n_heads, i % n_heads, v] for v, i in top]
+    out["prefix_matching"] = prefix.tolist()
+    out["copying"] = scores["copying"].tolist()
+    out["aie"] = run.scan.aie.tolist()
+    return InductionHeads.from_dict(out)
+
+
+STUDY = Study(
+    name="induction",
+    summary="FV heads against induction heads: scores and ablation curves",
+    record=InductionHeads,
+    compute=_compute,
+    constants={"percents": list(PERCENTS), "n_random": 3},
+)

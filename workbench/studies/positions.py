@@ -12,12 +12,14 @@ last-token variants.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..core.hooks import add_vector
 from ..method.evaluate import accuracies, accuracy
 from ..method.result import TaskResult
+from .study import Param, Study, StudyContext, StudyRecord
 
-__all__ = ["every_position_effect", "WHERE"]
+__all__ = ["every_position_effect", "PositionEffect", "STUDY", "WHERE"]
 
 WHERE = ("last", "every", "every_after_bos")
 
@@ -54,3 +56,33 @@ def every_position_effect(
             ).top1
         out[name] = row
     return out
+
+
+@dataclass(repr=False)
+class PositionEffect(StudyRecord):
+    """:func:`every_position_effect` of one run: ``zero_shot`` and ``shuffled`` are
+    ``{"n", "none": acc, "last" | "every" | "every_after_bos": {str(alpha): acc}}`` (top-1)."""
+
+    layer: int
+    alphas: list[float]
+    zero_shot: dict
+    shuffled: dict
+
+    def accuracy(self, prompts: str, where: str, alpha: float | None = None) -> float | None:
+        """Top-1 on ``prompts`` (``zero_shot`` | ``shuffled``) with the FV added ``where`` (one of
+        :data:`WHERE`, or ``none``) at ``alpha`` (``None`` where that scale was not measured)."""
+        row = getattr(self, prompts)
+        return row["none"] if where == "none" else row[where].get(str(alpha))
+
+
+def _compute(ctx: StudyContext, run: TaskResult) -> PositionEffect:
+    return PositionEffect.from_dict(every_position_effect(ctx.model, run, ctx.params["alphas"]))
+
+
+STUDY = Study(
+    name="positions",
+    summary="the FV added at the last position against every position (as a llama.cpp control vector)",
+    record=PositionEffect,
+    compute=_compute,
+    params=(Param("alphas", float, (0.5, 1.0, 2.0), "the FV's scales", many="+", metavar="A"),),
+)

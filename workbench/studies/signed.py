@@ -18,6 +18,7 @@ All interventions are last-token variants of one prefix run per prompt.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import torch
 
@@ -26,8 +27,9 @@ from ..core.model import model_info
 from ..method.evaluate import accuracies
 from ..method.result import TaskResult
 from ..method.vectors import FunctionVector
+from .study import Param, Study, StudyContext, StudyRecord
 
-__all__ = ["negative_heads", "signed_heads_study", "t_map"]
+__all__ = ["negative_heads", "signed_heads_study", "t_map", "SignedHeads", "STUDY"]
 
 
 def t_map(scan) -> torch.Tensor:
@@ -110,3 +112,41 @@ def signed_heads_study(model, result: TaskResult, k: int = 8, n_random: int = 5)
         out["vectors"][name] = {key: a.top1 for key, a in accs.items()}
         out["n"][name] = len(prompts)
     return out
+
+
+@dataclass(repr=False)
+class SignedHeads(StudyRecord):
+    """:func:`signed_heads_study` of one run.  Heads are ``[layer, head]``; ``aie`` and ``t`` are
+    ``[layer][head]`` maps; ``ablation[prompts][condition]`` (prompts ``icl`` | ``shuffled``;
+    conditions ``none``, ``top``, ``negative``, ``random``) and ``vectors[prompts][vector]`` (prompts
+    ``zero_shot`` | ``shuffled``; vectors ``none``, ``fv``, ``fv_by_abs``, ``fv_minus_negative``,
+    ``negative_only``) are top-1 accuracies on every test query, ``n[prompts]`` their counts."""
+
+    k: int
+    layer: int
+    top: list
+    negative: list
+    by_abs: list
+    n_negative_in_by_abs: int
+    significant_negative: list
+    significant_positive: int
+    aie_sum_top: float
+    aie_sum_negative: float
+    aie: list
+    t: list
+    ablation: dict
+    vectors: dict
+    n: dict
+
+
+def _compute(ctx: StudyContext, run: TaskResult) -> SignedHeads:
+    return SignedHeads.from_dict(signed_heads_study(ctx.model, run, k=ctx.params["k"]))
+
+
+STUDY = Study(
+    name="signed",
+    summary="heads with negative AIE: ablated, left in, subtracted",
+    record=SignedHeads,
+    compute=_compute,
+    params=(Param("k", int, 8, "heads per set", low=1),),
+)

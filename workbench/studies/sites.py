@@ -14,6 +14,8 @@ Both are cached as stages of the run's key (model identity, task content, seed, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..base.stage_cache import StageCache
@@ -23,8 +25,9 @@ from ..core.site_scan import SITES, scan_sites, site_means
 from ..data.tasks import Task
 from ..method.pipeline import Stages, filter_extraction_queries
 from ..method.protocol import PromptSets, Protocol
+from .study import Study, StudyContext, StudyRecord
 
-__all__ = ["task_sites", "state_split"]
+__all__ = ["task_sites", "state_split", "Sites", "STUDY"]
 
 
 def state_split(model, icl, zero) -> dict:
@@ -83,3 +86,32 @@ def _flat(d: dict) -> dict:
     out = {"norm": d["norm"], "max_reconstruction_error": d["max_reconstruction_error"]}
     out.update({f"shares/{k}": v for k, v in d["shares"].items()})
     return out
+
+
+@dataclass(repr=False)
+class Sites(StudyRecord):
+    """:func:`task_sites` of one task: ``scan`` the :class:`~workbench.core.site_scan.SiteScan` as a
+    dict (``sites``, ``aie`` and ``sem`` ``[site][layer]``), ``split[part][L]`` the share of
+    ``|D_L|^2`` written by ``attn``, ``mlp`` (all layers up to ``L``) or ``embed``."""
+
+    scan: dict
+    split: dict
+    state_norm: list
+    max_reconstruction_error: float
+
+
+def _compute(ctx: StudyContext, run) -> Sites:
+    if isinstance(run, Task):
+        return Sites.from_dict(task_sites(ctx.model, run, Protocol(), cache=ctx.cache))
+    run.check_model(ctx.model)
+    return Sites.from_dict(task_sites(ctx.model, run.task, run.protocol, cache=ctx.cache))
+
+
+STUDY = Study(
+    name="sites",
+    summary="attention-layer and MLP indirect effects, and who writes the ICL - zero-shot state",
+    record=Sites,
+    compute=_compute,
+    needs_scan=False,
+    cached=False,
+)

@@ -6,7 +6,7 @@ never runs a model.  By topic:
 
 - :mod:`.scan`: the AIE heatmap of one task and the grid over tasks;
 - :mod:`.evaluation`: accuracy by layer, by head count, per task and condition;
-- :mod:`.vectors`: decoded vectors, injection, steering and soft task vectors;
+- :mod:`.vectors`: decoded vectors, steering and soft task vectors;
 - :mod:`.export`: offline HTML, and PNG/PDF where a Chromium is available;
 - each study's own figure lives beside the others in :mod:`workbench.show.study_figures`, and is
   also reachable here by name.
@@ -20,6 +20,7 @@ never runs a model.  By topic:
 
 from __future__ import annotations
 
+from ..study_figures.diagnose import injection_figure
 from ..study_figures.head_count import head_count_choice_figure
 from ..study_figures.induction import induction_figure
 from ..study_figures.positions import positions_figure
@@ -36,7 +37,7 @@ from .evaluation import (
 )
 from .export import export
 from .scan import aie_grid, aie_heatmap
-from .vectors import decoded_figure, injection_figure, soft_alpha_figure, steering_figure
+from .vectors import decoded_figure, soft_alpha_figure, steering_figure
 
 __all__ = [
     "aie_heatmap",

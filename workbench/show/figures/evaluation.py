@@ -8,7 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from ..style import COLORS, CONDITION_LABELS, STYLE
+from ..style import COLORS, CONDITION_LABELS, HOVER_NUMBER, STYLE, integer_axis, note
 
 __all__ = ["layer_sweep_figure", "head_count_figure", "accuracy_comparison", "grouped_bars", "scatter_figure"]
 
@@ -22,6 +22,7 @@ def layer_sweep_figure(
     the mean state, the task vector) on the same prompts.
     """
     fig = go.Figure()
+    values = []
     colors = {
         "FV": {"zero_shot": COLORS["zero_shot_fv"], "shuffled": COLORS["shuffled_fv"]},
         "mean state": COLORS["mean_state"],
@@ -31,6 +32,7 @@ def layer_sweep_figure(
         d = sw.to_dict()
         for name in [k for k in d if k not in ("layers", "baseline", "n")]:
             y = d[name]
+            values += y
             n = d.get("n", {}).get(name, 0)
             err = [((p * (1 - p) / n) ** 0.5 if n else 0) for p in y]
             color = colors.get(label, "#333")
@@ -61,32 +63,43 @@ def layer_sweep_figure(
         xaxis_title="layer L (added after block L)",
         yaxis_title="top-1 accuracy",
         yaxis_range=[0, 1.02],
-        xaxis=dict(dtick=1 if len(sweep.layers) <= 12 else 2),
+        xaxis=integer_axis(sweep.layers),
         width=820,
         height=440,
         **STYLE,
     )
+    if not any(v == v for v in values):
+        note(fig, "no prompts to evaluate: every point is missing")
+    elif not any(v for v in values if v == v):
+        note(fig, "every point is 0: no test query is answered right at any layer")
     return fig
 
 
 def head_count_figure(curves: Mapping[str, Mapping[int, Any]], title: str = "Heads in the FV") -> go.Figure:
     """Accuracy against the number of top heads summed into the FV, one line per prompt set."""
     fig = go.Figure()
+    values, counts = [], set()
     for name, by_k in curves.items():
         ks = sorted(int(k) for k in by_k)
         acc = [by_k[k].top1 if hasattr(by_k[k], "top1") else by_k[k] for k in ks]
+        values += acc
+        counts.update(ks)
         fig.add_trace(
             go.Scatter(x=ks, y=acc, mode="lines+markers", name=name, line=dict(color=COLORS.get(name)))
         )
     fig.update_layout(
         title=title,
-        xaxis_title="number of heads (by AIE)",
+        xaxis=dict(title="number of heads (by AIE)", **integer_axis(counts)),
         yaxis_title="top-1 accuracy",
         yaxis_range=[0, 1.02],
         width=640,
         height=400,
         **STYLE,
     )
+    if not any(v == v for v in values):
+        note(fig, "no prompts to evaluate: every point is missing")
+    elif not any(v for v in values if v == v):
+        note(fig, "every point is 0: no prompt is answered right with any number of heads")
     return fig
 
 
@@ -98,14 +111,27 @@ def accuracy_comparison(
 ) -> go.Figure:
     """Grouped bars per task (TaskResults): ICL, zero-shot, + FV, shuffled, + FV and the baselines.
 
-    ``key``: ``"accuracy"`` (test queries clean ICL gets right) or ``"accuracy_unfiltered"``.
+    ``key``: ``"accuracy"`` (test queries clean ICL gets right) or ``"accuracy_unfiltered"``.  With
+    more than one task, a last group is their mean; a task with no query to show says so on the figure.
     """
-    tasks = [r.task.name for r in results] + ["mean"]
+    names = [r.task.name for r in results]
+    tasks = names + (["mean"] if len(results) > 1 else [])
     fig = go.Figure()
     for c in conditions:
         vals = [getattr(r, key)[c].top1 for r in results]
-        vals.append(sum(vals) / len(vals))
+        if len(results) > 1:
+            vals.append(sum(vals) / len(vals))
         fig.add_trace(go.Bar(name=CONDITION_LABELS.get(c, c), x=tasks, y=vals, marker_color=COLORS.get(c)))
+    empty = [
+        r.task.name for r in results if all(getattr(getattr(r, key)[c], "n", 1) == 0 for c in conditions)
+    ]
+    if empty:
+        why = (
+            "no test query that clean ICL answers right: nothing to filter on (see the unfiltered figure)"
+            if key == "accuracy"
+            else "no test query"
+        )
+        note(fig, f"{', '.join(empty)}: {why}" if len(results) > 1 else why)
     model = results[0].model if results else ""
     label = "filtered to queries ICL gets right" if key == "accuracy" else "all test queries"
     fig.update_layout(
@@ -148,7 +174,7 @@ def scatter_figure(
             y=list(y),
             mode="markers",
             text=list(labels),
-            hovertemplate="%{text}<br>x %{x:.4f}<br>y %{y:.4f}<extra></extra>",
+            hovertemplate=f"%{{text}}<br>x %{{x:{HOVER_NUMBER}}}<br>y %{{y:{HOVER_NUMBER}}}<extra></extra>",
         )
     )
     lo, hi = min(min(x), min(y)), max(max(x), max(y))

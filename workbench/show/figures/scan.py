@@ -17,17 +17,46 @@ import torch
 from plotly.subplots import make_subplots
 
 from ...core.scan import universal_map
-from ..style import STYLE, aie_of, heatmap_trace, top_pairs
+from ..style import STYLE, aie_of, heatmap_trace, integer_axis, top_pairs
 
 __all__ = ["aie_heatmap", "aie_grid"]
 
 
-def aie_heatmap(scan, top_k: int = 10, title: str | None = None) -> go.Figure:
-    """Layers x heads heatmap of the AIE, the top-``k`` heads outlined, values on hover."""
+def _outline_key(label: str, color: str = "black") -> go.Scatter:
+    """A legend entry (no data) saying what the outlined cells are."""
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        name=label,
+        marker=dict(symbol="square-open", size=14, color=color, line=dict(width=2)),
+        hoverinfo="skip",
+        showlegend=True,
+    )
+
+
+def _heads_of(heads) -> list[tuple[int, int]]:
+    """A FunctionVector's heads, or a list of ``(layer, head)`` pairs, as pairs."""
+    return [(int(l), int(h)) for l, h in getattr(heads, "heads", heads)]
+
+
+def aie_heatmap(scan, top_k: int = 10, title: str | None = None, heads=None) -> go.Figure:
+    """Layers x heads heatmap of the AIE, values on hover, with outlined heads: ``heads`` (a
+    FunctionVector or its ``(layer, head)`` pairs) if given, else the top-``k`` by AIE.  The legend says
+    which.  ``scan``: a HeadScan, an ``[layer, head]`` AIE tensor, or a TaskResult (its scan, with its
+    FV's heads outlined)."""
+    if heads is None and hasattr(scan, "fv") and hasattr(scan, "scan"):
+        scan, heads = scan.scan, scan.fv
     aie = aie_of(scan).float()
     sem = scan.sem if hasattr(scan, "sem") else None
     fig = go.Figure(heatmap_trace(aie, sem))
-    for l, h in top_pairs(aie, top_k):
+    if heads is not None:
+        outlined = _heads_of(heads)
+        fig.add_trace(_outline_key(f"outlined: the FV's {len(outlined)} heads"))
+    else:
+        outlined = top_pairs(aie, top_k)
+        fig.add_trace(_outline_key(f"outlined: the top {len(outlined)} heads by AIE"))
+    for l, h in outlined:
         fig.add_shape(
             type="rect",
             x0=h - 0.5,
@@ -40,10 +69,11 @@ def aie_heatmap(scan, top_k: int = 10, title: str | None = None) -> go.Figure:
     name = title or f"Average indirect effect per head{': ' + scan.task if getattr(scan, 'task', '') else ''}"
     fig.update_layout(
         title=name,
-        xaxis_title="head",
-        yaxis_title="layer",
+        xaxis=dict(title="head", **integer_axis(range(aie.shape[1]))),
+        yaxis=dict(title="layer", **integer_axis(range(aie.shape[0]))),
+        legend=dict(orientation="h", x=0, y=-0.12, xanchor="left", yanchor="top"),
         width=420 + 12 * aie.shape[1],
-        height=260 + 14 * aie.shape[0],
+        height=300 + 14 * aie.shape[0],
         **STYLE,
     )
     return fig
@@ -78,5 +108,15 @@ def aie_grid(scans: Mapping[str, Any], top_k: int = 10, cols: int = 4, universal
                 row=r,
                 col=c,
             )
-    fig.update_layout(title="AIE per task", height=330 * rows, width=260 * cols + 120, **STYLE)
+    fig.add_trace(_outline_key(f"outlined: each task's top {top_k} heads by AIE"))
+    L, H = items[0][1].shape
+    fig.update_xaxes(**integer_axis(range(H)))
+    fig.update_yaxes(**integer_axis(range(L)))
+    fig.update_layout(
+        title="AIE per task",
+        height=330 * rows + 40,
+        width=260 * cols + 120,
+        legend=dict(orientation="h", x=0, y=-0.06, xanchor="left", yanchor="top"),
+        **STYLE,
+    )
     return fig

@@ -1,5 +1,6 @@
-"""Figures of vectors: a vector decoded through the unembedding, where and how strongly an FV acts,
-a steering vector's effect, and a soft task vector against the scan."""
+"""Figures of vectors: a vector decoded through the unembedding, a steering vector's effect, and a
+soft task vector against the scan (where and how strongly an FV acts is the ``diagnose`` study's
+figure, :mod:`workbench.show.study_figures.diagnose`)."""
 
 from __future__ import annotations
 
@@ -10,132 +11,38 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..style import COLORS, CONDITION_LABELS, STYLE, aie_of, top_pairs
+from ..style import HOVER_NUMBER, STYLE, aie_of, integer_axis, top_pairs, visible
 
-__all__ = ["decoded_figure", "injection_figure", "steering_figure", "soft_alpha_figure"]
+__all__ = ["decoded_figure", "steering_figure", "soft_alpha_figure"]
 
 
 def decoded_figure(
     tokens: Sequence[tuple[str, float]], title: str = "FV decoded through the unembedding"
 ) -> go.Figure:
-    """Horizontal bars of the top tokens of a decoded vector and their logits."""
-    labels = [repr(t)[1:-1] for t, _ in tokens][::-1]
-    fig = go.Figure(go.Bar(x=[v for _, v in tokens][::-1], y=labels, orientation="h", marker_color="#DD8452"))
-    fig.update_layout(title=title, xaxis_title="logit", width=520, height=120 + 26 * len(tokens), **STYLE)
-    return fig
+    """Horizontal bars of the top tokens of a decoded vector and their logits, the first on top.
 
-
-def injection_figure(diag: Mapping[str, Any], title: str | None = None) -> go.Figure:
-    """Zero-shot accuracy by layer and scale of the FV (and, if measured, by its number of heads),
-    beside the two baselines and the FV's size relative to the residual stream (from
-    :func:`workbench.studies.injection_diagnostics` and :func:`~workbench.studies.head_count_grid`)."""
-    layers, alphas = diag["layers"], diag["alphas"]
-    grid = diag.get("head_counts")
-    panels = ["alpha x FV added after a layer"]
-    if grid:
-        panels.append("FV of the top k heads (alpha 1)")
-    panels.append("task-vector ceiling and FV size")
-    n = len(panels)
-    specs = [[{}] * (n - 1) + [{"secondary_y": True}]]
-    fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.08, subplot_titles=panels, specs=specs)
-    heat = dict(
-        colorscale="Viridis",
-        zmin=0,
-        zmax=1,
-        colorbar=dict(title="zero-shot top-1", orientation="h", x=0.15, y=-0.42, len=0.3, thickness=12),
-    )
-    fig.add_trace(
-        go.Heatmap(
-            z=diag["zero_shot"],
-            x=layers,
-            y=[str(a) for a in alphas],
-            **heat,
-            hovertemplate="layer %{x}, alpha %{y}<br>top-1 %{z:.0%}<extra></extra>",
-        ),
-        1,
-        1,
-    )
-    fig.update_yaxes(title_text="alpha", type="category", row=1, col=1)
-    if grid:
-        centered = diag.get("head_counts_centered")
-        rows = [str(k) for k in grid["counts"]]
-        z = list(grid["zero_shot"])
-        if centered:
-            rows += [f"{k} centred" for k in centered["counts"]]
-            z += centered["zero_shot"]
-        fig.add_trace(
-            go.Heatmap(
-                z=z,
-                x=grid["layers"],
-                y=rows,
-                **heat,
-                showscale=False,
-                hovertemplate="layer %{x}, top %{y} heads<br>top-1 %{z:.0%}<extra></extra>",
-            ),
-            1,
-            2,
+    Tokens are shown with visible whitespace (``␣`` a space, ``↵`` a newline), one bar each even
+    where two tokens look alike."""
+    tokens = list(tokens)[::-1]
+    rows = list(range(len(tokens)))
+    labels = [visible(t) for t, _ in tokens]
+    fig = go.Figure(
+        go.Bar(
+            x=[v for _, v in tokens],
+            y=rows,
+            orientation="h",
+            marker_color="#DD8452",
+            text=[repr(t) for t, _ in tokens],
+            textposition="none",
+            hovertemplate="%{text}: logit %{x:.3~g}<extra></extra>",
         )
-        fig.update_xaxes(range=[min(layers) - 0.5, max(layers) + 0.5], row=1, col=2)
-        fig.update_yaxes(type="category", row=1, col=2)  # tick labels say "k" or "k centred" heads
-    for key, name, color in (
-        ("task_vector", CONDITION_LABELS["task_vector"], COLORS["task_vector"]),
-        ("mean_state", CONDITION_LABELS["mean_state"], COLORS["mean_state"]),
-    ):
-        fig.add_trace(
-            go.Scatter(x=layers, y=diag[key], name=name, mode="lines+markers", line_color=color), 1, n
-        )
-    tests = diag.get("state_tests")
-    if tests:
-        for key, name, color in (
-            ("replace_mean_icl", "zero-shot, state replaced by mean ICL state", "#64B5CD"),
-            ("add_icl_minus_zero", "zero-shot + (mean ICL - mean zero-shot state)", "#937860"),
-        ):
-            fig.add_trace(
-                go.Scatter(
-                    x=tests["layers"],
-                    y=tests[key],
-                    name=name,
-                    mode="lines+markers",
-                    line=dict(color=color, dash="dash"),
-                ),
-                1,
-                n,
-            )
-    best_fv = [max(col) for col in zip(*diag["zero_shot"])]
-    fig.add_trace(
-        go.Scatter(
-            x=layers,
-            y=best_fv,
-            name="zero-shot + FV (best alpha)",
-            mode="lines+markers",
-            line_color=COLORS["zero_shot_fv"],
-        ),
-        1,
-        n,
     )
-    fig.add_trace(
-        go.Scatter(
-            x=layers,
-            y=diag["norm_ratio"],
-            name="|FV| / |residual| (right axis, log)",
-            mode="lines",
-            line=dict(color="#999999", dash="dot"),
-        ),
-        1,
-        n,
-        secondary_y=True,
-    )
-    fig.update_yaxes(title_text="top-1 accuracy", range=[0, 1.02], row=1, col=n, secondary_y=False)
-    fig.update_yaxes(title_text="|FV| / |residual|", type="log", dtick=1, row=1, col=n, secondary_y=True)
-    fig.update_xaxes(title_text="layer")
     fig.update_layout(
-        title=title
-        or f"{diag['model']} / {diag['task']}: where, how strongly and with how many heads "
-        f"the FV acts (n={diag['n_prompts']} zero-shot test prompts)",
-        width=430 * n + 420,
-        height=480,
-        legend=dict(x=1.06, y=1, font=dict(size=11)),
-        margin=dict(b=150),
+        title=title,
+        xaxis_title="logit",
+        yaxis=dict(tickmode="array", tickvals=rows, ticktext=labels, tickfont=dict(family="monospace")),
+        width=520,
+        height=120 + 26 * len(tokens),
         **STYLE,
     )
     return fig
@@ -204,7 +111,7 @@ def soft_alpha_figure(soft, scan, top_k: int = 8, title: str | None = None) -> g
                 name=name,
                 text=[f"L{l}H{h}" for l, h in pts],
                 marker=dict(color=color, size=7, opacity=0.8),
-                hovertemplate="%{text}<br>AIE %{x:.4f}<br>alpha %{y:.3f}<extra></extra>",
+                hovertemplate=f"%{{text}}<br>AIE %{{x:{HOVER_NUMBER}}}<br>alpha %{{y:.3f}}<extra></extra>",
             ),
             row=1,
             col=1,
@@ -238,8 +145,8 @@ def soft_alpha_figure(soft, scan, top_k: int = 8, title: str | None = None) -> g
         )
     fig.update_xaxes(title_text="AIE", row=1, col=1)
     fig.update_yaxes(title_text="alpha", range=[-0.03, 1.03], row=1, col=1)
-    fig.update_xaxes(title_text="head", row=1, col=2)
-    fig.update_yaxes(title_text="layer", row=1, col=2)
+    fig.update_xaxes(title_text="head", row=1, col=2, **integer_axis(range(H)))
+    fig.update_yaxes(title_text="layer", row=1, col=2, **integer_axis(range(L)))
     task = getattr(soft, "task", "") or getattr(scan, "task", "")
     n_on = int((alpha > 0.5).sum())
     fig.update_layout(

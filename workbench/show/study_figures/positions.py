@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ...studies.positions import PositionEffect
 from ..style import CONDITION_LABELS, STYLE
+from . import records, study_figure
 
 __all__ = ["positions_figure"]
 
 
-def positions_figure(by_task: Mapping[str, Mapping[str, Any]], alpha: float = 1.0) -> go.Figure:
+@study_figure("positions")
+def positions_figure(by_task: Any, alpha: float = 1.0) -> go.Figure:
     """The FV added at the last position against every position (llama.cpp's control vectors), per
     task, zero-shot and shuffled (:func:`~workbench.studies.positions.every_position_effect`)."""
     sets = ("zero_shot", "shuffled")
@@ -25,12 +27,11 @@ def positions_figure(by_task: Mapping[str, Mapping[str, Any]], alpha: float = 1.
         "every_after_bos": "every but BOS",
     }
     palette = {"none": "#BBBBBB", "last": "#DD8452", "every": "#4C72B0", "every_after_bos": "#55A868"}
+    by_task = records(by_task, PositionEffect)
     tasks = list(by_task)
     for col, s in enumerate(sets, 1):
         for way, label in ways.items():
-            ys = [
-                by_task[t][s]["none"] if way == "none" else by_task[t][s][way].get(str(alpha)) for t in tasks
-            ]
+            ys = [by_task[t].accuracy(s, way, alpha) for t in tasks]
             fig.add_bar(
                 x=tasks, y=ys, name=label, marker_color=palette[way], showlegend=col == 1, row=1, col=col
             )

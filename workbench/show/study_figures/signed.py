@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from ...studies.signed import SignedHeads
 from ..style import STYLE, heatmap_trace
+from . import records, study_figure
 
 __all__ = ["signed_figure"]
 
 
-def signed_figure(by_task: Mapping[str, Mapping[str, Any]]) -> dict[str, go.Figure]:
+@study_figure("signed")
+def signed_figure(by_task: Any) -> dict[str, go.Figure]:
     """Signed heads (:func:`~workbench.studies.signed.signed_heads_study`): the usual AIE heatmap of
     the first task (FV heads outlined black) next to its ``AIE / s.e.`` map (the ``k`` most negative
     heads outlined green), and bars of ablations and FV variants per task."""
+    by_task = records(by_task, SignedHeads)
     first = next(iter(by_task))
     s = by_task[first]
-    aie, t = torch.tensor(s["aie"]), torch.tensor(s["t"])
+    aie, t = torch.tensor(s.aie), torch.tensor(s.t)
     heat = make_subplots(
         rows=1, cols=2, subplot_titles=["AIE (FV heads outlined)", "AIE / s.e. (negative heads outlined)"]
     )
@@ -31,7 +34,7 @@ def signed_figure(by_task: Mapping[str, Mapping[str, Any]]) -> dict[str, go.Figu
         row=1,
         col=2,
     )
-    for col, heads, color in ((1, s["top"], "black"), (2, s["negative"], "#2ca02c")):
+    for col, heads, color in ((1, s.top, "black"), (2, s.negative, "#2ca02c")):
         for l, h in heads:
             heat.add_shape(
                 type="rect",
@@ -83,7 +86,7 @@ def signed_figure(by_task: Mapping[str, Mapping[str, Any]]) -> dict[str, go.Figu
     palette = ["#BBBBBB", "#DD8452", "#4C72B0", "#55A868", "#8172B3"]
     for col, part, name, ways in panels:
         for i, (key, label) in enumerate(ways.items()):
-            ys = [by_task[task][part][name].get(key) for task in tasks]
+            ys = [getattr(by_task[task], part)[name].get(key) for task in tasks]
             bars.add_bar(x=tasks, y=ys, name=label, marker_color=palette[i], showlegend=True, row=1, col=col)
     bars.update_layout(
         barmode="group",

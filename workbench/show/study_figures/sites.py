@@ -8,9 +8,19 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ...studies.sites import Sites
 from ..style import STYLE
+from . import records, study_figure
 
-__all__ = ["sites_figure", "state_split_figure"]
+__all__ = ["sites_figure", "state_split_figure", "sites_study_figure"]
+
+
+@study_figure("sites")
+def sites_study_figure(by_task: Any) -> dict[str, go.Figure]:
+    """:func:`sites_figure` of the site scans and :func:`state_split_figure`, written as
+    ``<model>_sites`` and ``<model>_sites_split``."""
+    by_task = records(by_task, Sites)
+    return {"": sites_figure({t: r.scan for t, r in by_task.items()}), "_split": state_split_figure(by_task)}
 
 
 def sites_figure(by_name: Mapping[str, Mapping[str, Any]]) -> go.Figure:
@@ -43,17 +53,18 @@ def sites_figure(by_name: Mapping[str, Mapping[str, Any]]) -> go.Figure:
     return fig
 
 
-def state_split_figure(by_task: Mapping[str, Mapping[str, Any]]) -> go.Figure:
+def state_split_figure(by_task: Any) -> go.Figure:
     """Who writes the ICL - zero-shot state difference ``D_L`` after each layer ``L``
     (:func:`~workbench.studies.sites.task_sites`'s ``split``): the share of ``|D_L|^2`` written by
     the embedding and by all attention layers and all MLPs up to ``L`` (the shares sum to 1), one
     panel per task."""
+    by_task = records(by_task, Sites)
     tasks = list(by_task)
     fig = make_subplots(rows=1, cols=len(tasks), subplot_titles=tasks, shared_yaxes=True)
     colors = {"attn": "#4C72B0", "mlp": "#DD8452", "embed": "#999999"}
     labels = {"attn": "attention layers up to L", "mlp": "MLPs up to L", "embed": "embedding"}
     for col, task in enumerate(tasks, 1):
-        split = by_task[task]["split"]
+        split = by_task[task].split
         for part in ("attn", "mlp", "embed"):
             fig.add_scatter(
                 x=list(range(len(split[part]))),

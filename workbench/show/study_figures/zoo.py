@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
 
+from ...studies.baselines import Zoo
 from ..style import STYLE
+from . import records, study_figure
 
 __all__ = ["zoo_figure"]
 
 
-def zoo_figure(by_task: Mapping[str, Mapping[str, Any]], filtered: bool = True) -> go.Figure:
+@study_figure("zoo")
+def zoo_figure(by_task: Any, filtered: bool = True) -> go.Figure:
     """The baseline zoo (:func:`~workbench.studies.baselines.baseline_zoo`): zero-shot test accuracy of
     every vector per task, with binomial standard errors."""
+    by_task = records(by_task, Zoo)
     tasks = list(by_task)
-    names = [n for n in by_task[tasks[0]]["test"] if n != "none"]
+    names = by_task[tasks[0]].vectors
     key, err = ("filtered", "filtered_stderr") if filtered else ("top1", "stderr")
-    z = [[by_task[t]["test"][n][key] if n in by_task[t]["test"] else None for t in tasks] for n in names]
+    z = [[by_task[t].test[n][key] if n in by_task[t].test else None for t in tasks] for n in names]
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -29,8 +32,8 @@ def zoo_figure(by_task: Mapping[str, Mapping[str, Any]], filtered: bool = True) 
             colorscale="Blues",
             text=[
                 [
-                    f"{by_task[t]['test'][n][key]:.0%} ±{by_task[t]['test'][n][err]:.0%}"
-                    if n in by_task[t]["test"]
+                    f"{by_task[t].test[n][key]:.0%} ±{by_task[t].test[n][err]:.0%}"
+                    if n in by_task[t].test
                     else ""
                     for t in tasks
                 ]
