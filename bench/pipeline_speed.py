@@ -3,10 +3,13 @@
     OMP_NUM_THREADS=1 python bench/pipeline_speed.py                  # smollm2-135m, antonym, paper protocol
     python bench/pipeline_speed.py --task capitalize --sweep-layers   # also the reported test-split sweep
 
-plain: every intervention is its own forward of the whole prompt (``plain_forwards()``, the path
-before issue 13).  fast: each prompt's prefix runs once and the interventions are last-token
-variants of it (:mod:`workbench.core.variants`).  Both runs use the same fast head scan (it was
-already prefix-once; ``bench/scan_speed.py`` times it against the one-forward-per-head reference).
+plain: every intervention is its own forward of the whole prompt, and only prompts of one token
+length share a forward (``plain_forwards()``, the reference path).  fast: each prompt's prefix runs
+once and the interventions are last-token variants of it (:mod:`workbench.core.variants`), and
+prompts of unequal length share forwards, left-padded (:mod:`workbench.core.padding`).  The head
+scan: plain, one forward of the prompt and its variants per prompt; fast, the layer skip
+(:mod:`workbench.core.layer_skip`); ``bench/scan_speed.py`` times it against the one-forward-per-head
+reference.
 No stage cache is used.
 
 Prints the time of each stage both ways and their ratio, the floor (the token x layer forwards

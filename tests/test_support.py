@@ -11,7 +11,9 @@ the workbench's maps.  For each exact family:
 - the heads' mapped outputs plus the bias's share sum to what each attention block adds to the
   residual stream (the self-check's ``head_map``, on every layer);
 - a vector added after layer L at the last position, and steered greedy generation, match
-  transformers with the vector added to that decoder layer's output.
+  transformers with the vector added to that decoder layer's output;
+- prompts of unequal length left-padded into one forward (``workbench.core.padding``), with
+  last-token variants, match transformers' forward of each prompt alone.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import warnings
 import pytest
 import torch
 
-from workbench.core import plain
+from workbench.core import padding, plain
 from workbench.core.hooks import add_vector, generate
 from workbench.core.layer_skip import SKIP_FAMILIES
 from workbench.core.model import ModelLoadError, model_info
@@ -137,6 +139,29 @@ def test_exact_family_matches_transformers(name):
         torch.testing.assert_close(
             scores[key].logits[0], theirs, atol=1e-4 * float(theirs.abs().max()), rtol=0
         )
+
+    # prompts of unequal length left-padded into one forward (core/padding.py), with the same
+    # variants, one prompt longer than any sliding window: each row as transformers runs it alone
+    assert padding.padding_verified(model) == (padding.slow_path_reason(model) is None), name
+    other = _ids(model, n - 3, seed=16)
+    prompts = [EncodedPrompt(tuple(x[0].tolist()), answer, None) for x in (long, other)]
+    ran: list[bool] = []
+    real_run = padding.run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            padding, "run", lambda m, batch, *a, **k: ran.append(batch.padded) or real_run(m, batch, *a, **k)
+        )
+        scores = variant_scores(
+            model, prompts, {("add", 1): add_vector(model, 1, vecs[1]), "none": None}, keep_logits=True
+        )
+    assert ran == [True] if padding.can_pad(model, n, 1) else not any(ran), (name, ran)
+    for i, x in enumerate((long, other)):
+        for key, add in ((("add", 1), (1, vecs[1])), ("none", None)):
+            with torch.inference_mode():
+                theirs = plain.plain_logits(model, x, add=add)[0, -1].float()
+            torch.testing.assert_close(
+                scores[key].logits[i], theirs, atol=1e-4 * float(theirs.abs().max()), rtol=0
+            )
 
     # steered greedy generation: the vector at the prompt's last position and every new one
     layer, steps = info.n_layers - 1, 4

@@ -190,17 +190,23 @@ def test_variant_batch_block_bounds_every_forward_and_changes_no_number(tiny, to
 
     model = tiny["llama"]
     small = Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=3, n_extra_queries=2)
+    import workbench.core.padding as padding
     import workbench.core.scan as scan
 
     widths: list[int] = []  # variants per forward: every variant forward builds its mask here
-    real_mask = scan._variant_mask
+    real_mask, real_scan_mask = padding.attention_mask, scan._variant_mask
 
-    def spy_mask(n, v, *args, **kwargs):
+    def spy_mask(pads, n, v, *args, **kwargs):  # the variants of every stage (core/padding.run)
         widths.append(v)
-        return real_mask(n, v, *args, **kwargs)
+        return real_mask(pads, n, v, *args, **kwargs)
+
+    def spy_scan_mask(n, v, *args, **kwargs):  # the scan's one-forward path
+        widths.append(v)
+        return real_scan_mask(n, v, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(scan, "_variant_mask", spy_mask)
+        mp.setattr(padding, "attention_mask", spy_mask)
+        mp.setattr(scan, "_variant_mask", spy_scan_mask)
         skipped: list[int] = []  # layer-skip passes (all heads of a prompt at once)
         real_skip = scan.skip_scan_prompt
         mp.setattr(scan, "skip_scan_prompt", lambda *a: skipped.append(1) or real_skip(*a))

@@ -8,6 +8,7 @@
     result.fv.decode(model)                         # the FV through the unembedding
     wb.figures.aie_heatmap(result)                  # plotly figures of any result
     result.save("runs/capitalize"); wb.TaskResult.load("runs/capitalize")
+    suite = wb.run_suite(model, ["antonym", "present-past"], out="runs/suite")  # + the universal FV
 
 The package is layered by job; a lower group never imports a higher one
 (``tests/test_layers.py`` keeps it so):
@@ -63,6 +64,10 @@ _FACE = {
     "PromptSets": "workbench.method.protocol",
     "run_task": "workbench.method.pipeline",
     "TaskResult": "workbench.method.result",
+    "run_suite": "workbench.method.suite",
+    "SuiteResult": "workbench.method.suite",
+    "suite_figures": "workbench.show.suite_figures",
+    "label_baselines": "workbench.data.label_baselines",
     # heads
     "mean_head_activations": "workbench.core.heads",
     "HeadMeans": "workbench.core.heads",

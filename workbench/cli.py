@@ -1,6 +1,7 @@
 """The ``workbench`` command line: it parses arguments and calls the package, nothing else.
 
     workbench run --model M --task T --out DIR [--seed S] [--layer L] [--top-k K] [--sweep-layers]
+    workbench suite --tasks FILES_OR_DIRS... --out DIR [--max-eval-queries N]   # many tasks, universal FV
     workbench icl --model M --tasks T1 T2 ...     # 10-shot / zero-shot / shuffled accuracy table
     workbench merge DIR1 DIR2 ... [--out FILE]    # one table (and universal AIE) from many runs
     workbench figures --model M --tasks T1 T2 ... --out figures/   # every paper figure
@@ -83,15 +84,9 @@ def _protocol(args, **extra):
     )
 
 
-def cmd_run(args) -> int:
-    from .core.model import model_id
-    from .data.tasks import load_task
-    from .method.pipeline import run_task
-    from .method.result import check_output_folder
-
-    task = load_task(args.task)  # fail on a bad task or output folder before loading the model
-    _check_out_folder(args.out)
-    protocol = _protocol(
+def _run_protocol(args, **extra):
+    """The Protocol of `run`'s protocol options (:func:`protocol_args`)."""
+    return _protocol(
         args,
         layer=args.layer,
         top_k=args.top_k,
@@ -104,7 +99,19 @@ def cmd_run(args) -> int:
         head_count_rule=args.head_count_rule,
         scan_method=args.scan_method,
         scan_candidates=args.scan_candidates,
+        **extra,
     )
+
+
+def cmd_run(args) -> int:
+    from .core.model import model_id
+    from .data.tasks import load_task
+    from .method.pipeline import run_task
+    from .method.result import check_output_folder
+
+    task = load_task(args.task)  # fail on a bad task or output folder before loading the model
+    _check_out_folder(args.out)
+    protocol = _run_protocol(args)
     model = _load(args)
     check_output_folder(args.out, task.digest, model_id(model), protocol, args.overwrite)
     result = run_task(model, task, protocol)
@@ -114,6 +121,50 @@ def cmd_run(args) -> int:
         "wrote " + ", ".join(str(Path(args.out) / n) for n in ("result.json", "function_vector.safetensors"))
     )
     return 0
+
+
+def cmd_suite(args) -> int:
+    import functools
+
+    from .core.loading import load_model
+    from .method.suite import run_suite
+    from .show.suite_figures import suite_figures
+
+    _check_out_folder(args.out)
+    protocol = _run_protocol(args, max_eval_queries=args.max_eval_queries)
+    executor = _slurm_executor(args) if args.slurm else None
+    # on an executor each job loads the model itself, with the options given here
+    loader = functools.partial(
+        load_model, args.model, device=args.device, dtype=args.dtype, unverified=args.unverified
+    )
+    suite = run_suite(
+        loader if executor is not None else _load(args),
+        args.tasks,
+        args.out,
+        protocol,
+        margin=args.margin,
+        executor=executor,
+        unverified=args.unverified,
+        command=args.command_line,
+    )
+    figures = suite_figures(suite, Path(args.out) / "figures", args.formats)
+    print(suite)
+    print("wrote", Path(args.out) / "suite.json", Path(args.out) / "suite.md", *figures)
+    return 0
+
+
+def _slurm_executor(args):
+    """A submitit executor for `suite --slurm` (``--slurm-cluster local``: the jobs as local processes)."""
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=Path(args.out) / "slurm", cluster=args.slurm_cluster)
+    params = {"timeout_min": args.slurm_minutes, "cpus_per_task": args.slurm_cpus}
+    if args.slurm_partition:
+        params["slurm_partition"] = args.slurm_partition
+    if args.slurm_gpus:
+        params["gpus_per_node"] = args.slurm_gpus
+    executor.update_parameters(**params)
+    return executor
 
 
 def cmd_plan(args) -> int:
@@ -432,6 +483,57 @@ def build_parser() -> argparse.ArgumentParser:
         )
         variant_batch_arg(p)
 
+    def protocol_args(run):
+        """The protocol options of `run` (and of `suite`, which runs it on many tasks)."""
+        run.add_argument(
+            "--layer", type=int, default=None, help="add the FV after this block (default: best on valid)"
+        )
+        run.add_argument("--layer-rule", default="sweep", choices=["sweep", "third"])
+        run.add_argument(
+            "--top-k", type=positive_int, default=None, help="heads in the FV (default: by model size)"
+        )
+        run.add_argument(
+            "--head-count-rule",
+            default="fixed",
+            choices=["fixed", "valid"],
+            help="fixed: the paper's top-k (--top-k); valid: the count best on the validation split, "
+            "chosen jointly with the layer",
+        )
+        run.add_argument("--sweep-layers", action="store_true", help="also report the test-split layer sweep")
+        run.add_argument("--n-mean-prompts", type=positive_int, default=100)
+        run.add_argument("--n-scan-prompts", type=positive_int, default=25)
+        run.add_argument(
+            "--center",
+            action="store_true",
+            help="FV terms: each head's clean mean output minus its zero-shot mean output "
+            "(needed on Gemma 3)",
+        )
+        run.add_argument(
+            "--no-filter", action="store_true", help="do not restrict extraction to queries ICL gets right"
+        )
+        run.add_argument(
+            "--natural-text",
+            action="store_true",
+            help="also score greedy generations from natural-text templates",
+        )
+        run.add_argument(
+            "--portability", action="store_true", help="also score zero-shot prompts in 20 other formats"
+        )
+        run.add_argument(
+            "--scan-method",
+            default="exact",
+            choices=["exact", "hybrid"],
+            help="exact: every head patched; hybrid: attribution patching ranks every head and only the "
+            "top --scan-candidates are patched exactly (for very large models)",
+        )
+        run.add_argument(
+            "--scan-candidates",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="heads the hybrid scan patches exactly (default: a tenth of the heads, at least 50)",
+        )
+
     run = sub.add_parser("run", help="the full protocol for one task")
     model_args(run)
     run.add_argument("--task", required=True, help="built-in task name or path to a JSON dataset")
@@ -439,54 +541,46 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--overwrite", action="store_true", help="replace a result of another run already in --out"
     )
-    run.add_argument(
-        "--layer", type=int, default=None, help="add the FV after this block (default: best on valid)"
+    protocol_args(run)
+    run.set_defaults(func=cmd_run)
+
+    suite = sub.add_parser(
+        "suite", help="the paper's experiment over many tasks: runs, universal heads and FV"
     )
-    run.add_argument("--layer-rule", default="sweep", choices=["sweep", "third"])
-    run.add_argument(
-        "--top-k", type=positive_int, default=None, help="heads in the FV (default: by model size)"
+    model_args(suite)
+    suite.add_argument(
+        "--tasks", nargs="+", required=True, help="task files, folders of them, or built-in names"
     )
-    run.add_argument(
-        "--head-count-rule",
-        default="fixed",
-        choices=["fixed", "valid"],
-        help="fixed: the paper's top-k (--top-k); valid: the count best on the validation split, "
-        "chosen jointly with the layer",
+    suite.add_argument(
+        "--out", required=True, help="output folder: one subfolder per task, suite.json, suite.md"
     )
-    run.add_argument("--sweep-layers", action="store_true", help="also report the test-split layer sweep")
-    run.add_argument(
-        "--scan-method",
-        default="exact",
-        choices=["exact", "hybrid"],
-        help="exact: every head patched; hybrid: attribution patching ranks every head and only the top "
-        "--scan-candidates are patched exactly (for very large models)",
-    )
-    run.add_argument(
-        "--scan-candidates",
+    protocol_args(suite)
+    suite.add_argument(
+        "--max-eval-queries",
         type=positive_int,
         default=None,
         metavar="N",
-        help="heads the hybrid scan patches exactly (default: a tenth of the heads, at least 50)",
+        help="evaluate at most N test queries per task, drawn with the seed (default: the whole test split)",
     )
-    run.add_argument("--n-mean-prompts", type=positive_int, default=100)
-    run.add_argument("--n-scan-prompts", type=positive_int, default=25)
-    run.add_argument(
-        "--center",
-        action="store_true",
-        help="FV terms: each head's clean mean output minus its zero-shot mean output (needed on Gemma 3)",
+    suite.add_argument(
+        "--margin",
+        type=float,
+        default=0.1,
+        help="universal heads come from the tasks whose clean ICL beats their majority baseline by more than "
+        "this share (default 0.1)",
     )
-    run.add_argument(
-        "--no-filter", action="store_true", help="do not restrict extraction to queries ICL gets right"
+    suite.add_argument("--formats", nargs="+", default=["html", "png"])
+    suite.add_argument(
+        "--slurm", action="store_true", help="one submitit job per task, then the universal step"
     )
-    run.add_argument(
-        "--natural-text",
-        action="store_true",
-        help="also score greedy generations from natural-text templates",
+    suite.add_argument(
+        "--slurm-cluster", default=None, help="submitit cluster: slurm (default: detected), local, debug"
     )
-    run.add_argument(
-        "--portability", action="store_true", help="also score zero-shot prompts in 20 other formats"
-    )
-    run.set_defaults(func=cmd_run)
+    suite.add_argument("--slurm-partition", default=None)
+    suite.add_argument("--slurm-minutes", type=positive_int, default=120, help="time limit of each job")
+    suite.add_argument("--slurm-cpus", type=positive_int, default=4)
+    suite.add_argument("--slurm-gpus", type=count_int, default=0)
+    suite.set_defaults(func=cmd_suite)
 
     plan = sub.add_parser(
         "plan", help="peak memory, variant batch and work of each stage of `run`, before loading anything"

@@ -1,19 +1,22 @@
 """Batched forward passes that read only the last position.
 
 Every evaluation, mean-activation pass and intervention in the workbench runs prompts through
-:func:`last_token_logits`.  Prompts are grouped by token length so a batch needs no padding
-(padding would shift rotary positions and needs masks; equal lengths are exact), and the model
-computes logits for the last position only (``logits_to_keep=1``).
+:func:`last_token_logits` (or the variants of :func:`workbench.core.variants.variant_scores`),
+and the model computes logits for the last position only (``logits_to_keep=1``).
 
-Hooks are TransformerLens ``(hook_name, fn)`` pairs; inside a batch the last position is
-``-1`` for every row, so a hook can write ``act[:, -1]``.  A hook factory may also be given a
-batch's prompt indices, for per-prompt values (e.g. a task vector per query).
+Prompts of unequal length share a forward, left-padded with each row's own positions and a 4-D
+mask (:mod:`workbench.core.padding`, which says why that is exact), so the last position is
+``-1`` for every row and a hook can write ``act[:, -1]``.  Padding is used where nothing can be
+misplaced: a forward without hooks, or one whose caller says its hooks touch only the last
+position (``pad=True``).  Hooks acting on other positions (``from_position``) get batches of one
+token length, as does everything inside :func:`plain_forwards` and models that cannot be padded
+exactly (:func:`workbench.core.padding.can_pad`).  A hook factory may also be given a batch's
+prompt indices, for per-prompt values (e.g. a task vector per query).
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -23,12 +26,13 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..data.prompts import EncodedPrompt
-from .model import input_device
+from . import padding
 
 __all__ = [
     "Hooks",
     "HookFactory",
     "length_batches",
+    "pads_here",
     "last_token_logits",
     "answer_ranks",
     "plain_forwards",
@@ -47,7 +51,8 @@ _PLAIN: contextvars.ContextVar[bool] = contextvars.ContextVar("workbench_plain_f
 @contextmanager
 def plain_forwards() -> Iterator[None]:
     """Inside this block every stage runs the path before the prefix-once variants: one plain forward
-    per intervention (:func:`workbench.core.variants.variant_scores`) and the scan without layer skipping."""
+    per intervention (:func:`workbench.core.variants.variant_scores`), the scan without layer skipping,
+    and prompts of one token length per forward (no padding): the reference path."""
     token = _PLAIN.set(True)
     try:
         yield
@@ -94,14 +99,17 @@ def chosen_variant_batch() -> int | None:
 def length_batches(
     prompts: Sequence[EncodedPrompt], batch_size: int
 ) -> Iterator[tuple[list[int], Int[Tensor, "batch pos"]]]:
-    """Yield ``(indices, tokens)`` for batches of prompts that share one token length."""
-    by_len: dict[int, list[int]] = defaultdict(list)
-    for i, p in enumerate(prompts):
-        by_len[len(p.ids)].append(i)
-    for _, idx in sorted(by_len.items()):
-        for start in range(0, len(idx), batch_size):
-            chunk = idx[start : start + batch_size]
-            yield chunk, torch.tensor([prompts[i].ids for i in chunk], dtype=torch.long)
+    """Yield ``(indices, tokens)`` for batches of prompts that share one token length (no padding)."""
+    for batch in padding.batches(prompts, batch_size, pad=False):
+        yield batch.idx, batch.tokens
+
+
+def pads_here(model, prompts: Sequence[EncodedPrompt], n_variants: int = 0) -> bool:
+    """Whether ``prompts`` may be padded into shared forwards of ``model`` here: not inside
+    :func:`plain_forwards`, and a model that pads exactly (:func:`workbench.core.padding.can_pad`)."""
+    if use_plain() or not prompts:
+        return False
+    return padding.can_pad(model, max(len(p.ids) for p in prompts), n_variants)
 
 
 @torch.inference_mode()
@@ -111,24 +119,27 @@ def last_token_logits(
     hooks: Hooks | HookFactory | None = None,
     batch_size: int = 16,
     progress: bool | str = False,
+    pad: bool | None = None,
 ) -> Float[Tensor, "prompt d_vocab"]:
     """Logits at the last position of every prompt, in the prompts' order.
 
     ``hooks`` is a list of ``(hook_name, fn)`` used for every batch, or a factory called with
-    each batch's prompt indices.
+    each batch's prompt indices.  ``pad``: whether prompts of unequal length may share a forward
+    (default: only without hooks).  Pass ``True`` only for hooks that touch the last position
+    alone (``act[:, -1]``); the model and :func:`plain_forwards` may still refuse (:func:`pads_here`).
     """
-    device = input_device(model)
+    pad = (hooks is None if pad is None else pad) and pads_here(model, prompts)
     out: Tensor | None = None
-    batches = list(length_batches(prompts, batch_size))
+    batches = padding.batches(prompts, batch_size, pad=pad)
     bar = tqdm(
         batches, desc=progress if isinstance(progress, str) else "forward", disable=not progress, leave=False
     )
-    for idx, tokens in bar:
-        fwd = hooks(idx) if callable(hooks) else (hooks or [])
-        logits = model.run_with_hooks(tokens.to(device), fwd_hooks=fwd, logits_to_keep=1)[:, -1]
+    for batch in bar:
+        fwd = hooks(batch.idx) if callable(hooks) else (hooks or [])
+        logits = padding.run(model, batch, fwd, logits_to_keep=1)[:, -1]
         if out is None:
             out = torch.empty(len(prompts), logits.shape[-1], dtype=torch.float32)
-        out[idx] = logits.float().cpu()
+        out[batch.idx] = logits.float().cpu()
     if out is None:
         return torch.empty(0, 0)
     return out

@@ -31,8 +31,9 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..data.prompts import EncodedPrompt
-from .forward import last_token_logits, length_batches
-from .model import hook_name, input_device, model_info
+from . import padding
+from .forward import last_token_logits, pads_here
+from .model import hook_name, model_info
 
 __all__ = [
     "HeadMeans",
@@ -222,7 +223,9 @@ def mean_head_activations(
             (hook_name("attn_out", layer), grab_attn_out),
             (hook_name("resid_post", layer), grab_resid),
         ]
-    last_token_logits(model, prompts, hooks, batch_size=batch_size, progress=progress and "mean activations")
+    last_token_logits(  # the hooks read the last position only: prompts of unequal length may share a forward
+        model, prompts, hooks, batch_size=batch_size, progress=progress and "mean activations", pad=True
+    )
     n = len(prompts)
     if n == 0:
         raise ValueError("mean_head_activations needs at least one prompt")
@@ -241,18 +244,18 @@ def last_token_states(
     row = {layer: i for i, layer in enumerate(layers)}
     states = torch.zeros(len(layers), len(prompts), info.d_model)
     stop = max(layers, default=info.n_layers - 1) + 1
-    device = input_device(model)
 
-    for idx, tokens in length_batches(prompts, batch_size):
+    for batch in padding.batches(prompts, batch_size, pad=pads_here(model, prompts)):
 
-        def store(resid, hook, idx=idx):
+        def store(resid, hook, idx=batch.idx):
             states[row[hook.layer()], idx] = resid[:, -1].float().cpu()
             return resid
 
         with torch.inference_mode():
-            model.run_with_hooks(
-                tokens.to(device),
-                fwd_hooks=[(hook_name("resid_post", layer), store) for layer in layers],
+            padding.run(
+                model,
+                batch,
+                [(hook_name("resid_post", layer), store) for layer in layers],
                 stop_at_layer=stop if stop < info.n_layers else None,
                 logits_to_keep=1,
             )

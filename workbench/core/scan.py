@@ -40,6 +40,9 @@ from ..data.prompts import EncodedPrompt
 from .forward import chosen_variant_batch, use_plain
 from .layer_skip import SkipMismatch, skip_scan_prompt, supports_layer_skip
 from .model import OutOfRange, hook_name, input_device, layer_windows, model_dtype, model_info
+from .padding import PatchDidNothing, attention_mask, install_window_masks, internal_window, slow_path_reason
+
+_internal_window = internal_window  # the name the scan's callers know
 
 __all__ = [
     "HeadScan",
@@ -54,10 +57,6 @@ __all__ = [
     "layer_windows",
     "slow_path_reason",
 ]
-
-
-class PatchDidNothing(RuntimeError):
-    """A patching hook never fired or left its target unchanged: the scan would be all zeros."""
 
 
 def top_heads(scores: Float[Tensor, "layer head"], k: int = 10) -> list[tuple[int, int, float]]:
@@ -166,45 +165,10 @@ def auto_variant_batch(model, n_tokens: int, budget_bytes: int | None = None) ->
 
 
 def _variant_mask(n: int, v: int, dtype: torch.dtype, device, window: int | None = None) -> Tensor:
-    """Additive ``[1, 1, n+v, n+v]`` mask: causal over the prompt; variant i sees 0..n-2 and itself.
-
-    ``window``: a sliding-window layer's width ``w`` (transformers' rule: query ``q`` sees key
-    ``k`` iff ``q - w < k <= q``).  Every variant stands at position ``n - 1``, so it sees keys
-    ``n - w .. n - 2`` and itself, as the real last token does.
-    """
-    allowed = torch.zeros(n + v, n + v, dtype=torch.bool, device=device)
-    allowed[:n, :n] = torch.tril(torch.ones(n, n, dtype=torch.bool, device=device))
-    allowed[n:, : n - 1] = True
-    if window is not None:
-        allowed[:n, :n] &= ~torch.tril(torch.ones(n, n, dtype=torch.bool, device=device), -window)
-        allowed[n:, : max(0, n - window)] = False
-    allowed[n:, n:] = torch.eye(v, dtype=torch.bool, device=device)
-    mask = torch.zeros(n + v, n + v, dtype=dtype, device=device)
-    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-    return mask[None, None]
-
-
-# --- per-layer masks: sliding-window / local layers, and models the fast path cannot serve ---------
-
-
-def _internal_window(model) -> int | None:
-    """The window of layers that mask by absolute index INSIDE the module (GPT-Neo's local
-    layers), which an appended variant's mask cannot override; ``None`` if none do."""
-    if getattr(model.original_model.config, "model_type", "") != "gpt_neo":
-        return None
-    local = [w for w in layer_windows(model) if w is not None]
-    return min(local) if local else None
-
-
-def slow_path_reason(model) -> str | None:
-    """Why the appended-variant scan cannot be exact for ``model`` at all (then each head is
-    patched in its own full forward), or ``None``."""
-    cfg = model.original_model.config
-    if getattr(cfg, "alibi", False) or getattr(cfg, "model_type", "") in ("bloom", "mpt"):
-        return "ALiBi biases are built from a 2-D padding mask, which the variant mask replaces"
-    if getattr(cfg, "model_type", "") == "openai-gpt":
-        return "OpenAI-GPT reads any attention mask as a padding mask"
-    return None
+    """Additive ``[1, 1, n+v, n+v]`` mask: causal over the prompt; variant i sees 0..n-2 and itself
+    (within a sliding-window layer's ``window``): :func:`workbench.core.padding.attention_mask` of
+    one unpadded row."""
+    return attention_mask([0], n, v, dtype, device, window=window)
 
 
 def _max_variants(model, n: int, v_max: int) -> int:
@@ -215,25 +179,7 @@ def _max_variants(model, n: int, v_max: int) -> int:
 
 def _install_layer_masks(model, n: int, v: int, dtype, device) -> list:
     """Forward pre-hooks giving every sliding-window layer its own variant mask (handles)."""
-    windows = layer_windows(model)
-    if all(w is None or w >= n for w in windows):
-        return []
-    handles = []
-    for block, w in zip(model.blocks, windows, strict=True):
-        if w is None or w >= n:
-            continue
-        mask = _variant_mask(n, v, dtype, device, window=w)
-
-        def swap(module, args, kwargs, mask=mask):
-            if "attention_mask" not in kwargs:
-                raise PatchDidNothing(
-                    f"{type(module).__name__} got no attention_mask keyword: the sliding-window layer's "
-                    "mask cannot be set, and the scan would let variants see beyond the window."
-                )
-            return args, {**kwargs, "attention_mask": mask}
-
-        handles.append(block.attn.register_forward_pre_hook(swap, with_kwargs=True))
-    return handles
+    return install_window_masks(model, [0], n, v, dtype, device)
 
 
 def _one_forward_per_head(model, prompt: EncodedPrompt, mean_z: Tensor, chunk) -> tuple[Tensor, float]:

@@ -59,7 +59,7 @@ def site_means(
                 return act
 
             hooks.append((site_hook(model, site, layer), grab))
-    last_token_logits(model, prompts, hooks, batch_size=batch_size)
+    last_token_logits(model, prompts, hooks, batch_size=batch_size, pad=True)  # hooks read [:, -1] only
     if not prompts:
         raise ValueError("site_means needs at least one prompt")
     return sums / len(prompts)

@@ -2,11 +2,12 @@
 
 An intervention at the last token (an FV added after layer L, a state replaced, a head patched or
 ablated, a direction projected out) changes nothing at earlier positions.  So for a batch of
-prompts of one token length ``n``, the forward runs the ``n`` prompt tokens once, followed by
-``V`` *variant* copies of the last token, all at position ``n - 1`` (same rotary angle / absolute
-position) and each seeing the prefix ``0 .. n-2`` and itself only (the scan's 4-D mask,
-:func:`workbench.core.scan._variant_mask`).  Variant ``i`` gets its own intervention: its hooks
-are called on the one-position slice ``act[:, n + i : n + i + 1]``, so every hook of
+prompts, left-padded to ``n`` columns (:mod:`workbench.core.padding`: prompts of unequal length
+share a forward, each row with its own positions), the forward runs the prompt tokens once,
+followed by ``V`` *variant* copies of each row's last token, all at that token's position (same
+rotary angle / absolute position) and each seeing its row's prefix and itself only (one 4-D
+mask, :func:`workbench.core.padding.attention_mask`).  Variant ``i`` gets its own intervention:
+its hooks are called on the one-position slice ``act[:, n + i : n + i + 1]``, so every hook of
 :mod:`workbench.core.hooks` (which act on the LAST position, ``[:, -1]``) applies unchanged to
 that variant and to no other row.  An intervention of ``None`` is the prompt's own last token.
 One forward of ``B x (n + V)`` tokens equals ``B x V`` separate full forwards, to float rounding.
@@ -45,16 +46,16 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..data.prompts import EncodedPrompt
+from . import padding
 from .forward import (
     HookFactory,
     Hooks,
     chosen_variant_batch,
     last_token_logits,
-    length_batches,
+    pads_here,
     plain_forwards,
     use_plain,
 )
-from .model import input_device, model_dtype
 
 __all__ = ["Intervention", "AnswerScores", "variant_scores", "plain_forwards", "use_plain", "variant_mask"]
 
@@ -66,30 +67,19 @@ _POSITION_AXIS_1 += ("hook_resid_post", "hook_attn_out", "hook_mlp_out", "hook_e
 
 
 def variant_mask(model, n: int, v: int, dtype: torch.dtype, device) -> Float[Tensor, "1 1 pos pos"]:
-    """The additive mask of ``n`` prompt tokens + ``v`` variants: the scan's, the ONE place it is built.
-
-    (Merge point: ``_variant_mask`` in ``scan.py`` may learn sliding windows / ALiBi; this wrapper
-    is the only caller outside the scan.)
-    """
-    from .scan import _variant_mask
-
-    return _variant_mask(n, v, dtype, device)
+    """The additive mask of ``n`` prompt tokens + ``v`` variants of one unpadded row
+    (:func:`workbench.core.padding.attention_mask`, the one place masks are built)."""
+    return padding.attention_mask([0], n, v, dtype, device)
 
 
 def _needs_plain(model, longest: int, n_variants: int) -> bool:
     """Whether appended variants cannot be exact for this model and these prompts: ALiBi or
-    OpenAI-GPT (:func:`~workbench.core.scan.slow_path_reason`), or a layer that windows by absolute
+    OpenAI-GPT (:func:`~workbench.core.padding.slow_path_reason`), or a layer that windows by absolute
     index inside the module (GPT-Neo) narrower than prompt plus variants."""
-    from .scan import _internal_window, slow_path_reason
-
-    window = _internal_window(model)
-    return slow_path_reason(model) is not None or (window is not None and longest + n_variants > window)
-
-
-def _install_layer_masks(model, n: int, v: int, dtype, device) -> list:
-    from .scan import _install_layer_masks as install
-
-    return install(model, n, v, dtype, device)
+    window = padding.internal_window(model)
+    return padding.slow_path_reason(model) is not None or (
+        window is not None and longest + n_variants > window
+    )
 
 
 @dataclass
@@ -144,24 +134,24 @@ def _scores(logits: Float[Tensor, "batch d_vocab"], answers: Int[Tensor, " batch
     return ranks.cpu(), probs.cpu(), logits.argmax(-1).cpu()
 
 
-def _plan(model, prompts, n_variants, batch_size, variant_batch):
-    """``(indices, tokens, variants per forward)`` for prompts of one length at a time.
+def _plan(model, prompts, n_variants, batch_size, variant_batch) -> list[tuple[padding.Batch, int]]:
+    """``(batch, variants per forward)``: prompts left-padded into shared forwards where the model
+    allows (:func:`~workbench.core.forward.pads_here`), else of one length at a time.
 
     All variants go in one forward when memory allows (the prefix then runs once), and the prompts
     per forward shrink to fit: ``rows * variants <= auto_variant_batch`` (the scan's estimate of
-    how many extra last-token rows fit).  ``variant_batch`` overrides the variants per forward.
+    how many extra last-token rows fit, at the longest prompt).  ``variant_batch`` overrides the
+    variants per forward.
     """
     from .scan import auto_variant_batch
 
     variant_batch = variant_batch or chosen_variant_batch()
-    out = []
-    for idx, tokens in length_batches(prompts, 1 << 30):
-        n = tokens.shape[1]
-        budget = auto_variant_batch(model, n)
-        v = variant_batch or max(1, min(n_variants, budget))
-        rows = batch_size if variant_batch else max(1, min(batch_size, budget // max(1, v)))
-        out += [(idx[s : s + rows], tokens[s : s + rows], v) for s in range(0, len(idx), rows)]
-    return out
+    budget = auto_variant_batch(model, max(len(p.ids) for p in prompts))
+    v = variant_batch or max(1, min(n_variants, budget))
+    rows = batch_size if variant_batch else max(1, min(batch_size, budget // max(1, v)))
+    pad = pads_here(model, prompts, min(v, n_variants))
+    extra = min(v, max(1, n_variants))
+    return [(batch, v) for batch in padding.batches(prompts, rows, pad=pad, extra=extra)]
 
 
 @torch.inference_mode()
@@ -179,7 +169,7 @@ def variant_scores(
 
     Args:
         interventions: name -> hooks / hook factory / ``None`` (no intervention).
-        batch_size: prompts (of one token length) per forward.
+        batch_size: prompts per forward (left-padded to one width where the model allows).
         variant_batch: variants per forward, which bounds memory (default: the enclosing
             :func:`~workbench.core.forward.variant_batch` block's, else
             :func:`~workbench.core.scan.auto_variant_batch` divided by the prompts in the batch).
@@ -200,13 +190,11 @@ def variant_scores(
         out = {}
         desc = progress if isinstance(progress, str) else "interventions"
         for name in tqdm(names, desc=desc, disable=not progress, leave=False):
-            logits = last_token_logits(model, prompts, interventions[name], batch_size=batch_size)
+            logits = last_token_logits(model, prompts, interventions[name], batch_size=batch_size, pad=False)
             r, pr, t = _scores(logits, answers_all)
             out[name] = AnswerScores(r, pr, t, logits if keep_logits else None)
         return out
 
-    device = input_device(model)
-    dtype = model_dtype(model)
     ranks = torch.zeros(len(names), P, dtype=torch.long)
     probs = torch.zeros(len(names), P)
     top1 = torch.zeros(len(names), P, dtype=torch.long)
@@ -220,8 +208,9 @@ def variant_scores(
         disable=not progress,
         leave=False,
     )
-    for idx, tokens, v_max in batches:
-        B, n = tokens.shape
+    for batch, v_max in batches:
+        idx = batch.idx
+        B, n = batch.tokens.shape
         answers = answers_all[idx]
         chunks = [hooked[s : s + v_max] for s in range(0, len(hooked), v_max)] or [[]]
         for c_idx, chunk in enumerate(chunks):
@@ -232,17 +221,8 @@ def variant_scores(
                 per_variant.append(iv(idx) if callable(iv) else list(iv))
             fired: set[tuple[int, str]] = set()
             hooks = _per_variant_hooks(per_variant, n, fired)
-            ids = torch.cat([tokens, tokens[:, -1:].expand(B, v)], 1).to(device)
-            positions = torch.cat([torch.arange(n), torch.full((v,), n - 1)]).to(device)[None].expand(B, -1)
-            mask = variant_mask(model, n, v, dtype, device)
-            layer_masks = _install_layer_masks(model, n, v, dtype, device)  # sliding-window layers
-            try:
-                logits = model.run_with_hooks(
-                    ids, fwd_hooks=hooks, attention_mask=mask, position_ids=positions, logits_to_keep=v + 1
-                )  # [B, v + 1, d_vocab]: the prompt's own last token, then the variants
-            finally:
-                for handle in layer_masks:
-                    handle.remove()
+            logits = padding.run(model, batch, hooks, v=v, logits_to_keep=v + 1)
+            # [B, v + 1, d_vocab]: the prompt's own last token, then the variants
             want = {(j, name) for j, hs in enumerate(per_variant) for name, _ in hs}
             if want - fired:
                 missing = sorted(want - fired)

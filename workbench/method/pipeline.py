@@ -234,8 +234,16 @@ def function_vector(
     stages: Stages, sets: PromptSets, means: HeadMeans, scan: HeadScan, top_k: int
 ) -> FunctionVector:
     """The sum of the top-``top_k`` heads' mean outputs (centred on their zero-shot outputs if asked)."""
-    p = stages.protocol
     heads = [(l, h) for l, h, _ in scan.top_heads(top_k)]
+    return heads_function_vector(stages, sets, means, heads, {"n_scan_prompts": scan.n_prompts})
+
+
+def heads_function_vector(
+    stages: Stages, sets: PromptSets, means: HeadMeans, heads: list[tuple[int, int]], meta: dict[str, Any]
+) -> FunctionVector:
+    """The sum of the given heads' mean outputs on this task (centred if the protocol asks), with the
+    run's provenance: the per-task FV (its top-AIE heads) and the universal FV (the suite's heads)."""
+    p = stages.protocol
     if p.center:
         zero = HeadMeans.from_tensors(
             stages.cached(
@@ -263,7 +271,7 @@ def function_vector(
         stages.model,
         stages.task.name,
         provenance=provenance,
-        meta={"protocol": p.to_dict(), "n_mean_prompts": means.n_prompts, "n_scan_prompts": scan.n_prompts},
+        meta={"protocol": p.to_dict(), "n_mean_prompts": means.n_prompts, **meta},
     )
 
 
@@ -314,6 +322,12 @@ def _fv_key(stages: Stages, fv: FunctionVector) -> dict[str, Any]:
     return {**key, "center": True} if p.center else key
 
 
+def _test_key(stages: Stages) -> dict[str, Any]:
+    """What a test-split stage adds to its key: the cap on test queries, when there is one."""
+    cap = stages.protocol.max_eval_queries
+    return {} if cap is None else {"max_eval_queries": cap}
+
+
 def choose_layer(stages: Stages, sets: PromptSets, fv: FunctionVector) -> tuple[int, LayerSweep | None]:
     """The layer to add the FV after: given, the paper's third of the depth, or the best on valid."""
     p = stages.protocol
@@ -328,7 +342,9 @@ def choose_layer(stages: Stages, sets: PromptSets, fv: FunctionVector) -> tuple[
     return sweep.best_layer(), sweep
 
 
-def resumable_layer_sweep(stages: Stages, stage: str, fv: FunctionVector, prompt_sets: dict) -> LayerSweep:
+def resumable_layer_sweep(
+    stages: Stages, stage: str, fv: FunctionVector, prompt_sets: dict, key: dict | None = None
+) -> LayerSweep:
     """:func:`~workbench.method.evaluate.layer_sweep` of the FV over every layer, cached, and stored
     every :data:`SWEEP_PROMPTS_PER_CHUNK` prompts of each set (each chunk runs every layer as a
     last-token variant of its prompts, so chunking repeats no prefix)."""
@@ -344,7 +360,7 @@ def resumable_layer_sweep(stages: Stages, stage: str, fv: FunctionVector, prompt
 
     tensors = stages.chunked(
         stage,
-        _fv_key(stages, fv),
+        {**_fv_key(stages, fv), **(key or {})},
         in_chunks(longest, SWEEP_PROMPTS_PER_CHUNK),
         compute,
         lambda parts: LayerSweep.concat_prompts([LayerSweep.from_tensors(t) for t in parts]).to_tensors(),
@@ -361,14 +377,16 @@ def evaluation(stages: Stages, sets: PromptSets, fv: FunctionVector, means: Head
         )
         return {name: a.ranks for name, a in accs.items()}
 
-    ranks = stages.cached("evaluation", {**_fv_key(stages, fv), "layer": fv.layer}, compute)
+    ranks = stages.cached(
+        "evaluation", {**_fv_key(stages, fv), "layer": fv.layer, **_test_key(stages)}, compute
+    )
     return {name: Accuracy(ranks[name]) for name in CONDITIONS}
 
 
 def test_layer_sweep(stages: Stages, sets: PromptSets, fv: FunctionVector) -> LayerSweep:
     """The FV added after every layer, on the test split (reported, never used to choose)."""
     prompt_sets = {"zero_shot": sets["test_zero_shot"], "shuffled": sets["test_sweep_shuffled"]}
-    return resumable_layer_sweep(stages, "test_sweep", fv, prompt_sets)
+    return resumable_layer_sweep(stages, "test_sweep", fv, prompt_sets, _test_key(stages))
 
 
 def evaluate_conditions(

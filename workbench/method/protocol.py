@@ -19,6 +19,7 @@ sees the run's own split, seed and queries.
 
 from __future__ import annotations
 
+import random
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -68,6 +69,8 @@ class Protocol:
     # exact scan runs on the top `scan_candidates`; None: core.scan.default_candidates)
     scan_method: str = "exact"
     scan_candidates: int | None = None
+    # at most this many test queries, drawn with the seed (PromptSets.test_queries); None: the whole split
+    max_eval_queries: int | None = None
 
     def __post_init__(self) -> None:
         for name, least in (
@@ -78,6 +81,11 @@ class Protocol:
         ):
             if getattr(self, name) < least:
                 raise ProtocolError(f"{name} must be at least {least}, got {getattr(self, name)}")
+        if self.max_eval_queries is not None and self.max_eval_queries < 1:
+            raise ProtocolError(
+                "max_eval_queries must be at least 1 (or None for the whole test split), "
+                f"got {self.max_eval_queries}"
+            )
         if self.top_k is not None and self.top_k < 1:
             raise ProtocolError(f"top_k must be at least 1 (or None for the default), got {self.top_k}")
         if self.head_count_rule not in ("fixed", "valid"):
@@ -225,7 +233,20 @@ class PromptSets:
             return len(self[spec.count])
         return int(getattr(self.protocol, spec.count))
 
+    @cached_property
+    def test_queries(self) -> tuple[Pair, ...]:
+        """The test queries every test set is built from: the whole test split, or with
+        ``protocol.max_eval_queries`` that many of them, drawn with ``protocol.seed`` (kept in the
+        split's order)."""
+        test, cap = self.split.test, self.protocol.max_eval_queries
+        if cap is None or cap >= len(test):
+            return test
+        keep = sorted(random.Random(self.protocol.seed).sample(range(len(test)), cap))
+        return tuple(test[i] for i in keep)
+
     def _queries(self, name: str, spec: PromptSetSpec) -> Sequence[Pair] | None:
+        if spec.queries == "test":
+            return None if self.protocol.max_eval_queries is None else self.test_queries
         if spec.queries != "extraction":
             return None
         if self.extraction is None:

@@ -33,6 +33,7 @@ from ..base.files import (
 from ..core.heads import HeadMeans
 from ..core.model import VectorMismatch, model_id, model_info
 from ..core.scan import HeadScan
+from ..data.label_baselines import LabelBaselines, label_baselines
 from ..data.tasks import Pair, Task, TaskSplit
 from .evaluate import Accuracy, LayerSweep
 from .protocol import PromptSets, Protocol
@@ -67,11 +68,11 @@ def check_output_folder(
             for what, same in (
                 (f"task {old.get('task')!r}", old.get("task_digest") == task_digest),
                 (f"model {old.get('model')!r} ({old.get('model_id')})", old.get("model_id") == model_id),
-                ("protocol", old.get("protocol") == protocol.to_dict()),
+                ("protocol", "protocol" in old and Protocol.from_dict(old["protocol"]) == protocol),
             )
             if not same
         ]
-    except (ValueError, OSError, AttributeError):
+    except (ValueError, OSError, AttributeError, TypeError):
         differs = ["an unreadable result.json"]
     if differs:
         raise ResultFileError(
@@ -120,6 +121,11 @@ class TaskResult:
         right = self.icl_correct
         return {name: Accuracy(a.ranks[right]) for name, a in self.accuracy_unfiltered.items()}
 
+    @property
+    def baselines(self) -> LabelBaselines:
+        """The majority-label and chance accuracies of the answers of the evaluated test queries."""
+        return label_baselines([p.output for p in PromptSets(self.task, self.protocol).test_queries])
+
     def check_model(self, model) -> None:
         """Raise :class:`ResultMismatch` unless ``model`` is the one this result was made on."""
         if model_id(model) != self.model_id:
@@ -139,6 +145,9 @@ class TaskResult:
         rows = [f"{'condition':<14}{'filtered':>10}{'unfiltered':>12}"]
         for k, a in self.accuracy_unfiltered.items():
             rows.append(f"{k:<14}{filtered[k].top1:>10.1%}{a.top1:>12.1%}")
+        b = self.baselines
+        rows.append(f"{'(majority)':<14}{'':>10}{b.majority:>12.1%}")
+        rows.append(f"{'(chance)':<14}{'':>10}{b.chance:>12.1%}")
         return "\n".join(rows)
 
     def __repr__(self) -> str:
@@ -159,6 +168,8 @@ class TaskResult:
             f"{len(self.fv.heads)} heads [{heads}] after layer {self.fv_layer}"
             f"<table><tr><th>condition</th><th>filtered (n={int(self.icl_correct.sum())})</th>"
             f"<th>all (n={self.icl_correct.numel()})</th></tr>{rows}</table>"
+            f"baselines of the test answers: majority {self.baselines.majority:.1%}, "
+            f"chance {self.baselines.chance:.1%}"
         )
 
     # --- saving -------------------------------------------------------------------------------
@@ -179,6 +190,7 @@ class TaskResult:
             "fv_norm": self.fv.norm,
             "accuracy": {k: v.top1 for k, v in filtered.items()},
             "accuracy_unfiltered": {k: v.top1 for k, v in self.accuracy_unfiltered.items()},
+            "baselines": self.baselines.to_dict(),
             "accuracy_detail": {k: v.to_dict() for k, v in filtered.items()},
             "accuracy_unfiltered_detail": {k: v.to_dict() for k, v in self.accuracy_unfiltered.items()},
             "protocol": self.protocol.to_dict(),

@@ -205,6 +205,7 @@ class Explorer:
             "summary": _summary(L, H, scan.n_prompts, fv_heads, result.fv_layer, zero_shot, base),
             "zero_shot": zero_shot,
             "saved_zero_shot_fv": acc["zero_shot_fv"].top1,
+            "baselines": result.baselines.to_dict(),
             "centered": bool(result.protocol.center),
             "others": [name for name, _, _ in other],
         }
@@ -413,6 +414,8 @@ const esc = s => String(s).replace(/[&<>"]/g,
   c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]));
 let cv = 0, selected = null, toggledOn = false;
 document.getElementById('summary').textContent = D.summary +
+  ` Baselines of the test answers: majority label ${pct(D.baselines.majority)}, ` +
+  `chance ${pct(D.baselines.chance)}.` +
   (D.centered ? ' (The run centred its FV; this page adds and removes uncentred head terms.)' : '');
 document.getElementById('toplist').innerHTML = '<h3>Top heads</h3>' + D.top.map(k =>
   `<button class="pick" data-head="${k}">${k}</button>`).join(' ');

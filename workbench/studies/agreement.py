@@ -101,15 +101,19 @@ class MergedRuns:
     universal_aie: torch.Tensor
 
     def markdown(self) -> list[str]:
-        lines = ["| task | layer | " + " | ".join(CONDITIONS) + " |", "|" + "---|" * (len(CONDITIONS) + 2)]
+        """Top-1 (%) per condition, beside each task's majority-label and chance baselines."""
+        head = "| task | layer | " + " | ".join(CONDITIONS) + " | majority | chance |"
+        lines = [head, "|" + "---|" * (len(CONDITIONS) + 4)]
         for r in self.rows:
             lines.append(
                 f"| {r['task']} | {r['layer']} | "
-                + " | ".join(f"{100 * r[c]:.0f}" for c in CONDITIONS)
+                + " | ".join(f"{100 * r[c]:.0f}" for c in (*CONDITIONS, "majority", "chance"))
                 + " |"
             )
         lines.append(
-            "| **mean** | | " + " | ".join(f"**{100 * self.mean[c]:.0f}**" for c in CONDITIONS) + " |"
+            "| **mean** | | "
+            + " | ".join(f"**{100 * self.mean[c]:.0f}**" for c in (*CONDITIONS, "majority", "chance"))
+            + " |"
         )
         return lines
 
@@ -148,10 +152,16 @@ def merge_results(results: Sequence[TaskResult], unfiltered: bool = False) -> Me
         seen[key] = i
     key = "accuracy_unfiltered" if unfiltered else "accuracy"
     rows = [
-        {"task": r.task.name, "layer": r.fv_layer, **{c: getattr(r, key)[c].top1 for c in CONDITIONS}}
+        {
+            "task": r.task.name,
+            "layer": r.fv_layer,
+            **{c: getattr(r, key)[c].top1 for c in CONDITIONS},
+            "majority": r.baselines.majority,
+            "chance": r.baselines.chance,
+        }
         for r in results
     ]
-    mean = {c: sum(row[c] for row in rows) / len(rows) for c in CONDITIONS}
+    mean = {c: sum(row[c] for row in rows) / len(rows) for c in (*CONDITIONS, "majority", "chance")}
     return MergedRuns(
         results[0].model,
         [r.task.name for r in results],

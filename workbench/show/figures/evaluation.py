@@ -8,6 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ..baseline_marks import add_label_baselines
 from ..style import COLORS, CONDITION_LABELS, HOVER_NUMBER, STYLE, integer_axis, note
 
 __all__ = ["layer_sweep_figure", "head_count_figure", "accuracy_comparison", "grouped_bars", "scatter_figure"]
@@ -122,6 +123,9 @@ def accuracy_comparison(
         if len(results) > 1:
             vals.append(sum(vals) / len(vals))
         fig.add_trace(go.Bar(name=CONDITION_LABELS.get(c, c), x=tasks, y=vals, marker_color=COLORS.get(c)))
+    if results and all(hasattr(r, "baselines") for r in results):  # each task's majority and chance
+        base = [r.baselines for r in results]
+        add_label_baselines(fig, names, [b.majority for b in base], [b.chance for b in base])
     empty = [
         r.task.name for r in results if all(getattr(getattr(r, key)[c], "n", 1) == 0 for c in conditions)
     ]
