@@ -59,18 +59,20 @@ def test_scan_probabilities_are_a_float32_softmax(bf16, monkeypatch):
     assert (got - (p16[1:] - p16[0])).abs().max() > 1e-5  # a bf16 softmax would not pass the line above
 
 
-def test_variant_probabilities_are_a_float32_softmax(bf16, monkeypatch):
+def test_variant_probabilities_are_a_float32_softmax(bf16):
     info = model_info(bf16)
     prompts = _prompts(3)
     vec = torch.randn(info.d_model)
-    logits = _recording(bf16, monkeypatch)
-    scores = variant_scores(bf16, prompts, {"none": None, "add": add_vector(bf16, 0, vec)})
-    rows = logits[0]  # [prompt, 2, d_vocab]
+    scores = variant_scores(bf16, prompts, {"none": None, "add": add_vector(bf16, 0, vec)}, keep_logits=True)
     answers = torch.tensor([p.answer_id for p in prompts])
-    for col, name in ((0, "none"), (1, "add")):
-        p32 = rows[:, col].float().softmax(-1).gather(1, answers[:, None])[:, 0]
+    for name in ("none", "add"):
+        logits = scores[name].logits  # the model's bf16 logits, cast up
+        assert torch.equal(logits, logits.bfloat16().float())  # bf16 values indeed
+        p32 = logits.softmax(-1).gather(1, answers[:, None])[:, 0]
         assert scores[name].probs.dtype == torch.float32
         assert torch.allclose(scores[name].probs, p32, atol=1e-8, rtol=0)
+        p16 = logits.bfloat16().softmax(-1).float().gather(1, answers[:, None])[:, 0]
+        assert (scores[name].probs - p16).abs().max() > 0 or (p32 - p16).abs().max() == 0
 
 
 def test_head_means_are_summed_and_mapped_in_float32(bf16, monkeypatch):
