@@ -19,6 +19,17 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ["WORKBENCH_CACHE"] = str(REPO / "build" / "test-cache")  # before any workbench import reads it
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that loads the embedded model must say so (``-m "not real_model"`` must skip it)."""
+    unmarked = [
+        i.nodeid for i in items if "real_model" in i.fixturenames and not i.get_closest_marker("real_model")
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            f"tests using the real_model fixture without @pytest.mark.real_model: {unmarked}"
+        )
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_stage_cache(tmp_path_factory):
     os.environ["WORKBENCH_STAGE_CACHE"] = str(tmp_path_factory.mktemp("stages"))

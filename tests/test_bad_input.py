@@ -96,6 +96,7 @@ def test_dtype_is_part_of_the_identity_and_recorded(toy_task, tmp_path):
     assert not torch.equal(f32.scan.effects, bf16.scan.effects)  # computed again, not reused
 
 
+@pytest.mark.real_model
 def test_answers_whose_first_token_is_a_shared_emoji_byte_are_refused(real_model):
     from workbench.method.preflight import preflight
 
@@ -106,6 +107,7 @@ def test_answers_whose_first_token_is_a_shared_emoji_byte_are_refused(real_model
         preflight(real_model, task, Protocol())
 
 
+@pytest.mark.real_model
 def test_answer_report_counts_answers_that_share_a_first_token(real_model):
     from workbench.data.prompts import answer_token_report
 

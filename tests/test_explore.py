@@ -88,8 +88,9 @@ def test_add_remove_accuracy_matches_plain_transformers(run, explorer):
     model, result, _ = run
     prompts = result.prompt_sets(model)["test_zero_shot"]
     base = explorer.data["base"]
-    # the run's own FV, re-evaluated, gives the run's own zero-shot + FV accuracy
-    assert base["all"] == pytest.approx(result.accuracy_unfiltered["zero_shot_fv"].top1)
+    # the run's own FV, added by hand in plain transformers
+    by_hand = zero_shot_ranks_by_hand(model, prompts, result.fv.vector, result.fv_layer)
+    assert base["all"] == pytest.approx(float((by_hand == 0).float().mean()))
     for key in explorer.data["top"]:
         l, h = map(int, re.findall(r"\d+", key))
         heads = explorer.toggled(l, h)
@@ -101,6 +102,17 @@ def test_add_remove_accuracy_matches_plain_transformers(run, explorer):
         assert explorer.data["detail"][key]["toggled"]["all"] == pytest.approx(
             float((ranks == 0).float().mean())
         )
+
+
+def test_headline_accuracy_on_a_model_that_answers_some_queries(trained, trained_run):
+    model = trained[0]
+    explorer = Explorer(model, trained_run, top=1, progress=False)
+    prompts = trained_run.prompt_sets(model)["test_zero_shot"]
+    ranks = zero_shot_ranks_by_hand(model, prompts, trained_run.fv.vector, trained_run.fv_layer)
+    icl_right = trained_run.icl_correct
+    assert 0 < int(icl_right.sum()) < len(icl_right)
+    assert explorer.data["base"]["all"] == pytest.approx(float((ranks == 0).float().mean()))
+    assert explorer.data["base"]["filtered"] == pytest.approx(float((ranks[icl_right] == 0).float().mean()))
 
 
 def test_others_of_another_shape_are_refused(run):

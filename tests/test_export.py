@@ -138,8 +138,9 @@ def test_export_command_writes_what_llama_cpp_reads(toy_run, tmp_path, capsys):
     assert t.name == "direction.1" and t.data.dtype == np.float32 and t.data.shape == (d_model,)
     fv = TaskResult.load(toy_run).fv.vector
     assert np.allclose(t.data, 0.5 * fv.numpy())
-    assert main(["export", str(toy_run), "--out", str(tmp_path / "last.gguf"), "--layer", "-1"]) == 0
-    assert gguf.GGUFReader(str(tmp_path / "last.gguf")).tensors[0].name == "direction.1"  # -1: the last
+    # a negative layer is refused, not counted from the end (a typo must not pick the last layer)
+    assert main(["export", str(toy_run), "--out", str(tmp_path / "last.gguf"), "--layer", "-1"]) == 2
+    assert not (tmp_path / "last.gguf").exists()
 
 
 def test_export_command_refuses_a_layer_or_scale_llama_cpp_cannot_use(toy_run, tmp_path, capsys):
@@ -149,9 +150,9 @@ def test_export_command_refuses_a_layer_or_scale_llama_cpp_cannot_use(toy_run, t
     cases = {
         (): "this run's FV sits there; give --layer L with L >= 1",  # the run's own layer is 0
         ("--layer", "0"): "cannot add a control vector after block 0",
-        ("--layer", "2"): "layer 2 is out of range: tiny-llama has 2 layers",
+        ("--layer", "2"): "layer 2 is out of range: this function vector's model 'tiny-llama' has 2 layers",
         ("--layer", "1", "--scale", "0"): "scale must be a finite number other than 0",
-        ("--layer", "1", "--scale", "nan"): "scale must be a finite number other than 0",
+        ("--layer", "1", "--scale", "nan"): "the scale must be finite numbers, got nan",
     }
     for extra, message in cases.items():
         assert main(["export", str(toy_run), "--out", out, *extra]) == 2, extra

@@ -1,4 +1,5 @@
 import torch
+from reference import patch_heads
 
 from workbench.core.forward import last_token_logits
 from workbench.core.hooks import add_vector, generate, mean_ablate_heads, project_out, replace_last_state
@@ -44,18 +45,32 @@ def test_replace_and_project(tiny, toy_task):
     last_token_logits(model, prompts, factory)
     torch.testing.assert_close(seen, states)
     u = torch.randn(64)
+    before, cap = capture(model, 1)
+    model.run_with_hooks(torch.tensor([prompts[0].ids]), fwd_hooks=[cap])
+    x = before["resid"].clone()
     out, cap = capture(model, 1)
     model.run_with_hooks(torch.tensor([prompts[0].ids]), fwd_hooks=project_out(model, u, [1]) + [cap])
     assert abs(float(out["resid"][0, -1] @ u)) < 1e-3
+    unit = u / u.norm()  # the component along u is gone, the rest of the state is kept as it was
+    want = x[0, -1] - (x[0, -1] @ unit) * unit
+    torch.testing.assert_close(out["resid"][0, -1], want, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out["resid"][0, :-1], x[0, :-1])  # earlier positions untouched
 
 
-def test_mean_ablation_changes_output(tiny, toy_task):
+def test_mean_ablation_matches_plain_hooks(tiny, toy_task):
     model = tiny["llama"]
     prompts, _ = encode_prompts(model.tokenizer, sample_prompts(toy_task.split(0), 3, 2), 0)
+    heads, mean_z = [(0, 1), (1, 2)], torch.randn(2, 4, 16)
     base = last_token_logits(model, prompts)
-    ablated = last_token_logits(
-        model, prompts, mean_ablate_heads(model, [(0, 1), (1, 2)], torch.zeros(2, 4, 16))
-    )
+    ablated = last_token_logits(model, prompts, mean_ablate_heads(model, heads, mean_z))
+    with torch.no_grad():  # one plain forward per prompt, the heads' last-position z overwritten
+        want = torch.stack(
+            [
+                model.run_with_hooks(torch.tensor([p.ids]), fwd_hooks=patch_heads(mean_z, heads))[0, -1]
+                for p in prompts
+            ]
+        )
+    torch.testing.assert_close(ablated, want.float(), atol=1e-4, rtol=1e-4)
     assert (base - ablated).abs().max() > 1e-4
 
 

@@ -18,7 +18,9 @@ def test_model_info_per_family(tiny):
 
 def test_layer_out_of_range_is_clear(tiny):
     info = model_info(tiny["llama"])
-    assert info.check_layer(-1) == 1
+    assert info.check_layer(1) == 1
+    with pytest.raises(IndexError, match="negative: layers count from 0"):
+        info.check_layer(-1)  # not counted from the end: a typo must not become the last layer
     with pytest.raises(IndexError, match="has 2 layers"):
         info.check_layer(5)
 

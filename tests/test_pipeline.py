@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from reference import hf_mean_head_outputs, hf_ranks, top1
 
 from workbench.base.stage_cache import StageCache
 from workbench.cli import main
@@ -299,7 +300,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     )
     assert "out of range" in capsys.readouterr().err
     assert main(["merge", str(tmp_path / "not-a-run")]) == 2
-    assert "is not a folder" in capsys.readouterr().err
+    assert "not-a-run does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["run", "--model", "tiny-llama", "--task", "antonym", "--out", str(tmp_path), "--top-k", "0"])
     assert "at least 1" in capsys.readouterr().err
@@ -483,3 +484,29 @@ def test_icl_beats_zero_shot_and_fv_lifts_zero_shot(real_model):
     assert acc["icl"].top1 > acc["zero_shot"].top1 + 0.5
     assert acc["zero_shot_fv"].top1 > acc["zero_shot"].top1 + 0.15
     assert acc["shuffled_fv"].top1 > acc["shuffled"].top1 + 0.2
+
+
+def test_function_vector_and_headline_accuracies_against_plain_transformers(trained, trained_run):
+    """The FV and every accuracy of a run, recomputed in plain transformers on a model that answers
+    some test queries right (the tiny random model above answers none)."""
+    model, run = trained[0], trained_run
+    sets = run.prompt_sets(model)
+    mean_out = hf_mean_head_outputs(model, sets["means"])
+    fv = sum(mean_out[l, h] for l, h in run.fv.heads)
+    torch.testing.assert_close(run.fv.vector, fv, atol=1e-4, rtol=1e-4)
+    assert run.fv.heads == [(l, h) for l, h, _ in run.scan.top_heads(len(run.fv.heads))]
+    layer = run.fv_layer
+    conditions = {
+        "icl": hf_ranks(model, sets["test_icl"]),
+        "zero_shot": hf_ranks(model, sets["test_zero_shot"]),
+        "zero_shot_fv": hf_ranks(model, sets["test_zero_shot"], add=(layer, fv)),
+        "shuffled": hf_ranks(model, sets["test_shuffled"]),
+        "shuffled_fv": hf_ranks(model, sets["test_shuffled"], add=(layer, fv)),
+    }
+    right = conditions["icl"] == 0
+    assert 0 < int(right.sum()) < len(right)  # a model that answers some queries right, not all
+    for name, ranks in conditions.items():
+        assert torch.equal(run.accuracy_unfiltered[name].ranks, ranks), name
+        assert run.accuracy_unfiltered[name].top1 == pytest.approx(top1(ranks)), name
+        assert run.accuracy[name].top1 == pytest.approx(top1(ranks[right])), name  # the paper's filter
+    assert run.accuracy["icl"].top1 == 1.0

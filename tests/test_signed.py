@@ -39,13 +39,22 @@ def test_signed_study_against_plain_hooks(trained):
     assert out["ablation"]["icl"]["top"] == pytest.approx(
         plain_top1(model, icl, lambda i: patch(mean_z, top))
     )
-    if neg:
-        got = out["ablation"]["icl"]["negative"]
-        assert got == pytest.approx(plain_top1(model, icl, lambda i: patch(mean_z, neg)))
-        minus = sum(mean_out[h] for h in top) - sum(mean_out[h] for h in neg)
-        zero = sets["test_zero_shot"]
-        want = plain_top1(model, zero, lambda i: add_after(0, minus))
-        assert out["vectors"]["zero_shot"]["fv_minus_negative"] == pytest.approx(want)
+    # the trained model has heads of negative AIE, so the negative rows are measured, not skipped
+    assert neg and out["negative"] == [
+        [l, h]
+        for l, h, v in sorted(
+            ((l, h, float(run.scan.aie[l, h])) for l in range(2) for h in range(4)), key=lambda x: x[2]
+        )[:2]
+        if v < 0
+    ]
+    got = out["ablation"]["icl"]["negative"]
+    assert got == pytest.approx(plain_top1(model, icl, lambda i: patch(mean_z, neg)))
+    minus = sum(mean_out[h] for h in top) - sum(mean_out[h] for h in neg)
+    zero = sets["test_zero_shot"]
+    want = plain_top1(model, zero, lambda i: add_after(0, minus))
+    assert out["vectors"]["zero_shot"]["fv_minus_negative"] == pytest.approx(want)
+    want = plain_top1(model, zero, lambda i: add_after(0, sum(mean_out[h] for h in neg)))
+    assert out["vectors"]["zero_shot"]["negative_only"] == pytest.approx(want)
     by_abs = sorted(((l, h) for l in range(2) for h in range(4)), key=lambda x: -abs(float(run.scan.aie[x])))[
         :2
     ]

@@ -1,7 +1,10 @@
 """Learned soft task vectors (workbench.soft) on tiny random models."""
 
+from dataclasses import replace
+
 import pytest
 import torch
+from reference import hf_ranks, spearman_by_hand, top1
 
 from workbench.base.stats import spearman
 from workbench.beyond.soft import SoftTaskVector, fit_soft_task_vector, soft_hooks, soft_loss, soft_vs_fv
@@ -191,3 +194,38 @@ def test_soft_alpha_figure():
     assert sorted(top.y) == pytest.approx(sorted(float(alpha[l, h]) for l, h, _ in scan.top_heads(3)))
     assert torch.tensor(heat.z).tolist() == alpha.tolist() and len(fig.layout.shapes) == 3
     assert "alpha > 0.5" in fig.layout.title.text
+
+
+def test_soft_vs_fv_against_plain_transformers(trained, trained_run):
+    model, run = trained[0], replace(trained_run, fv_layer=0)
+    out = soft_vs_fv(model, run, steps=3, n_train=16, batch_size=8, progress=False)
+    sets = run.prompt_sets(model)
+    zero = sets["test_zero_shot"]
+    mean_z = run.means.mean_z.float()
+    alpha = out["soft"].alpha.detach().float()
+    k = out["top_k"]
+    top = [(l, h) for l, h, _ in run.scan.top_heads(k)]
+
+    def blend(layer, weights):  # z + w * (mean_z - z) per head, at the last position
+        return lambda z: z + weights[:, None].to(z.dtype) * (mean_z[layer].to(z.dtype) - z)
+
+    def mask(heads):
+        w = torch.zeros_like(alpha)
+        for l, h in heads:
+            w[l, h] = 1.0
+        return {l: blend(l, w[l]) for l in range(w.shape[0])}
+
+    want = {
+        "zero_shot": hf_ranks(model, zero),
+        "zero_shot_fv": hf_ranks(model, zero, add=(0, run.fv.vector)),
+        "zero_shot_soft": hf_ranks(
+            model, zero, z_patch={l: blend(l, alpha[l]) for l in range(alpha.shape[0])}
+        ),
+        "zero_shot_topk_mask": hf_ranks(model, zero, z_patch=mask(top)),
+    }
+    icl_right = hf_ranks(model, sets["test_icl"]) == 0
+    for name, ranks in want.items():
+        assert out["accuracy_unfiltered"][name] == pytest.approx(top1(ranks)), name
+        assert out["accuracy"][name] == pytest.approx(top1(ranks[icl_right])), name
+    flat_aie = torch.nan_to_num(run.scan.aie.float(), nan=0.0).flatten().tolist()
+    assert out["spearman_alpha_aie"] == pytest.approx(spearman_by_hand(alpha.flatten().tolist(), flat_aie))

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from reference import add_after
 
 from workbench.beyond.steering import SteeringVector, encode_texts, logit_gap, word_hits
 from workbench.core.forward import last_token_logits
@@ -141,11 +142,12 @@ def test_projected_generation_leaves_no_hooks_behind(llama, sv):
 
 
 def test_at_layer_is_a_function_vector(sv):
-    fv = sv.at(-1)
+    fv = sv.at(sv.n_layers - 1)
     assert isinstance(fv, FunctionVector) and fv.layer == sv.n_layers - 1
     torch.testing.assert_close(fv.vector, sv.directions[-1])
-    with pytest.raises(IndexError):
-        sv.at(sv.n_layers)
+    for layer in (sv.n_layers, -1):  # negative layers are not counted from the end
+        with pytest.raises(IndexError):
+            sv.at(layer)
 
 
 def test_save_load_round_trip_and_mismatch(tmp_path, llama, tiny, sv):
@@ -214,8 +216,24 @@ def test_word_hits_and_logit_gap(llama, sv):
     assert word_hits("greatness", ["great"]) == 0
     enc = encode_texts(llama, ["the day was", "my film is"])
     gap = logit_gap(llama, enc, ["good", "great"], ["bad"])
-    assert gap.shape == (2,)
     shifted = logit_gap(llama, enc, ["good", "great"], ["bad"], sv.add_hooks(llama, 1, 20.0))
+
+    def first_tokens(words):  # each word as " word", "Word", " Word": the first token of each
+        forms = [f for w in words for f in (" " + w, w.capitalize(), " " + w.capitalize())]
+        return sorted({llama.tokenizer(f, add_special_tokens=False)["input_ids"][0] for f in forms})
+
+    pos, neg = first_tokens(["good", "great"]), first_tokens(["bad"])
+    for hooks, got in (([], gap), (add_after(1, 20.0 * sv.directions[1]), shifted)):
+        want = []
+        with torch.no_grad():
+            for p in enc:  # one plain forward per prompt
+                logp = (
+                    llama.run_with_hooks(torch.tensor([p.ids]), fwd_hooks=hooks)[0, -1]
+                    .float()
+                    .log_softmax(-1)
+                )
+                want.append(logp[pos].mean() - logp[neg].mean())
+        torch.testing.assert_close(got, torch.stack(want), atol=1e-4, rtol=1e-4)
     assert not torch.allclose(gap, shifted)
 
 

@@ -160,6 +160,7 @@ def test_generate_without_a_filled_cache_falls_back_to_the_uncached_path(trained
         assert generate(model, ids, 8, v, 1, kv_cache=True) == expected
 
 
+@pytest.mark.real_model
 def test_variants_on_the_embedded_model(real_model):
     """SmolLM2-135M: an FV-sized vector at every fifth layer, and the task-vector replacement, on
     ten-shot shuffled and zero-shot antonym prompts; same probabilities and decisions as plain."""

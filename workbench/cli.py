@@ -41,6 +41,34 @@ def count_int(text: str) -> int:
     return _int_at_least(text, 0)
 
 
+def _checked(check, convert=int, kind="a whole number"):
+    """An argparse type: ``convert`` the text, then the package's own ``check`` of that value."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
+        try:
+            return check(value)
+        except (ValueError, IndexError) as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
+
+
+def _arg_types():
+    from .base.checks import check_finite, check_layer, check_seed
+    from .show.formats import check_formats
+
+    return {
+        "layer": _checked(check_layer),
+        "seed": _checked(check_seed),
+        "finite": _checked(lambda x: check_finite(x, "the value"), float, "a number"),
+        "format": _checked(lambda f: check_formats([f])[0], str),
+    }
+
+
 def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)
@@ -61,6 +89,15 @@ def _load(args):
         device_map=args.device_map,
         unverified=getattr(args, "unverified", False),
     )
+
+
+def _check_out_file(path) -> None:
+    from .base.files import check_writable_file
+
+    try:
+        check_writable_file(path)
+    except OSError as e:
+        raise OutputError(str(e)) from None
 
 
 def _check_out_folder(path) -> None:
@@ -104,13 +141,15 @@ def _run_protocol(args, **extra):
 
 
 def cmd_run(args) -> int:
+    from .base.stage_cache import StageCache
     from .core.model import model_id
     from .data.tasks import load_task
     from .method.pipeline import run_task
     from .method.result import check_output_folder
 
-    task = load_task(args.task)  # fail on a bad task or output folder before loading the model
+    task = load_task(args.task)  # fail on a bad task, output folder or cache before loading the model
     _check_out_folder(args.out)
+    StageCache().check_writable()
     protocol = _run_protocol(args)
     model = _load(args)
     check_output_folder(args.out, task.digest, model_id(model), protocol, args.overwrite)
@@ -199,7 +238,7 @@ def cmd_icl(args) -> int:
 
     tasks = [load_task(t) for t in args.tasks]
     if args.out:
-        _check_out_folder(Path(args.out).parent)
+        _check_out_file(args.out)
     model = _load(args)
     rows = []
     for task in tasks:
@@ -221,7 +260,7 @@ def cmd_merge(args) -> int:
     from .studies.agreement import merge_results
 
     if args.out:
-        _check_out_folder(Path(args.out).parent)
+        _check_out_file(args.out)
     merged = merge_results([TaskResult.load(d) for d in args.dirs], unfiltered=args.unfiltered)
     print("\n".join(merged.markdown()))
     if args.out:
@@ -251,22 +290,16 @@ def cmd_figures(args) -> int:
 
 def cmd_compare(args) -> int:
     from .method.result import TaskResult
-    from .studies.agreement import compare_runs
+    from .studies.agreement import compare_runs, describe_comparison
 
-    s = compare_runs(TaskResult.load(args.a), TaskResult.load(args.b), k=args.k)
-    print(
-        f"{s['tasks'][0]} (seed {s['seeds'][0]}) vs {s['tasks'][1]} (seed {s['seeds'][1]}): "
-        f"top-{args.k} overlap {s['top_k_overlap']:.0%}, Spearman of the AIE maps {s['spearman']:.2f}, "
-        f"FV layers {s['fv_layers'][0]} / {s['fv_layers'][1]}, zero-shot + FV {s['zero_shot_fv'][0]:.0%} / "
-        f"{s['zero_shot_fv'][1]:.0%}"
-    )
+    print(describe_comparison(compare_runs(TaskResult.load(args.a), TaskResult.load(args.b), k=args.k)))
     return 0
 
 
 def cmd_explore(args) -> int:
     from .show.explore import explore
 
-    _check_out_folder(Path(args.out).parent)
+    _check_out_file(args.out)
     explorer = explore(args.run_dir, model=args.model, others=args.others, top=args.top, device=args.device)
     print(explorer)
     print(f"wrote {explorer.save(args.out)}")
@@ -283,6 +316,7 @@ def cmd_diagnose(args) -> int:
     from .data.tasks import load_task
     from .method.pipeline import run_task
     from .show.report import run_study
+    from .studies.diagnose import check_diagnose_values
     from .studies.registry import STUDIES
 
     task = load_task(args.task)
@@ -290,6 +324,7 @@ def cmd_diagnose(args) -> int:
     STUDIES["diagnose"].arguments(**given)  # fail on bad input before loading the model
     _check_out_folder(args.out)
     model = _load(args)
+    check_diagnose_values(model, args.alphas or (), args.count_layers, args.state_tests)
     result = run_task(model, task, _protocol(args, top_k=args.top_k))
     study = run_study(
         "diagnose",
@@ -441,7 +476,7 @@ def study_flags(parser: argparse.ArgumentParser, studies) -> None:
 def _param_type(p):
     if p.type is int:
         return (lambda text: _int_at_least(text, int(p.low))) if p.low is not None else int
-    return p.type
+    return _arg_types()["finite"] if p.type is float else p.type
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -449,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="workbench", description="Find, study and use function vectors.")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    types = _arg_types()
     sub = parser.add_subparsers(dest="command", required=True)
 
     def variant_batch_arg(p):
@@ -475,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="shard a model over all visible GPUs with accelerate (replaces --device)",
         )
         p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=types["seed"], default=0, help="0 .. 2**64 - 1")
         p.add_argument(
             "--unverified",
             action="store_true",
@@ -486,7 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     def protocol_args(run):
         """The protocol options of `run` (and of `suite`, which runs it on many tasks)."""
         run.add_argument(
-            "--layer", type=int, default=None, help="add the FV after this block (default: best on valid)"
+            "--layer",
+            type=types["layer"],
+            default=None,
+            help="add the FV after this block (default: best on valid)",
         )
         run.add_argument("--layer-rule", default="sweep", choices=["sweep", "third"])
         run.add_argument(
@@ -569,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="universal heads come from the tasks whose clean ICL beats their majority baseline by more than "
         "this share (default 0.1)",
     )
-    suite.add_argument("--formats", nargs="+", default=["html", "png"])
+    suite.add_argument("--formats", nargs="+", type=types["format"], default=["html", "png"])
     suite.add_argument(
         "--slurm", action="store_true", help="one submitit job per task, then the universal step"
     )
@@ -630,7 +669,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tasks", nargs="+", default=["antonym", "capitalize", "present-past", "country-capital"]
     )
     figs.add_argument("--out", default="figures")
-    figs.add_argument("--formats", nargs="+", default=["html", "png", "pdf"])
+    figs.add_argument(
+        "--formats", nargs="+", type=types["format"], default=["html", "png", "pdf"], help="html png pdf svg"
+    )
     figs.add_argument("--n-mean-prompts", type=positive_int, default=100)
     figs.add_argument("--n-scan-prompts", type=positive_int, default=25)
     figs.add_argument(
@@ -655,14 +696,19 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--n-mean-prompts", type=positive_int, default=100)
     diag.add_argument("--n-scan-prompts", type=positive_int, default=25)
     diag.add_argument("--out", default="figures", help="where the JSON and the figure go")
-    diag.add_argument("--formats", nargs="+", default=["html", "png"])
+    diag.add_argument("--formats", nargs="+", type=types["format"], default=["html", "png"])
     study_flags(diag, [STUDIES["diagnose"]])
     diag.set_defaults(func=cmd_diagnose)
 
     cmp = sub.add_parser("compare", help="how far two runs' head scans agree (e.g. two seeds)")
     cmp.add_argument("a")
     cmp.add_argument("b")
-    cmp.add_argument("--k", type=positive_int, default=10)
+    cmp.add_argument(
+        "--k",
+        type=positive_int,
+        default=None,
+        help="top-k heads to compare (default 10, or all on a smaller model)",
+    )
     cmp.set_defaults(func=cmd_compare)
 
     exp = sub.add_parser("explore", help="one self-contained HTML page exploring a run's heads")
@@ -694,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
     variant_batch_arg(study)
     study.add_argument("--out", default="runs/studies", help="where the JSON goes")
     study.add_argument("--figures", default="figures", help="where the figures go")
-    study.add_argument("--formats", nargs="+", default=["html", "png"])
+    study.add_argument("--formats", nargs="+", type=types["format"], default=["html", "png"])
     study_flags(study, STUDIES.values())
     study.set_defaults(func=cmd_study)
 
@@ -756,17 +802,25 @@ def main(argv: list[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """The errors that mean bad input, not a bug: their message is the whole story."""
+    from .base.checks import BadSeed, NotFinite, OutOfRange
     from .base.files import CorruptFileError
+    from .base.stage_cache import CacheUnwritable
     from .beyond.export import ExportError
-    from .core.model import ModelLoadError, OutOfRange, VectorMismatch
+    from .core.model import ModelLoadError, NotAModel, VectorMismatch
     from .core.plan import PlanError
     from .data.contrasts import ContrastFileError
     from .data.tasks import TaskError
     from .method.protocol import ProtocolError
     from .method.result import ResultFileError, ResultMismatch
+    from .show.formats import FormatError
     from .studies.study import StudyError
 
     return (
+        NotFinite,
+        BadSeed,
+        NotAModel,
+        CacheUnwritable,
+        FormatError,
         StudyError,
         ExportError,
         ExportRefused,

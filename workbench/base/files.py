@@ -43,6 +43,7 @@ __all__ = [
     "default_cache_dir",
     "CorruptFileError",
     "check_writable_folder",
+    "check_writable_file",
 ]
 
 
@@ -164,6 +165,25 @@ def check_writable_folder(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_writable_file(path: str | os.PathLike) -> Path:
+    """Fail now, before any work, if a file cannot be written at ``path`` (a folder there, or a
+    folder above it that cannot be written).
+
+    >>> import tempfile
+    >>> check_writable_file(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    IsADirectoryError: cannot write /...: it is a folder; pass the name of a file to write (inside it, say).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"cannot write {path}: it is a folder; pass the name of a file to write (inside it, say)."
+        )
+    check_writable_folder(path.parent)
+    return path
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
@@ -221,7 +241,8 @@ def write_tensors(
 ) -> Path:
     """Save tensors as safetensors, atomically; ``metadata`` is stored as one JSON string, and a
     SHA-256 of metadata and tensors (:func:`content_digest`) is stored beside it."""
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    # by name: the same tensors give the same bytes, whatever order they were gathered in
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in sorted(tensors.items())}
     meta_json = json.dumps(metadata or {}, ensure_ascii=False)
     header = {"json": meta_json, "sha256": content_digest(tensors, meta_json)}
     with atomic_path(path) as tmp:

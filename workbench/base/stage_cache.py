@@ -36,13 +36,24 @@ from typing import Any
 import torch
 from filelock import FileLock, Timeout
 
-from .files import CorruptFileError, default_cache_dir, read_tensors, write_tensors
+from .files import CorruptFileError, check_writable_folder, default_cache_dir, read_tensors, write_tensors
 
-__all__ = ["stage_key", "StageCache", "CACHE_VERSION"]
+__all__ = ["stage_key", "StageCache", "CACHE_VERSION", "CacheUnwritable"]
 
 # bump when a cached stage's meaning changes (2: models keyed by content, not name; 3: checksums)
 CACHE_VERSION = 3
 Tensors = dict[str, torch.Tensor]
+
+
+def _in_saved_order(tensors: Tensors) -> Tensors:
+    """Tensors by name, the one order of a stage whether computed now or read back (a file keeps
+    its own order), so a rerun from the cache builds its results, and writes its files, alike."""
+    return dict(sorted(tensors.items()))
+
+
+class CacheUnwritable(OSError):
+    """The stage cache folder cannot be written (read-only, full, or a file); the message names the
+    setting that moves it."""
 
 
 def stage_key(stage: str, **parts: Any) -> str:
@@ -66,6 +77,25 @@ class StageCache:
             root = os.environ.get("WORKBENCH_STAGE_CACHE") or default_cache_dir() / "stages"
         self.root = Path(root)
         self.enabled = enabled
+        self._checked = False
+
+    def check_writable(self) -> StageCache:
+        """Raise :class:`CacheUnwritable` now, before any work, unless the cache folder can be written."""
+        if self.enabled and not self._checked:
+            try:
+                check_writable_folder(self.root)
+            except OSError as e:
+                raise self._unwritable(e) from None
+            self._checked = True
+        return self
+
+    def _unwritable(self, e: OSError) -> CacheUnwritable:
+        reason = e.strerror if e.strerror else str(e)
+        return CacheUnwritable(
+            f"the stage cache {self.root} cannot be written ({reason}). Point WORKBENCH_STAGE_CACHE "
+            "(or WORKBENCH_CACHE, which holds it as stages/) at a writable folder with free space, or "
+            "free some space there; nothing already stored in the cache was lost."
+        )
 
     def path(self, stage: str, parts: dict[str, Any]) -> Path:
         return self.root / stage / f"{stage_key(stage, **parts)}.safetensors"
@@ -79,9 +109,34 @@ class StageCache:
             stored = self._read(path)
             if stored is not None:
                 return stored
-            tensors = compute()
-            write_tensors(path, tensors, {"stage": stage, **parts})
+            tensors = _in_saved_order(compute())
+            self._write(path, tensors, {"stage": stage, **parts})
         return tensors
+
+    def _write(self, path: Path, tensors: Tensors, meta: dict[str, Any]) -> None:
+        try:
+            write_tensors(path, tensors, meta)
+        except OSError as e:
+            raise self._unwritable(e) from None
+
+    def get_or_compute_json(self, stage: str, parts: dict[str, Any], compute: Callable[[], Any]) -> Any:
+        """:meth:`get_or_compute` for a JSON-able result (numbers, lists, dicts), stored as its UTF-8
+        bytes; the value returned is the JSON form either way (computed now or read back).
+
+        >>> import tempfile
+        >>> cache = StageCache(tempfile.mkdtemp())
+        >>> cache.get_or_compute_json("demo", {}, lambda: {"n": (1, 2)})
+        {'n': [1, 2]}
+        >>> cache.get_or_compute_json("demo", {}, lambda: 1 / 0)  # read back: no call
+        {'n': [1, 2]}
+        """
+
+        def encoded() -> Tensors:
+            blob = json.dumps(compute()).encode()
+            return {"json": torch.frombuffer(bytearray(blob), dtype=torch.uint8)}
+
+        stored = self.get_or_compute(stage, parts, encoded)
+        return json.loads(bytes(stored["json"].tolist()).decode())
 
     def get_or_compute_chunks(
         self,
@@ -117,10 +172,10 @@ class StageCache:
                 tensors = self._read(part)
                 if tensors is None:
                     tensors = compute_chunk(chunk)
-                    write_tensors(part, tensors, {"stage": stage, "chunk": i, **parts})
+                    self._write(part, tensors, {"stage": stage, "chunk": i, **parts})
                 done.append(tensors)
-            result = combine(done)
-            write_tensors(path, result, {"stage": stage, **parts})
+            result = _in_saved_order(combine(done))
+            self._write(path, result, {"stage": stage, **parts})
             shutil.rmtree(folder, ignore_errors=True)
         return result
 
@@ -129,7 +184,7 @@ class StageCache:
         if not path.exists():
             return None
         try:
-            return read_tensors(path, require_digest=True)[0]
+            return _in_saved_order(read_tensors(path, require_digest=True)[0])
         except CorruptFileError as e:
             warnings.warn(f"cached stage file damaged, recomputing it: {e}", stacklevel=3)
             path.unlink(missing_ok=True)
@@ -138,9 +193,10 @@ class StageCache:
     @contextmanager
     def _locked(self, path: Path):
         """Hold ``<entry>.lock`` while an entry is looked up, computed and written."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path) + ".lock")
+        self.check_writable()
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(path) + ".lock")
             lock.acquire(timeout=0.5)
         except Timeout:
             print(
@@ -150,6 +206,8 @@ class StageCache:
                 flush=True,
             )
             lock.acquire()
+        except OSError as e:
+            raise self._unwritable(e) from None
         try:
             yield
         finally:

@@ -25,7 +25,6 @@ measures what the difference does to an FV (docs: ``docs/vectors.md``, "Export")
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from ..base.checks import check_finite, check_layer
 from ..base.files import atomic_path
 from ..core.forward import Hooks
 from ..core.hooks import add_vector
@@ -97,22 +97,25 @@ class ControlVector:
 
 
 def _as_directions(vector, layer: int | None) -> dict[int, Tensor]:
+    """``{layer: direction}``, every layer checked (:func:`~workbench.base.checks.check_layer`;
+    against the vector's own model where it records one)."""
     if isinstance(vector, FunctionVector):
-        where = vector.layer if layer is None else layer
+        where = vector.layer if layer is None else vector.check_layer(layer)
         if where is None:
             raise ValueError("this FunctionVector has no layer: pass layer=L (the block it is added after)")
         return {int(where): vector.vector}
     if hasattr(vector, "directions") and isinstance(vector.directions, Tensor):  # SteeringVector
         dirs = vector.directions
         if layer is not None:
-            return {int(layer): dirs[layer]}
+            layer = vector.check_layer(layer)
+            return {layer: dirs[layer]}
         return {L: dirs[L] for L in range(dirs.shape[0])}
     if isinstance(vector, Mapping):
-        return {int(k): v for k, v in vector.items()}
+        return {check_layer(k): v for k, v in vector.items()}
     if isinstance(vector, Tensor):
         if layer is None:
             raise ValueError("a bare tensor needs layer=L (the block it is added after)")
-        return {int(layer): vector}
+        return {check_layer(layer): vector}
     raise TypeError(f"cannot export a {type(vector).__name__}: give a FunctionVector, SteeringVector or dict")
 
 
@@ -137,14 +140,15 @@ def export_control_vector(
     """
     import gguf
 
-    if not math.isfinite(scale) or scale == 0:
+    check_finite(scale, "the scale")
+    if scale == 0:
         raise ExportError(f"scale must be a finite number other than 0, got {scale}")
-    directions = _as_directions(vector, layer)
-    if model is not None:  # a negative layer counts from the end, as everywhere in the workbench
+    directions = _as_directions(vector, layer)  # every layer checked (negative ones refused)
+    if model is not None:
         info = model_info(model)
         directions = {info.check_layer(L): v for L, v in directions.items()}
-    elif any(L < 0 for L in directions):
-        raise ExportError(f"layers {sorted(directions)}: a negative layer needs the model (model=...)")
+    for L, v in directions.items():
+        check_finite(torch.as_tensor(v), f"the direction of layer {L}")
     if 0 in directions:
         if not skip_layer_zero:
             raise ExportError(

@@ -36,6 +36,7 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..base.checks import json_form
 from ..base.stats import spearman
 from ..core.forward import Hooks, last_token_logits, length_batches
 from ..core.hooks import add_vector, blend_heads, mean_ablate_heads
@@ -92,6 +93,14 @@ class SoftTaskVector(VectorArtifact):
     LEGACY_FIELDS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "model", "task", "n_layers", "n_heads", "d_head", "hparams", "history"}
     )
+
+    def __post_init__(self) -> None:
+        self._normalise_records()
+        self.hparams = json_form(self.hparams)
+        self.history = json_form(self.history)
+
+    def n_model_layers(self) -> int:
+        return int(self.alpha.shape[0])
 
     @property
     def n_params(self) -> int:

@@ -39,7 +39,7 @@ from torch import Tensor
 from ..core.forward import Hooks, last_token_logits
 from ..core.heads import last_token_states
 from ..core.hooks import add_vector, generate, project_out
-from ..core.model import ModelInfo, OutOfRange, model_info
+from ..core.model import ModelInfo, model_info
 from ..data.contrasts import ContrastSet, load_contrast
 from ..data.prompts import EncodedPrompt, Prompt
 from ..data.tasks import Pair
@@ -144,6 +144,12 @@ class SteeringVector(VectorArtifact):
         {"model", "positive", "negative", "n_positive", "n_negative", "chat", "n_layers", "d_model", "meta"}
     )
 
+    def __post_init__(self) -> None:
+        self._normalise_records()
+
+    def n_model_layers(self) -> int:
+        return self.n_layers
+
     # --- building -----------------------------------------------------------------------------------
     @classmethod
     def from_texts(
@@ -220,9 +226,7 @@ class SteeringVector(VectorArtifact):
 
     def at(self, layer: int) -> FunctionVector:
         """One layer's direction as a :class:`FunctionVector` (decode, algebra, save, add)."""
-        if not -self.n_layers <= layer < self.n_layers:
-            raise OutOfRange(f"layer {layer} is out of range: this vector has {self.n_layers} layers")
-        layer %= self.n_layers
+        layer = self.check_layer(layer)
         return FunctionVector(
             self.directions[layer].clone(),
             self.model,
@@ -283,6 +287,7 @@ class SteeringVector(VectorArtifact):
         """Hooks adding ``alpha * directions[layer]`` after ``layer`` (last position, or every
         position from ``from_position`` on): :func:`workbench.intervene.add_vector`."""
         self.check_compatible(model)
+        layer = self.check_layer(layer)
         return add_vector(model, layer, self.directions[layer], alpha, from_position)
 
     def project_out_hooks(
@@ -317,7 +322,7 @@ class SteeringVector(VectorArtifact):
         )
         hooks: Hooks = []
         for l in layers:
-            src = l if layer is None else layer
+            src = l if layer is None else self.check_layer(layer)
             hooks += project_out(
                 model, self.directions[src], [l], self.centers[src] if centered else None, from_position
             )
@@ -348,6 +353,7 @@ class SteeringVector(VectorArtifact):
             return generate(model, ids, max_new_tokens, stop_at_newline=stop_at_newline, hooks=hooks)
         if layer is None:
             return generate(model, ids, max_new_tokens, stop_at_newline=stop_at_newline)
+        layer = self.check_layer(layer)
         return generate(model, ids, max_new_tokens, self.directions[layer], layer, alpha, stop_at_newline)
 
     # --- the artifact ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from ..base.checks import check_finite
 from .forward import HookFactory, Hooks
 from .model import OutOfRange, VectorMismatch, hook_name, input_device, model_info
 
@@ -55,7 +56,8 @@ def add_vector(
     layer = info.check_layer(layer)
     if vector.shape[-1] != info.d_model:
         raise VectorMismatch(f"vector has width {vector.shape[-1]}, the model's d_model is {info.d_model}")
-    v = vector.float()
+    check_finite(alpha, "the scale alpha")
+    v = check_finite(vector.float(), "the vector to add")
     where = positions(from_position)
 
     def hook(resid, hook):
@@ -147,7 +149,10 @@ def project_out(
     With ``u = direction / |direction|``: ``x -> x - ((x - c) . u) u``, so the component along ``u``
     becomes that of ``center`` (0 without one: Arditi et al.'s directional ablation).
     """
-    u = direction.float() / direction.float().norm()
+    u = check_finite(direction.float(), "the direction to project out")
+    if not float(u.norm()) > 0:
+        raise ValueError("the direction to project out is zero: it has no direction")
+    u = u / u.norm()
     offset = float(center.float() @ u) if center is not None else 0.0
     layers = range(model_info(model).n_layers) if layers is None else layers
     where = positions(from_position)

@@ -177,7 +177,12 @@ def _dtype(dtype: torch.dtype | str) -> torch.dtype:
 
 def _check_device(device: str | torch.device) -> None:
     """Refuse a device this machine does not have, before loading anything."""
-    kind = torch.device(device).type
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise ModelLoadError(
+            f"--device {device}: not a device name torch knows; use cpu, cuda, cuda:N or mps."
+        ) from None
     if kind == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError(
             f"--device {device}: this machine has no CUDA GPU visible to torch; use --device cpu."

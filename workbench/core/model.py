@@ -20,7 +20,11 @@ from typing import Any
 
 import torch
 
+from ..base.checks import OutOfRange, check_layer
+
 __all__ = [
+    "NotAModel",
+    "require_model",
     "ModelInfo",
     "ModelLoadError",
     "ModelUnsupported",
@@ -46,8 +50,23 @@ class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message says what to install or pass instead."""
 
 
-class OutOfRange(IndexError):
-    """A layer or head number the model does not have."""
+class NotAModel(TypeError):
+    """Something other than a loaded model (a name, a path, a Hugging Face model) where one is needed."""
+
+
+def require_model(model) -> None:
+    """Raise :class:`NotAModel`, saying how to get one, unless ``model`` is a loaded bridge."""
+    if hasattr(model, "cfg") and hasattr(model, "original_model") and hasattr(model, "blocks"):
+        return
+    if isinstance(model, str | bytes) or hasattr(model, "__fspath__"):
+        raise NotAModel(
+            f"expected a loaded model, got the name {str(model)!r}: load it first, "
+            f"model = wb.load_model({str(model)!r}), and pass the model."
+        )
+    raise NotAModel(
+        f"expected a model loaded with wb.load_model (a TransformerBridge), got a {type(model).__name__}; "
+        "a Hugging Face model goes through workbench.core.model.bridge_from_hf(model, tokenizer, name)."
+    )
 
 
 class ModelUnsupported(ModelLoadError):
@@ -98,13 +117,9 @@ class ModelInfo:
         return self.n_layers * self.n_heads
 
     def check_layer(self, layer: int) -> int:
-        """Return ``layer`` if it exists, else raise a clear error (negative counts from the end)."""
-        if not -self.n_layers <= layer < self.n_layers:
-            raise OutOfRange(
-                f"layer {layer} is out of range: {self.name} has {self.n_layers} layers "
-                f"(0..{self.n_layers - 1})."
-            )
-        return layer % self.n_layers
+        """Return ``layer`` if the model has it, else :class:`OutOfRange` (negative layers too:
+        :func:`workbench.base.checks.check_layer`)."""
+        return check_layer(layer, self.n_layers, owner=self.name)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +130,7 @@ def model_info(model) -> ModelInfo:
     cached = getattr(model, "_workbench_info", None)
     if cached is not None:
         return cached
+    require_model(model)
     cfg = model.cfg
     hf = model.original_model
     hf_cfg = hf.config
@@ -172,6 +188,7 @@ def model_fingerprint(model) -> str:
     device (offloaded to disk by accelerate) enter by name and shape only.  Computed once per
     model object: change the weights in place afterwards and the fingerprint is stale.
     """
+    require_model(model)
     cached = model.__dict__.get("_workbench_fingerprint")
     if cached is not None:
         return cached

@@ -38,7 +38,7 @@ from ..data.prompts import EncodedPrompt
 from . import plain
 from .heads import bias_to_residual, head_to_residual
 from .hooks import add_vector
-from .model import HOOK_SITES, ModelLoadError, hook_name, input_device, model_id, model_info
+from .model import HOOK_SITES, ModelLoadError, hook_name, input_device, model_id, model_info, require_model
 from .scan import layer_windows, scan_heads
 
 __all__ = ["CheckItem", "SelfCheck", "ModelCheckFailed", "self_check", "verify_model", "check_record"]
@@ -122,6 +122,7 @@ class SelfCheck:
 
 def check_record(model) -> dict[str, Any] | None:
     """The check's outcome as ``result.json`` and vector provenance record it (None: never checked)."""
+    require_model(model)
     check = model.__dict__.get("_workbench_selfcheck")
     if check is None:
         return None
@@ -135,6 +136,7 @@ def check_record(model) -> dict[str, Any] | None:
 def verify_model(model, unverified: bool = False, force: bool = False, progress: bool = False) -> SelfCheck:
     """Self-check ``model`` once (cached on it and on disk); raise :class:`ModelCheckFailed` if it
     fails, unless ``unverified`` (or the model was already accepted unverified)."""
+    require_model(model)
     check = model.__dict__.get("_workbench_selfcheck")
     if check is None or force:
         check = self_check(model, force=force, progress=progress)

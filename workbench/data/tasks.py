@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import random
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "list_tasks",
     "tasks_dir",
     "SPLIT_FRACTIONS",
+    "task_text_problem",
 ]
 
 SPLIT_FRACTIONS = (0.70, 0.09, 0.21)  # train, valid, test
@@ -177,6 +179,42 @@ def load_task(name_or_path: str | os.PathLike) -> Task:
     return Task(name=path.stem, pairs=tuple(pairs), source=str(path))
 
 
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def task_text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a task's input or output (``None``: it can).
+
+    Refused: a line break (the prompt format separates questions, answers and demonstrations by
+    line breaks, so the model would see other demonstrations than the protocol claims), another
+    control character such as NUL, and a lone UTF-16 surrogate (not text: no tokenizer reads it).
+
+    >>> task_text_problem("hot"), task_text_problem("hot\\nA: cold")[:24]
+    (None, 'it holds a line break at')
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return (
+            f"it holds a lone UTF-16 surrogate ({text[e.start]!r} at position {e.start}), which is not text "
+            "a tokenizer can read; the file was written with a broken encoding: fix that character"
+        )
+    for i, ch in enumerate(text):
+        if ch in _LINE_BREAKS:
+            return (
+                f"it holds a line break at position {i} ({ch!r}): the prompt format writes "
+                "'Q: x\\nA: y\\n\\n' and separates demonstrations by line breaks, so the model would see "
+                "a different number of demonstrations than the protocol claims. Keep each input and "
+                "output on one line"
+            )
+        if unicodedata.category(ch) == "Cc" and ch != "\t":
+            return (
+                f"it holds the control character {ch!r} at position {i}, which no prompt should carry "
+                "(the file may be binary or damaged): remove it"
+            )
+    return None
+
+
 def _validate(raw: object, source: str) -> list[Pair]:
     """Check the dataset format; return the pairs, exact duplicates dropped."""
     if isinstance(raw, dict) and "data" in raw:  # tolerate {"data": [...]} wrappers
@@ -202,6 +240,9 @@ def _validate(raw: object, source: str) -> list[Pair]:
                 raise TaskError(f"{where}: {key!r} must be a string, got {type(value).__name__} {value!r}.")
             if not value.strip():
                 raise TaskError(f"{where}: {key!r} is empty or only whitespace.")
+            problem = task_text_problem(value.strip())
+            if problem:
+                raise TaskError(f"{where}: {key!r} {value!r} cannot be used: {problem}.")
         x, y = entry["input"].strip(), entry["output"].strip()
         if x in seen:
             j, y0 = seen[x]

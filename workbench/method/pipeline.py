@@ -71,6 +71,10 @@ class Stages:
         """The stored tensors of ``stage`` for the run's key plus ``parts``; computed and stored if absent."""
         return self.cache.get_or_compute(stage, {**self.key, **parts}, compute)
 
+    def cached_json(self, stage: str, parts: dict[str, Any], compute: Callable[[], Any]) -> Any:
+        """:meth:`cached` for a JSON-able result (:meth:`StageCache.get_or_compute_json`)."""
+        return self.cache.get_or_compute_json(stage, {**self.key, **parts}, compute)
+
     def chunked(self, stage: str, parts: dict[str, Any], chunks, compute_chunk, combine):
         """:meth:`cached` for a long stage done in ``chunks``; each finished chunk is kept, so an
         interrupted run resumes where it stopped (:meth:`StageCache.get_or_compute_chunks`)."""
@@ -431,10 +435,25 @@ def evaluate_conditions(
 
 def generation_extras(stages: Stages, sets: PromptSets, fv: FunctionVector, icl_right: torch.Tensor) -> dict:
     """The optional natural-text and portability evaluations, on test queries clean ICL gets right
-    (all of them with ``filter_correct=False``), at most ``n_extra_queries``."""
-    p, model = stages.protocol, stages.model
+    (all of them with ``filter_correct=False``), at most ``n_extra_queries``; a cached stage (greedy
+    generation is the slowest evaluation), so a rerun reads it back."""
+    p = stages.protocol
     if not (p.natural_text or p.portability):
         return {}
+    key = {
+        **_fv_key(stages, fv),
+        "layer": fv.layer,
+        "natural_text": p.natural_text,
+        "portability": p.portability,
+        "n_extra_queries": p.n_extra_queries,
+    }
+    return stages.cached_json(
+        "generation_extras", key, lambda: _generation_extras(stages, sets, fv, icl_right)
+    )
+
+
+def _generation_extras(stages: Stages, sets: PromptSets, fv: FunctionVector, icl_right: torch.Tensor) -> dict:
+    p, model = stages.protocol, stages.model
     extra = [e.prompt for e, ok in zip(sets["test_zero_shot"], icl_right) if ok or not p.filter_correct]
     extra = extra[: p.n_extra_queries]
     pairs = [prompt.query for prompt in extra]

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, fields
 from functools import cached_property
 from typing import Any
 
+from ..base.checks import check_finite, check_layer, check_seed, json_form
 from ..core.model import context_length, model_info
 from ..data.prompts import EncodedPrompt, Prompt, PromptKind, encode_prompts, sample_prompts
 from ..data.tasks import Pair, Task, TaskSplit
@@ -105,17 +106,21 @@ class Protocol:
             raise ProtocolError(f"scan_candidates must be at least 1, got {self.scan_candidates}")
         if self.layer_rule not in ("sweep", "third"):
             raise ProtocolError(f"layer_rule must be 'sweep' or 'third', got {self.layer_rule!r}")
+        if self.layer is not None:
+            check_layer(self.layer)  # the model's own range is checked when the run starts
+        check_seed(self.seed)
+        check_finite(self.alpha, "alpha")
+        object.__setattr__(self, "head_counts", tuple(self.head_counts))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The protocol as it is saved (:func:`~workbench.base.checks.json_form`): a saved copy
+        compares equal to it."""
+        return json_form(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Protocol:
         known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in data.items() if k in known}
-        if "head_counts" in kw:
-            kw["head_counts"] = tuple(kw["head_counts"])
-        return cls(**kw)
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)

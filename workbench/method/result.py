@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ..base.checks import json_form
 from ..base.files import (
     CorruptFileError,
     atomic_path,
@@ -56,7 +57,11 @@ def check_output_folder(
     out_dir: str | Path, task_digest: str, model_id: str, protocol: Protocol, overwrite: bool = False
 ) -> Path:
     """Refuse, before any work, an output folder that holds another run's result (another task,
-    model or protocol) unless ``overwrite``; rerunning the same run into its folder is allowed."""
+    model or protocol) unless ``overwrite``; rerunning the same run into its folder is allowed.
+
+    The saved protocol is read back through :meth:`Protocol.from_dict` (settings added since it was
+    written take their defaults) and both sides are compared in their saved form
+    (:func:`~workbench.base.checks.json_form`)."""
     out_dir = Path(out_dir)
     path = out_dir / "result.json"
     if overwrite or not path.exists():
@@ -72,7 +77,7 @@ def check_output_folder(
             )
             if not same
         ]
-    except (ValueError, OSError, AttributeError, TypeError):
+    except (ValueError, OSError, AttributeError, TypeError, IndexError):
         differs = ["an unreadable result.json"]
     if differs:
         raise ResultFileError(
@@ -105,6 +110,13 @@ class TaskResult:
     notes: dict[str, Any] = field(default_factory=dict)
     self_check: dict[str, Any] | None = None  # the model's self-check outcome (core/selfcheck.py)
 
+    def __post_init__(self) -> None:
+        # held as saved, so a result and its saved copy compare equal (tuples -> lists, keys -> str)
+        self.notes = json_form(self.notes)
+        self.self_check = json_form(self.self_check)
+        self.extraction_queries = [q if isinstance(q, Pair) else Pair(*q) for q in self.extraction_queries]
+        self.fv_layer = int(self.fv_layer)
+
     # --- the run's data -----------------------------------------------------------------------
     @property
     def split(self) -> TaskSplit:
@@ -133,6 +145,22 @@ class TaskResult:
                 f"this result was made on {self.model!r} ({self.model_id}); the model given is "
                 f"{model_info(model).name!r} ({model_id(model)}). Studies of a run need the run's own model."
             )
+
+    def check_same_model(self, others) -> None:
+        """Raise :class:`ResultMismatch` unless every run in ``others`` (TaskResults, or HeadScans
+        by their model's name) was made on this run's model: head numbers of two models do not
+        name the same heads, even when the shapes agree."""
+        for other in others:
+            if isinstance(other, TaskResult):
+                same, theirs = other.model_id == self.model_id, f"{other.model!r} ({other.model_id})"
+            else:
+                name = getattr(other, "model", "")
+                same, theirs = (not name or name == self.model), repr(name)
+            if not same:
+                raise ResultMismatch(
+                    f"this run was made on {self.model!r} ({self.model_id}), another run given with it on "
+                    f"{theirs}: compare runs of one model only."
+                )
 
     def prompt_sets(self, model) -> PromptSets:
         """The run's prompt sets, encoded for ``model`` (which must be the run's model)."""
@@ -249,9 +277,11 @@ class TaskResult:
         """Read back a folder written by :meth:`save` (:class:`ResultFileError` if it is incomplete,
         damaged or edited)."""
         out_dir = Path(out_dir)
+        if not out_dir.exists():
+            raise ResultFileError(f"{out_dir} does not exist: pass a folder written by `workbench run --out`")
         if not out_dir.is_dir():
             raise ResultFileError(
-                f"{out_dir} is not a folder: pass a folder written by `workbench run --out`"
+                f"{out_dir} is a file, not a folder: pass a folder written by `workbench run --out`"
             )
         missing = [name for name in RESULT_FILES if not (out_dir / name).exists()]
         if missing:

@@ -35,6 +35,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from ..base.checks import NotFinite, check_finite, check_layer, json_form
 from ..base.files import read_tensors, write_tensors
 from ..core.heads import HeadMeans
 from ..core.model import (
@@ -102,6 +103,7 @@ def vector_provenance(
     return {
         "model": info.name,
         "model_fingerprint": model_fingerprint(model),
+        "n_layers": info.n_layers,
         "dtype": info.dtype,
         "weight_processing": weight_processing(model),
         "self_check": check_record(model) or {"status": "not checked"},
@@ -189,6 +191,24 @@ class VectorArtifact:
                 "allow_other_model=True if you know the two are the same weights under another name."
             )
 
+    def n_model_layers(self) -> int | None:
+        """The layer count of the model the vector was made on (``provenance["n_layers"]``; ``None``
+        for vectors saved without it)."""
+        n = self.provenance.get("n_layers")
+        return None if n is None else int(n)
+
+    def check_layer(self, layer: int) -> int:
+        """``layer`` if the vector's model has it, else
+        :class:`~workbench.base.checks.OutOfRange` (:func:`~workbench.base.checks.check_layer`)."""
+        owner = f"this {self.what}'s model {self.model or '(unrecorded)'!r}"
+        return check_layer(layer, self.n_model_layers(), owner=owner)
+
+    def _normalise_records(self) -> None:
+        """Hold ``meta`` and ``provenance`` as saved (:func:`~workbench.base.checks.json_form`), so
+        a vector and its saved copy compare equal."""
+        self.meta = json_form(self.meta)
+        self.provenance = json_form(self.provenance)
+
     def _model_shape(self, info: ModelInfo) -> str:
         return (
             f"has {info.n_layers} layers x {info.n_heads} heads, d_head {info.d_head}, d_model {info.d_model}"
@@ -257,6 +277,12 @@ class FunctionVector(VectorArtifact):
     TENSOR_NAMES: ClassVar[tuple[str, ...]] = ("function_vector",)
     LEGACY_FIELDS: ClassVar[frozenset[str]] = frozenset({"model", "task", "heads", "layer", "d_model"})
 
+    def __post_init__(self) -> None:
+        self._normalise_records()
+        self.heads = [(int(l), int(h)) for l, h in self.heads]
+        if self.layer is not None:
+            self.layer = self.check_layer(self.layer)
+
     @classmethod
     def from_heads(
         cls,
@@ -321,6 +347,7 @@ class FunctionVector(VectorArtifact):
         return self._combine(other, "-")
 
     def __mul__(self, scale: float) -> FunctionVector:
+        check_finite(scale, "the scale of a function vector")
         return replace(
             self,
             vector=self.vector * float(scale),
@@ -334,6 +361,8 @@ class FunctionVector(VectorArtifact):
         return self * -1.0
 
     def __truediv__(self, scale: float):
+        if float(scale) == 0:
+            raise NotFinite("cannot divide a function vector by 0: its values would be infinite")
         return self * (1.0 / float(scale))
 
     @property

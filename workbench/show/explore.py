@@ -83,6 +83,7 @@ class Explorer:
         progress: bool = True,
     ):
         result.check_model(model)
+        result.check_same_model(others)
         self.model, self.result = model, result
         self.sets = result.prompt_sets(model)
         self.prompt = self.sets["attention_example"][0]

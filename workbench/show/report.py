@@ -30,6 +30,7 @@ from ..studies.paper import ablation, baseline_sweeps, composition, head_count_c
 from ..studies.registry import StudyResult, compute_study, get_study, load_runs, study_params
 from . import figures
 from .attention import attention_view
+from .formats import check_formats
 from .study_figures import figure_of
 
 __all__ = ["paper_figures", "run_study", "draw_study", "COMPOSED_TASKS"]
@@ -67,7 +68,8 @@ def paper_figures(
     Stages come from the stage cache when they were computed before; ``fresh=True`` recomputes
     everything (and does not write to the cache).  The first task is the featured one.
     """
-    cache = StageCache(enabled=not fresh)
+    formats = check_formats(formats)
+    cache = StageCache(enabled=not fresh).check_writable()
 
     def run(task, proto=protocol):
         return run_task(model, task, proto, cache=cache, progress=progress)
@@ -255,6 +257,7 @@ def run_study(
     if runs is None:
         runs = load_runs(runs_dir, tasks, name)  # fail on a bad name or a missing run before any work
     keyed = study_params(name, **params)
+    formats = check_formats(formats)
     records = compute_study(name, model, tasks, runs, keyed, out=out, progress=progress)
     info = model_info(model)
     result = StudyResult(name, info.name, model_id(model), keyed, records, command=command)

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ..base.checks import check_count
 from ..base.stats import spearman
 from ..core.scan import HeadScan, attribution_scan, universal_map
 from ..method.pipeline import CONDITIONS
@@ -24,6 +25,7 @@ __all__ = [
     "compare_scans",
     "attribution_vs_exact",
     "compare_runs",
+    "describe_comparison",
     "merge_results",
     "MergedRuns",
 ]
@@ -31,8 +33,7 @@ __all__ = [
 
 def top_k_overlap(a: HeadScan, b: HeadScan, k: int = 10) -> float:
     """Fraction of the top-``k`` heads two scans share (e.g. two seeds)."""
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+    check_count(k, a.aie.numel(), of=f"heads of the scan{f' of {a.model}' if a.model else ''}")
     ta = {(l, h) for l, h, _ in a.top_heads(k)}
     tb = {(l, h) for l, h, _ in b.top_heads(k)}
     return len(ta & tb) / k
@@ -55,14 +56,16 @@ def compare_scans(exact: HeadScan, approx: HeadScan, k: int = 10) -> dict[str, f
 
 
 def attribution_vs_exact(
-    model, result: TaskResult, k: int = 10, progress: bool = True
+    model, result: TaskResult, k: int | None = None, progress: bool = True
 ) -> tuple[HeadScan, dict[str, float]]:
     """Attribution patching on the very prompts of ``result``'s exact scan, and how well it agrees.
 
     Returns the attribution scan and :func:`compare_scans` of the two (rank correlation, top-``k``
     overlap, largest difference), plus ``exact_top_k_in_approx_top_2k``: how many of the exact
     top ``k`` a user would still catch by re-scanning the attribution's top ``2k`` exactly.
+    ``k``: 10, or half the heads of a model with fewer than 20 (so the top ``2k`` is not all of them).
     """
+    k = max(1, min(10, result.scan.aie.numel() // 2)) if k is None else k
     prompts = result.prompt_sets(model)["scan"]
     approx = attribution_scan(model, prompts, result.means.mean_z, progress=progress, task=result.task.name)
     stats = compare_scans(result.scan, approx, k)
@@ -72,13 +75,15 @@ def attribution_vs_exact(
     return approx, stats
 
 
-def compare_runs(a: TaskResult, b: TaskResult, k: int = 10) -> dict[str, Any]:
+def compare_runs(a: TaskResult, b: TaskResult, k: int | None = None) -> dict[str, Any]:
     """Two runs of one model side by side: top-``k`` overlap and Spearman of their AIE maps, their
-    layers and zero-shot + FV accuracies (filtered)."""
+    layers and zero-shot + FV accuracies (filtered).  ``k``: 10 by default, or every head of a
+    model with fewer."""
     if a.model_id != b.model_id:
         raise ResultMismatch(
             f"the two runs come from different models ({a.model} {a.model_id}, {b.model} {b.model_id})"
         )
+    k = min(10, a.scan.aie.numel()) if k is None else k
     stats = compare_scans(a.scan, b.scan, k)
     return {
         **stats,
@@ -87,6 +92,27 @@ def compare_runs(a: TaskResult, b: TaskResult, k: int = 10) -> dict[str, Any]:
         "fv_layers": [a.fv_layer, b.fv_layer],
         "zero_shot_fv": [a.accuracy["zero_shot_fv"].top1, b.accuracy["zero_shot_fv"].top1],
     }
+
+
+def describe_comparison(s: dict[str, Any]) -> str:
+    """One line for :func:`compare_runs`'s numbers; a number that does not exist says why.
+
+    >>> s = {"tasks": ["antonym", "antonym"], "seeds": [0, 1], "k": 8, "top_k_overlap": 0.75,
+    ...      "spearman": 0.9, "fv_layers": [12, 12], "zero_shot_fv": [0.5, float("nan")]}
+    >>> print(describe_comparison(s))  # doctest: +ELLIPSIS
+    antonym (seed 0) vs antonym (seed 1): top-8 overlap 75%, ... 50% / n/a (no test query that clean ICL ...)
+    """
+
+    def pct(x: float) -> str:
+        return "n/a (no test query that clean ICL answers right)" if x != x else f"{x:.0%}"
+
+    rho = "n/a (a constant AIE map)" if s["spearman"] != s["spearman"] else f"{s['spearman']:.2f}"
+    (ta, tb), (sa, sb), (la, lb) = s["tasks"], s["seeds"], s["fv_layers"]
+    return (
+        f"{ta} (seed {sa}) vs {tb} (seed {sb}): top-{s['k']} overlap {s['top_k_overlap']:.0%}, Spearman of "
+        f"the AIE maps {rho}, FV layers {la} / {lb}, zero-shot + FV {pct(s['zero_shot_fv'][0])} / "
+        f"{pct(s['zero_shot_fv'][1])}"
+    )
 
 
 @dataclass

@@ -87,5 +87,9 @@ def tensor_digest(t: torch.Tensor) -> str:
 
 
 def int_keys(curves: dict[str, dict]) -> dict[str, dict[int, float]]:
-    """``{name: {k: v}}`` with the counts ``k`` as integers again (JSON stores them as strings)."""
+    """``{name: {k: v}}`` with the counts ``k`` as integers again (JSON stores them as strings).
+
+    >>> int_keys({"top": {"4": 0.5, "8": 0.75}})
+    {'top': {4: 0.5, 8: 0.75}}
+    """
     return {name: {int(k): v for k, v in by_k.items()} for name, by_k in curves.items()}

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..base.checks import check_finite
 from ..core.heads import last_token_states
 from ..core.hooks import add_vector, replace_last_state
 from ..core.model import model_info
@@ -27,7 +28,15 @@ from .cache import cached_study
 from .paper import baseline_sweeps
 from .study import Param, Study, StudyContext, StudyRecord
 
-__all__ = ["injection_diagnostics", "head_count_grid", "state_tests", "diagnose_run", "Diagnosis", "STUDY"]
+__all__ = [
+    "injection_diagnostics",
+    "head_count_grid",
+    "state_tests",
+    "diagnose_run",
+    "check_diagnose_values",
+    "Diagnosis",
+    "STUDY",
+]
 
 
 def injection_diagnostics(
@@ -42,6 +51,7 @@ def injection_diagnostics(
       task vector overwrites the whole last-token state with a clean ICL prompt's, so it is a
       ceiling for any single-position intervention at that layer.
     """
+    check_finite(alphas, "alphas")
     zero = result.prompt_sets(model)["test_zero_shot"]
     n_layers = model_info(model).n_layers
     resid = last_token_states(model, zero, list(range(n_layers)))  # [layer, prompt, d_model]
@@ -115,7 +125,8 @@ def state_tests(
     """
     sets = result.prompt_sets(model)
     zero = sets["test_zero_shot"]
-    layers = list(range(model_info(model).n_layers)) if layers is None else list(layers)
+    info = model_info(model)
+    layers = list(range(info.n_layers)) if layers is None else [info.check_layer(layer) for layer in layers]
     icl_mean = last_token_states(model, sets["donors"], layers).mean(1)  # [layer, d_model]
     zero_mean = last_token_states(model, zero, layers).mean(1)
     tests = {}
@@ -128,6 +139,18 @@ def state_tests(
     for kind in ("replace_mean_icl", "add_icl_minus_zero"):
         out[kind] = [accs[(kind, i)].top1 for i in range(len(layers))]
     return out
+
+
+def check_diagnose_values(
+    model,
+    alphas: Sequence[float] = (),
+    count_layers: Sequence[int] | None = None,
+    state_layers: Sequence[int] | None = None,
+) -> None:
+    """Refuse, before any work, scales that are not finite and layers ``model`` does not have."""
+    check_finite(list(alphas), "alphas")
+    for layer in [*(count_layers or []), *(state_layers or [])]:
+        model_info(model).check_layer(layer)
 
 
 def diagnose_run(
@@ -148,6 +171,7 @@ def diagnose_run(
     there (``[]``: every layer; ``None``: skip).  With a stage ``cache``, each part is a stage of the
     run's key and its own arguments (:func:`~workbench.studies.cache.cached_study`).
     """
+    check_diagnose_values(model, alphas, count_layers, state_layers)
 
     def part(name, params, compute):
         return cached_study(cache, f"diagnose_{name}", model, result, params, compute)

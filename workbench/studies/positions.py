@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..base.checks import check_finite
 from ..core.hooks import add_vector
 from ..method.evaluate import accuracies, accuracy
 from ..method.result import TaskResult
@@ -29,6 +30,7 @@ def every_position_effect(
 ) -> dict:
     """``{set: {"none": acc, "last": {alpha: acc}, "every": {...}, "every_after_bos": {...}}}``
     (top-1, every test query) for set in ``zero_shot`` and ``shuffled``, plus ``n`` per set."""
+    check_finite(alphas, "alphas")
     sets = result.prompt_sets(model)
     layer, v = result.fv_layer, result.fv.vector
     out: dict = {"layer": layer, "alphas": list(alphas)}

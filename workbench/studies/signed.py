@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 import torch
 
+from ..base.checks import check_count
 from ..core.hooks import add_vector, mean_ablate_heads
 from ..core.model import model_info
 from ..method.evaluate import accuracies
 from ..method.result import TaskResult
-from ..method.vectors import FunctionVector
+from ..method.vectors import FunctionVector, default_top_k
 from .study import Param, Study, StudyContext, StudyRecord
 
 __all__ = ["negative_heads", "signed_heads_study", "t_map", "SignedHeads", "STUDY"]
@@ -49,11 +50,19 @@ def negative_heads(scan, k: int) -> dict:
     return {"bottom": bottom, "significant": sorted(sig, key=lambda x: x[2])}
 
 
-def signed_heads_study(model, result: TaskResult, k: int = 8, n_random: int = 5) -> dict:
+def signed_heads_study(model, result: TaskResult, k: int | None = None, n_random: int = 5) -> dict:
     """Ablations and FV variants around the negative heads (module docstring); top-1 accuracy,
-    every test query (unfiltered), plus the head lists and AIE sums."""
+    every test query (unfiltered), plus the head lists and AIE sums.
+
+    ``k``: heads per set (default: :func:`~workbench.method.vectors.default_top_k` of the model, 8
+    on SmolLM2).  The random control draws its ``k`` heads among those in neither the top nor the
+    negative set; where fewer are left it draws them all (``random_k`` records how many), and with
+    none left it has no row (``None``).
+    """
     sets = result.prompt_sets(model)
     info = model_info(model)
+    k = default_top_k(info.n_total_heads) if k is None else k
+    check_count(k, info.n_total_heads, of=f"heads of {info.name}")
     aie, means, layer = result.scan.aie, result.means, result.fv_layer
     top = [(l, h) for l, h, _ in result.scan.top_heads(k)]
     neg = negative_heads(result.scan, k)
@@ -68,8 +77,10 @@ def signed_heads_study(model, result: TaskResult, k: int = 8, n_random: int = 5)
     ablations = {"none": None, "top": mean_ablate_heads(model, top, mean_z)}
     if bottom:
         ablations["negative"] = mean_ablate_heads(model, bottom, mean_z)
+    random_k = min(k, len(others))
+    n_random = n_random if random_k else 0
     for i in range(n_random):
-        ablations[("random", i)] = mean_ablate_heads(model, rng.sample(others, k), mean_z)
+        ablations[("random", i)] = mean_ablate_heads(model, rng.sample(others, random_k), mean_z)
 
     def fv(heads):
         return FunctionVector.from_heads(means, heads, model).vector
@@ -83,6 +94,7 @@ def signed_heads_study(model, result: TaskResult, k: int = 8, n_random: int = 5)
 
     out: dict = {
         "k": k,
+        "random_k": random_k,
         "layer": layer,
         "top": [list(h) for h in top],
         "negative": [list(h) for h in bottom],
@@ -103,7 +115,7 @@ def signed_heads_study(model, result: TaskResult, k: int = 8, n_random: int = 5)
         accs = accuracies(model, prompts, ablations)
         rand = [accs[("random", i)].top1 for i in range(n_random)]
         row = {key: accs[key].top1 for key in ablations if not isinstance(key, tuple)}
-        row["random"] = sum(rand) / len(rand)
+        row["random"] = sum(rand) / len(rand) if rand else None
         out["ablation"][name] = row
         out["n"][name] = len(prompts)
     for name in ("zero_shot", "shuffled"):
@@ -120,7 +132,8 @@ class SignedHeads(StudyRecord):
     ``[layer][head]`` maps; ``ablation[prompts][condition]`` (prompts ``icl`` | ``shuffled``;
     conditions ``none``, ``top``, ``negative``, ``random``) and ``vectors[prompts][vector]`` (prompts
     ``zero_shot`` | ``shuffled``; vectors ``none``, ``fv``, ``fv_by_abs``, ``fv_minus_negative``,
-    ``negative_only``) are top-1 accuracies on every test query, ``n[prompts]`` their counts."""
+    ``negative_only``) are top-1 accuracies on every test query, ``n[prompts]`` their counts;
+    ``random_k``: heads in the random control."""
 
     k: int
     layer: int
@@ -137,6 +150,7 @@ class SignedHeads(StudyRecord):
     ablation: dict
     vectors: dict
     n: dict
+    random_k: int = 0  # heads in the random control (fewer than k where fewer are left; 0: no row)
 
 
 def _compute(ctx: StudyContext, run: TaskResult) -> SignedHeads:

@@ -12,6 +12,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from ...base.files import atomic_path
+from ..formats import check_formats
 
 __all__ = ["export"]
 
@@ -37,8 +38,7 @@ def export(
     HTML inlines plotly.js, so it opens offline.  PNG/PDF need kaleido and a Chromium; without
     one, a message says so and the HTML is still written.
     """
-    out = Path(out_dir)
-    written = []
+    formats, out, written = check_formats(formats), Path(out_dir), []
     if "html" in formats:
         path = out / f"{name}.html"
         with atomic_path(path) as tmp:
