@@ -10,6 +10,7 @@
     workbench compare DIR_A DIR_B [--k 10]        # how far two runs' head scans agree (e.g. two seeds)
     workbench explore RUN_DIR --out page.html [--others DIR ...]   # a linked, offline explorer of the heads
     workbench export RUN_DIR --out FILE.gguf [--layer L] [--scale S]   # the FV as a llama.cpp control vector
+    workbench plan --model gptj-6b --dtype bfloat16 --device cuda --gpu-memory 80GiB   # memory per stage
     workbench tasks | workbench models
 
 The studies and their flags come from :data:`workbench.studies.registry.STUDIES` (``workbench study
@@ -133,6 +134,8 @@ def _run_protocol(args, **extra):
         portability=args.portability,
         center=args.center,
         head_count_rule=args.head_count_rule,
+        scan_method=args.scan_method,
+        scan_candidates=args.scan_candidates,
         **extra,
     )
 
@@ -201,6 +204,29 @@ def _slurm_executor(args):
         params["gpus_per_node"] = args.slurm_gpus
     executor.update_parameters(**params)
     return executor
+
+
+def cmd_plan(args) -> int:
+    from .base.files import write_json
+    from .core.plan import parse_bytes, plan_model
+    from .data.tasks import load_task
+
+    plan = plan_model(
+        args.model,
+        dtype=args.dtype,
+        device=args.device,
+        memory=None if args.gpu_memory is None else parse_bytes(args.gpu_memory),
+        device_map=args.device_map,
+        n_devices=args.gpus,
+        protocol=_protocol(args, n_shot=args.n_shot, sweep_layers=args.sweep_layers),
+        task=load_task(args.task),
+        variant_batch=args.variant_batch,
+        prompt_tokens=args.prompt_tokens,
+    )
+    print(plan)
+    if args.json:
+        write_json(args.json, plan.to_dict())
+    return 0 if plan.fits else 3
 
 
 def cmd_icl(args) -> int:
@@ -532,6 +558,20 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument(
             "--portability", action="store_true", help="also score zero-shot prompts in 20 other formats"
         )
+        run.add_argument(
+            "--scan-method",
+            default="exact",
+            choices=["exact", "hybrid"],
+            help="exact: every head patched; hybrid: attribution patching ranks every head and only the "
+            "top --scan-candidates are patched exactly (for very large models)",
+        )
+        run.add_argument(
+            "--scan-candidates",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="heads the hybrid scan patches exactly (default: a tenth of the heads, at least 50)",
+        )
 
     run = sub.add_parser("run", help="the full protocol for one task")
     model_args(run)
@@ -580,6 +620,34 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_argument("--slurm-cpus", type=positive_int, default=4)
     suite.add_argument("--slurm-gpus", type=count_int, default=0)
     suite.set_defaults(func=cmd_suite)
+
+    plan = sub.add_parser(
+        "plan", help="peak memory, variant batch and work of each stage of `run`, before loading anything"
+    )
+    plan.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="a known config (gptj-6b, llama-2-70b, ...), built-in or tiny model, folder or config.json",
+    )
+    plan.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    plan.add_argument("--device", default="cpu", help="cpu or cuda")
+    plan.add_argument(
+        "--gpu-memory", default=None, metavar="SIZE", help="memory per device, e.g. 80GiB (default: detected)"
+    )
+    plan.add_argument("--device-map", default=None, metavar="auto|balanced", help="weights spread over GPUs")
+    plan.add_argument("--gpus", type=positive_int, default=None, help="GPUs of the device map")
+    plan.add_argument("--task", default="antonym", help="the task whose split sizes count the prompts")
+    plan.add_argument("--n-shot", type=positive_int, default=10)
+    plan.add_argument("--n-mean-prompts", type=positive_int, default=100)
+    plan.add_argument("--n-scan-prompts", type=positive_int, default=25)
+    plan.add_argument("--sweep-layers", action="store_true")
+    plan.add_argument("--seed", type=int, default=0)
+    plan.add_argument(
+        "--prompt-tokens", type=positive_int, default=None, help="tokens of a prompt (default: 9 per shot)"
+    )
+    plan.add_argument("--json", default=None, metavar="FILE", help="also write the plan as JSON")
+    variant_batch_arg(plan)
+    plan.set_defaults(func=cmd_plan)
 
     icl = sub.add_parser("icl", help="10-shot, zero-shot and shuffled-label accuracy per task")
     model_args(icl)
@@ -739,6 +807,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from .base.stage_cache import CacheUnwritable
     from .beyond.export import ExportError
     from .core.model import ModelLoadError, NotAModel, VectorMismatch
+    from .core.plan import PlanError
     from .data.contrasts import ContrastFileError
     from .data.tasks import TaskError
     from .method.protocol import ProtocolError
@@ -765,6 +834,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
         ContrastFileError,
         CorruptFileError,
         OutputError,
+        PlanError,
     )
 
 

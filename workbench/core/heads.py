@@ -38,6 +38,7 @@ from .model import hook_name, model_info
 __all__ = [
     "HeadMeans",
     "head_to_residual",
+    "layer_W_O",
     "bias_to_residual",
     "post_attn_norm_module",
     "residual_scale",
@@ -103,6 +104,21 @@ def _post_map(
     return x * (factor.unsqueeze(-2) if per_head else factor)
 
 
+def layer_W_O(model, layer: int) -> Float[Tensor, "head d_head d_model"]:
+    """Layer ``layer``'s output projection per head, read from that block alone.
+
+    Not ``model.W_O[layer]``: the bridge's ``W_O`` stacks every layer's weight into a new tensor on
+    each access (``n_layers x d_model^2`` elements: 1.8 GiB for GPT-J in float32, 10.7 GiB for
+    Llama-2-70B in bfloat16, per call), which ``bench/full_width.py`` caught as a memory peak.
+    """
+    info = model_info(model)
+    want = (info.n_heads, info.d_head, info.d_model)
+    W_O = getattr(model.blocks[layer].attn, "W_O", None)
+    if W_O is None or tuple(W_O.shape) != want:  # a layout the block does not reshape: the stack
+        W_O = model.W_O[layer]
+    return W_O
+
+
 def head_to_residual(
     model,
     layer: int,
@@ -114,7 +130,7 @@ def head_to_residual(
     ``attn_out`` (``blocks.l.attn.hook_out``, the projection's output before any norm, from
     the same forward pass) is needed for models with a post-attention norm.
     """
-    W_O = model.W_O[layer].to(device=z.device, dtype=z.dtype)  # [head, d_head, d_model]
+    W_O = layer_W_O(model, layer).to(device=z.device, dtype=z.dtype)  # [head, d_head, d_model]
     out = einops.einsum(z, W_O, "... head d_head, head d_head d_model -> ... head d_model")
     return _post_map(model, layer, out, attn_out, per_head=True)
 
@@ -194,7 +210,8 @@ def mean_head_activations(
         layer = hook.layer()
         z = z_last.pop(layer)
         sum_z[layer] += z.float().sum(0).cpu()
-        sum_out[layer] += head_to_residual(model, layer, z, act[:, -1]).float().sum(0).cpu()
+        # the map in float32 (W_O cast up), whatever the model's dtype: the FV's terms are scores
+        sum_out[layer] += head_to_residual(model, layer, z.float(), act[:, -1].float()).sum(0).cpu()
 
     def grab_resid(act, hook):
         sum_resid[hook.layer()] += act[:, -1].float().sum(0).cpu()

@@ -26,7 +26,6 @@ take the exact slow path: one full forward per head (:func:`slow_path_reason`).
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,8 @@ __all__ = [
     "HeadScan",
     "scan_heads",
     "attribution_scan",
+    "hybrid_candidates",
+    "default_candidates",
     "top_heads",
     "universal_map",
     "auto_variant_batch",
@@ -150,28 +151,17 @@ class HeadScan:
 
 
 def auto_variant_batch(model, n_tokens: int, budget_bytes: int | None = None) -> int:
-    """How many patched variants fit in one forward, from the memory available.
+    """How many patched variants fit in one forward beside an ``n_tokens`` prompt: the memory plan's
+    rule (:func:`workbench.core.plan.variant_rows`), against a share of the memory free now
+    (:func:`~workbench.core.plan.activation_budget`) unless ``budget_bytes`` is given."""
+    from .plan import activation_budget, device_memory, shape_of_model, variant_rows
 
-    Per extra token the forward holds about ``n_layers * (12 d_model + 3 d_mlp)`` floats of
-    activations, ``n_heads * (n_tokens + V)`` attention scores per layer, and one row of logits.
-    """
     info = model_info(model)
     if budget_bytes is None:
         device = input_device(model)
-        if device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(device)
-            budget_bytes = int(free * 0.5)
-        else:
-            try:
-                avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-            except (ValueError, OSError, AttributeError):
-                avail = 4 << 30
-            budget_bytes = int(min(avail * 0.25, 4 << 30))
-    d_mlp = int(getattr(model.cfg, "d_mlp", None) or 4 * info.d_model)
-    per_token = 4 * (
-        info.n_layers * (12 * info.d_model + 3 * d_mlp + 2 * info.n_heads * (n_tokens + 512)) + info.d_vocab
-    )
-    return max(1, min(info.n_total_heads, budget_bytes // per_token))
+        budget_bytes = activation_budget(device_memory(device)[1], device.type)
+    itemsize = torch.empty(0, dtype=model_dtype(model)).element_size()
+    return variant_rows(shape_of_model(model), itemsize, n_tokens, budget_bytes, info.n_total_heads)
 
 
 def _variant_mask(n: int, v: int, dtype: torch.dtype, device, window: int | None = None) -> Tensor:
@@ -224,6 +214,7 @@ def scan_heads(
     progress: bool = True,
     task: str = "",
     method: str = "exact",
+    candidates: int | None = None,
 ) -> HeadScan:
     """Causal indirect effect of each head (all heads by default) on each corrupted prompt.
 
@@ -233,15 +224,46 @@ def scan_heads(
         heads: ``(layer, head)`` pairs to scan; others stay NaN in the result.
         batch_size: patched variants per forward (default: the enclosing
             :func:`~workbench.core.forward.variant_batch` block's, else from free memory).
-        method: ``"exact"`` (the default: real patched forwards) or ``"attribution"``
-            (a first-order estimate from one forward and one backward per prompt).
+        method: ``"exact"`` (the default: real patched forwards), ``"attribution"`` (a first-order
+            estimate from one forward and one backward per prompt), or ``"hybrid"``: attribution
+            ranks every head, then the exact scan runs on the top ``candidates``
+            (:func:`hybrid_candidates`); the other heads stay NaN.  For models too large for an
+            exact scan of every head; its top heads are exact whenever the true top heads are
+            among the candidates (``bench/hybrid_scan.py`` measures how often).
+        candidates: heads the hybrid scan scans exactly (default :func:`default_candidates`).
     """
     if method == "attribution":
         return attribution_scan(model, prompts, mean_z, heads=heads, progress=progress, task=task)
-    if method != "exact":
-        raise ValueError(f"unknown method {method!r}; use 'exact' or 'attribution'")
+    if method not in ("exact", "hybrid"):
+        raise ValueError(f"unknown method {method!r}; use 'exact', 'attribution' or 'hybrid'")
     batch_size = batch_size or chosen_variant_batch()
-    return _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task)
+    meta = {}
+    if method == "hybrid":
+        approx = attribution_scan(model, prompts, mean_z, heads=heads, progress=progress, task=task)
+        heads = hybrid_candidates(approx, candidates)
+        meta = {"method": "hybrid", "candidates": len(heads)}
+    scan = _exact_scan(model, prompts, mean_z, heads, batch_size, progress, task)
+    scan.meta.update(meta)
+    return scan
+
+
+def default_candidates(n_total_heads: int) -> int:
+    """Heads the hybrid scan checks exactly by default: a tenth of them, at least 50 (all if fewer).
+
+    >>> default_candidates(270), default_candidates(5120)
+    (50, 512)
+    """
+    return min(n_total_heads, max(50, n_total_heads // 10))
+
+
+def hybrid_candidates(approx: HeadScan, candidates: int | None = None) -> list[tuple[int, int]]:
+    """The ``candidates`` heads with the largest attribution AIE in ``approx`` (an
+    :func:`attribution_scan`), in ``(layer, head)`` order: what the hybrid scan scans exactly."""
+    L, H = approx.aie.shape
+    n = default_candidates(L * H) if candidates is None else candidates
+    if n < 1:
+        raise ValueError(f"candidates must be at least 1, got {n}")
+    return sorted((l, h) for l, h, v in top_heads(approx.aie, n) if v > -math.inf)  # scanned heads only
 
 
 def attribution_scan(
@@ -286,7 +308,9 @@ def attribution_scan(
             grads = torch.autograd.grad(metric, [zs[l] for l in layers])
         for l, g in zip(layers, grads):
             z_last = zs[l][0, -1].detach()
-            est = ((mean_z[l].to(z_last.device) - z_last) * g[0, -1]).sum(-1).float().cpu()  # [head]
+            # in float32 whatever the model's dtype: a bfloat16 sum over d_head would round each estimate
+            diff = mean_z[l].to(z_last.device).float() - z_last.float()
+            est = (diff * g[0, -1].float()).sum(-1).cpu()  # [head]
             effects[p_idx, l] = torch.where(keep[l], est, torch.tensor(float("nan")))
     return HeadScan(
         effects, model=info.name, task=task, meta={"method": "attribution", "n_prompts": len(prompts)}

@@ -27,10 +27,12 @@ import torch
 from tqdm.auto import tqdm
 
 from ..base.stage_cache import StageCache
+from ..core.forward import chosen_variant_batch
 from ..core.heads import HeadMeans, last_token_states, mean_head_activations
 from ..core.hooks import add_vector, replace_last_state
 from ..core.model import model_id, model_info
-from ..core.scan import HeadScan, scan_heads
+from ..core.plan import plan_for_model
+from ..core.scan import HeadScan, attribution_scan, hybrid_candidates, scan_heads
 from ..core.selfcheck import check_record, verify_model
 from ..data.prompts import (
     ANSWER_RULE,
@@ -150,6 +152,7 @@ def run_task(
     if top_k > info.n_total_heads:
         raise ProtocolError(f"top_k {top_k} is more than the {info.n_total_heads} heads of {info.name}")
     answer_tokens = preflight(model, task, protocol)  # a second's checks before minutes of work
+    plan_for_model(model, protocol, task, chosen_variant_batch()).check()  # memory, before an hour of work
     stages = Stages(model, task, protocol, cache or StageCache(), progress, answer_tokens)
 
     extraction, valid_top1 = filter_extraction_queries(stages)
@@ -238,19 +241,35 @@ def mean_activations(stages: Stages, sets: PromptSets) -> HeadMeans:
 
 
 def head_scan(stages: Stages, sets: PromptSets, means: HeadMeans) -> HeadScan:
-    """The causal indirect effect of every head on the corrupted ``scan`` prompts."""
+    """The causal indirect effect of every head on the corrupted ``scan`` prompts (with
+    ``scan_method="hybrid"``: of the heads attribution patching ranks highest over all of them)."""
     p = stages.protocol
     prompts = sets["scan"]
+    key: dict[str, Any] = {"n": p.n_scan_prompts, "n_means": p.n_mean_prompts}
+    heads = None
+    if p.scan_method == "hybrid":
+        approx = stages.cached(
+            "scan_attribution",
+            key,
+            lambda: attribution_scan(
+                stages.model, prompts, means.mean_z, progress=stages.progress
+            ).to_tensors(),
+        )
+        heads = hybrid_candidates(HeadScan.from_tensors(approx), p.scan_candidates)
+        key = {**key, "method": "hybrid", "candidates": len(heads)}
     tensors = stages.chunked(
         "scan",
-        {"n": p.n_scan_prompts, "n_means": p.n_mean_prompts},
+        key,
         in_chunks(len(prompts), PROMPTS_PER_CHUNK),
         lambda chunk: scan_heads(
-            stages.model, [prompts[i] for i in chunk], means.mean_z, progress=stages.progress
+            stages.model, [prompts[i] for i in chunk], means.mean_z, heads=heads, progress=stages.progress
         ).to_tensors(),
         lambda parts: {"effects": torch.cat([t["effects"] for t in parts])},
     )
-    return HeadScan.from_tensors(tensors, model=model_info(stages.model).name, task=stages.task.name)
+    meta = {} if heads is None else {"method": "hybrid", "candidates": heads}
+    return HeadScan.from_tensors(
+        tensors, model=model_info(stages.model).name, task=stages.task.name, meta=meta
+    )
 
 
 def zero_shot_head_means(model, sets: PromptSets, progress: bool = True) -> HeadMeans:

@@ -65,6 +65,10 @@ class Protocol:
     # `head_counts` that is best on the validation split, chosen jointly with the layer
     head_count_rule: str = "fixed"
     head_counts: tuple[int, ...] = (4, 8, 12, 16, 20, 25, 30, 40)
+    # the head scan: "exact" (every head), or "hybrid" (attribution patching ranks every head, the
+    # exact scan runs on the top `scan_candidates`; None: core.scan.default_candidates)
+    scan_method: str = "exact"
+    scan_candidates: int | None = None
     # at most this many test queries, drawn with the seed (PromptSets.test_queries); None: the whole split
     max_eval_queries: int | None = None
 
@@ -95,6 +99,10 @@ class Protocol:
                 "head_count_rule='valid' chooses the count jointly with the layer on the validation split: "
                 "use it with layer_rule='sweep', no fixed layer, and center=False"
             )
+        if self.scan_method not in ("exact", "hybrid"):
+            raise ProtocolError(f"scan_method must be 'exact' or 'hybrid', got {self.scan_method!r}")
+        if self.scan_candidates is not None and self.scan_candidates < 1:
+            raise ProtocolError(f"scan_candidates must be at least 1, got {self.scan_candidates}")
         if self.layer_rule not in ("sweep", "third"):
             raise ProtocolError(f"layer_rule must be 'sweep' or 'third', got {self.layer_rule!r}")
         if self.layer is not None:
