@@ -50,6 +50,7 @@ def test_last_token_states_stop_after_the_deepest_layer_asked(tiny, arch):
     """`last_token_states` equals transformers' own hidden states (output_hidden_states), and its
     forward stops after the deepest layer asked for: no block above it runs."""
     from workbench.core.heads import last_token_states
+    from workbench.core.padding import padding_verified
     from workbench.data.prompts import EncodedPrompt
 
     model = tiny[arch]
@@ -57,6 +58,7 @@ def test_last_token_states_stop_after_the_deepest_layer_asked(tiny, arch):
     prompts = [
         EncodedPrompt(tuple(torch.randint(5, 200, (n,), generator=g).tolist()), 1, None) for n in (7, 7, 9)
     ]
+    padding_verified(model)  # the one-time padding probe runs whole forwards: not part of this call
     ran = []
     hf = model.original_model
     blocks = hf.transformer.h if hasattr(hf, "transformer") else hf.model.layers
