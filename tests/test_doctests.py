@@ -22,6 +22,7 @@ WITH_EXAMPLES = (
     "workbench.core.hooks",
     "workbench.core.model",
     "workbench.core.padding",
+    "workbench.core.plan",
     "workbench.core.scan",
     "workbench.core.tiny",
     "workbench.data.label_baselines",

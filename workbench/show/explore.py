@@ -413,6 +413,7 @@ const FIG = __FIGURE__;
 const gd = document.getElementById('aie');
 const esc = s => String(s).replace(/[&<>"]/g,
   c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]));
+const pct = x => (x == null || Number.isNaN(x)) ? 'n/a' : `${(100 * x).toFixed(1)}%`;  // as _pct
 let cv = 0, selected = null, toggledOn = false;
 document.getElementById('summary').textContent = D.summary +
   ` Baselines of the test answers: majority label ${pct(D.baselines.majority)}, ` +
