@@ -944,7 +944,7 @@ sv = wb.SteeringVector.from_contrast(model, contrast)
 test = wb.encode_texts(model, contrast.test)
 pos, neg = contrast.score_words["positive"], contrast.score_words["negative"]
 print(f"log P(positive words) - log P(negative words), no vector: {wb.logit_gap(model, test, pos, neg).mean():+.2f}")
-for layer in sorted({n_layers // 5, n_layers - 3}):
+for layer in sorted({n_layers // 5, max(0, n_layers - 3)}):
     gaps = [float(wb.logit_gap(model, test, pos, neg, sv.add_hooks(model, layer, a)).mean()) for a in (-8, 8)]
     print(f"after layer {layer:2d}: alpha -8 -> {gaps[0]:+.2f}   alpha +8 -> {gaps[1]:+.2f}")
 at = n_layers * 2 // 5

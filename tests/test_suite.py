@@ -178,3 +178,23 @@ def test_universal_head_count_chosen_on_valid_against_plain_hooks(suite_run):
     best = max(score.values())
     assert choice["chosen"] == min(k for k in counts if score[k] == best)
     assert choice["valid_score_by_count"] == pytest.approx([score[k] for k in counts])
+
+
+def test_a_capped_run_never_reads_an_uncapped_runs_test_stages(tiny, toy_task, tmp_path):
+    """Every stage over the test split is keyed by the cap: the same task, uncapped and then capped,
+    against one stage cache gives the capped run answers for its own queries only (a stage read back
+    from the uncapped run would hold more rows than the capped queries)."""
+    from workbench.base.stage_cache import StageCache
+    from workbench.method.pipeline import run_task
+
+    cache = StageCache(tmp_path / "stages")
+    uncapped = dataclasses.replace(PROTOCOL, max_eval_queries=None, natural_text=True, n_extra_queries=3)
+    with pytest.warns(UserWarning):
+        run_task(tiny["llama"], toy_task, uncapped, cache=cache, progress=False)
+    capped = dataclasses.replace(uncapped, max_eval_queries=5)
+    with pytest.warns(UserWarning):
+        result = run_task(tiny["llama"], toy_task, capped, cache=cache, progress=False)
+    assert len(result.accuracy_unfiltered["zero_shot"].ranks) == 5
+    for name, acc in result.answer_accuracy_unfiltered.items():
+        assert len(acc.ranks) == 5, name
+    assert result.notes["natural_text"]["queries"] <= 3

@@ -443,7 +443,9 @@ def whole_answer_evaluation(
         )
         return {name: a.ranks for name, a in accs.items()}
 
-    ranks = stages.cached("evaluation_answer", {**_fv_key(stages, fv), "layer": fv.layer}, compute)
+    ranks = stages.cached(
+        "evaluation_answer", {**_fv_key(stages, fv), "layer": fv.layer, **_test_key(stages)}, compute
+    )
     return {name: Accuracy(ranks[name]) for name in CONDITIONS}
 
 
@@ -552,6 +554,7 @@ def generation_extras(stages: Stages, sets: PromptSets, fv: FunctionVector, icl_
         "natural_text": p.natural_text,
         "portability": p.portability,
         "n_extra_queries": p.n_extra_queries,
+        **_test_key(stages),
     }
     return stages.cached_json(
         "generation_extras", key, lambda: _generation_extras(stages, sets, fv, icl_right)
