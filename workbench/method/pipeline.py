@@ -160,7 +160,7 @@ def run_task(
     means = mean_activations(stages, sets)
     scan = head_scan(stages, sets, means)
     count_choice = None
-    if protocol.head_count_rule == "valid":  # issue 14: the count chosen on valid, with the layer
+    if protocol.head_count_rule == "valid":  # the count chosen on valid, with the layer
         top_k, count_choice = choose_head_count(stages, sets, means, scan)
     fv = function_vector(stages, sets, means, scan, top_k)
     fv.layer, valid_sweep = choose_layer(stages, sets, fv)
