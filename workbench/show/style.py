@@ -147,3 +147,19 @@ def note(fig: go.Figure, text: str) -> go.Figure:
         name="missing data",
     )
     return fig
+
+
+def outline_heads(fig, heads, color: str = "black", width: float = 2, **where) -> None:
+    """Outline each ``(layer, head)`` cell of a ``[layer, head]`` heatmap in ``fig`` (``where``: the
+    subplot's ``row=``/``col=``)."""
+    for l, h in heads:
+        fig.add_shape(
+            type="rect",
+            x0=h - 0.5,
+            x1=h + 0.5,
+            y0=l - 0.5,
+            y1=l + 0.5,
+            line=dict(color=color, width=width),
+            fillcolor="rgba(0,0,0,0)",
+            **where,
+        )

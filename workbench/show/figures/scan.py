@@ -17,7 +17,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from ...core.scan import universal_map
-from ..style import STYLE, aie_of, heatmap_trace, integer_axis, top_pairs
+from ..style import STYLE, aie_of, heatmap_trace, integer_axis, outline_heads, top_pairs
 
 __all__ = ["aie_heatmap", "aie_grid"]
 
@@ -56,16 +56,7 @@ def aie_heatmap(scan, top_k: int = 10, title: str | None = None, heads=None) -> 
     else:
         outlined = top_pairs(aie, top_k)
         fig.add_trace(_outline_key(f"outlined: the top {len(outlined)} heads by AIE"))
-    for l, h in outlined:
-        fig.add_shape(
-            type="rect",
-            x0=h - 0.5,
-            x1=h + 0.5,
-            y0=l - 0.5,
-            y1=l + 0.5,
-            line=dict(color="black", width=2),
-            fillcolor="rgba(0,0,0,0)",
-        )
+    outline_heads(fig, outlined)
     name = title or f"Average indirect effect per head{': ' + scan.task if getattr(scan, 'task', '') else ''}"
     fig.update_layout(
         title=name,
@@ -96,18 +87,7 @@ def aie_grid(scans: Mapping[str, Any], top_k: int = 10, cols: int = 4, universal
     for i, (_, aie) in enumerate(items):
         r, c = i // cols + 1, i % cols + 1
         fig.add_trace(heatmap_trace(aie, showscale=(i == 0), zmax=zmax), row=r, col=c)
-        for l, h in top_pairs(aie, top_k):
-            fig.add_shape(
-                type="rect",
-                x0=h - 0.5,
-                x1=h + 0.5,
-                y0=l - 0.5,
-                y1=l + 0.5,
-                line=dict(color="black", width=1.5),
-                fillcolor="rgba(0,0,0,0)",
-                row=r,
-                col=c,
-            )
+        outline_heads(fig, top_pairs(aie, top_k), width=1.5, row=r, col=c)
     fig.add_trace(_outline_key(f"outlined: each task's top {top_k} heads by AIE"))
     L, H = items[0][1].shape
     fig.update_xaxes(**integer_axis(range(H)))
