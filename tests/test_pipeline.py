@@ -13,7 +13,8 @@ from workbench.cli import main
 from workbench.core.loading import load_model
 from workbench.core.model import model_id
 from workbench.core.tiny import random_model, tiny_tokenizer
-from workbench.method.pipeline import run_task
+import workbench.method.pipeline as pipeline
+from workbench.method.pipeline import evaluate_conditions, run_task
 from workbench.method.protocol import PROMPT_SETS, PromptSets, Protocol, ProtocolError
 from workbench.method.result import ResultMismatch, TaskResult
 
@@ -57,6 +58,22 @@ def test_pipeline_on_tiny_model_and_load_round_trip(tiny, toy_task, tmp_path):
     # the loaded result hands out the run's very prompts
     a, b = result.prompt_sets(tiny["llama"]), back.prompt_sets(tiny["llama"])
     assert [p.ids for p in a["scan"]] == [p.ids for p in b["scan"]]
+
+
+def test_a_subset_of_conditions_scores_as_the_whole_set_and_skips_the_rest(tiny, toy_task, monkeypatch):
+    model = tiny["llama"]
+    result = run_task(model, toy_task, SMALL, progress=False)
+    sets = result.prompt_sets(model)
+    args = (model, sets, result.fv, result.fv_layer, result.means)
+    whole = evaluate_conditions(*args, progress=False)
+    donors_run = []
+    monkeypatch.setattr(pipeline, "last_token_states", lambda *a, **k: donors_run.append(a))
+    part = evaluate_conditions(*args, progress=False, conditions=("shuffled_fv", "zero_shot_fv"))
+    assert list(part) == ["zero_shot_fv", "shuffled_fv"] and not donors_run
+    for name, acc in part.items():
+        assert torch.equal(acc.ranks, whole[name].ranks), name
+    with pytest.raises(ValueError, match="unknown conditions"):
+        evaluate_conditions(*args, progress=False, conditions=("zero_shot_vf",))
 
 
 def test_prompt_sets_follow_one_seed_rule(toy_task):

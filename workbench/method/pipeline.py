@@ -416,19 +416,26 @@ def resumable_layer_sweep(
     return LayerSweep.from_tensors(tensors)
 
 
-def evaluation(stages: Stages, sets: PromptSets, fv: FunctionVector, means: HeadMeans) -> dict[str, Accuracy]:
-    """Every test query under each condition (:func:`evaluate_conditions`), cached."""
+def evaluation(
+    stages: Stages,
+    sets: PromptSets,
+    fv: FunctionVector,
+    means: HeadMeans,
+    conditions: tuple[str, ...] = CONDITIONS,
+) -> dict[str, Accuracy]:
+    """Every test query under each of ``conditions`` (:func:`evaluate_conditions`), cached."""
 
     def compute():
         accs = evaluate_conditions(
-            stages.model, sets, fv, fv.layer, means, stages.protocol.alpha, stages.progress
+            stages.model, sets, fv, fv.layer, means, stages.protocol.alpha, stages.progress, conditions
         )
         return {name: a.ranks for name, a in accs.items()}
 
-    ranks = stages.cached(
-        "evaluation", {**_fv_key(stages, fv), "layer": fv.layer, **_test_key(stages)}, compute
-    )
-    return {name: Accuracy(ranks[name]) for name in CONDITIONS}
+    key = {**_fv_key(stages, fv), "layer": fv.layer, **_test_key(stages)}
+    if tuple(conditions) != CONDITIONS:  # a subset has its own entry; the whole set keeps its old key
+        key["conditions"] = list(conditions)
+    ranks = stages.cached("evaluation", key, compute)
+    return {name: Accuracy(ranks[name]) for name in conditions}
 
 
 def whole_answer_evaluation(
@@ -470,34 +477,51 @@ def check_aligned(sets: dict[str, list]) -> None:
 
 
 def condition_interventions(
-    model, sets: PromptSets, fv: FunctionVector, layer: int, means: HeadMeans, alpha: float = 1.0
+    model,
+    sets: PromptSets,
+    fv: FunctionVector,
+    layer: int,
+    means: HeadMeans,
+    alpha: float = 1.0,
+    conditions: tuple[str, ...] = CONDITIONS,
 ) -> list[tuple[str, list, dict]]:
     """The test conditions as ``(prompt set name, encoded prompts, {condition: intervention})``,
-    after checking that the paired sets are aligned (:func:`check_aligned`).
+    after checking that the paired sets are aligned (:func:`check_aligned`); only ``conditions``
+    (a prompt set none of them reads is left out, and the donors run only for ``task_vector``).
 
     icl: clean prompts.  zero_shot(+fv), shuffled(+fv): without/with the FV added after ``layer``.
     mean_state: zero-shot + the mean last-token residual of clean prompts at ``layer``.
     task_vector: zero-shot with its last state at ``layer`` replaced by that of a clean ICL
     prompt (Hendel et al.); the ICL prompt's query is a train pair, not the test query.
     """
+    unknown = set(conditions) - set(CONDITIONS)
+    if unknown:
+        raise ValueError(f"unknown conditions {sorted(unknown)}: choose from {', '.join(CONDITIONS)}")
     names = ("test_icl", "test_zero_shot", "test_shuffled", "donors")
     check_aligned({name: sets[name] for name in names})
     fv_hooks = add_vector(model, layer, fv.vector, alpha)
-    states = last_token_states(model, sets["donors"], [layer])[0]
-    return [
-        ("test_icl", sets["test_icl"], {"icl": None}),
-        (
-            "test_zero_shot",
-            sets["test_zero_shot"],
-            {
-                "zero_shot": None,
-                "zero_shot_fv": fv_hooks,
-                "mean_state": add_vector(model, layer, means.mean_resid[layer], 1.0),
-                "task_vector": replace_last_state(model, layer, states),
-            },
+    built: dict[str, Callable[[], Any]] = {
+        "icl": lambda: None,
+        "zero_shot": lambda: None,
+        "zero_shot_fv": lambda: fv_hooks,
+        "mean_state": lambda: add_vector(model, layer, means.mean_resid[layer], 1.0),
+        "task_vector": lambda: replace_last_state(
+            model, layer, last_token_states(model, sets["donors"], [layer])[0]
         ),
-        ("test_shuffled", sets["test_shuffled"], {"shuffled": None, "shuffled_fv": fv_hooks}),
-    ]
+        "shuffled": lambda: None,
+        "shuffled_fv": lambda: fv_hooks,
+    }
+    groups = {
+        "test_icl": ("icl",),
+        "test_zero_shot": ("zero_shot", "zero_shot_fv", "mean_state", "task_vector"),
+        "test_shuffled": ("shuffled", "shuffled_fv"),
+    }
+    out = []
+    for name, members in groups.items():
+        chosen = {c: built[c]() for c in members if c in conditions}
+        if chosen:
+            out.append((name, sets[name], chosen))
+    return out
 
 
 def evaluate_conditions(
@@ -508,14 +532,16 @@ def evaluate_conditions(
     means: HeadMeans,
     alpha: float = 1.0,
     progress: bool = True,
+    conditions: tuple[str, ...] = CONDITIONS,
 ) -> dict[str, Accuracy]:
-    """Every test query under each condition (:func:`condition_interventions`), first-token top-k
-    (unfiltered; rows align with the test split): each prompt's prefix runs once (:func:`accuracies`)."""
+    """Every test query under each of ``conditions`` (:func:`condition_interventions`), first-token
+    top-k (unfiltered; rows align with the test split): each prompt's prefix runs once
+    (:func:`accuracies`)."""
     out: dict[str, Accuracy] = {}
-    by_set = condition_interventions(model, sets, fv, layer, means, alpha)
-    for _, prompts, conditions in tqdm(by_set, desc="evaluate", disable=not progress, leave=False):
-        out.update(accuracies(model, prompts, conditions))
-    return {name: out[name] for name in CONDITIONS}
+    by_set = condition_interventions(model, sets, fv, layer, means, alpha, conditions)
+    for _, prompts, interventions in tqdm(by_set, desc="evaluate", disable=not progress, leave=False):
+        out.update(accuracies(model, prompts, interventions))
+    return {name: out[name] for name in CONDITIONS if name in conditions}
 
 
 def evaluate_whole_answers(

@@ -39,7 +39,7 @@ from ..core.scan import HeadScan, top_heads, universal_map
 from ..data.label_baselines import label_baselines
 from ..data.tasks import Task, TaskError, load_task
 from .evaluate import Accuracy, head_count_grid_accuracy
-from .pipeline import Stages, choose_layer, evaluation, heads_function_vector, run_task
+from .pipeline import CONDITIONS, Stages, choose_layer, evaluation, heads_function_vector, run_task
 from .protocol import Protocol, ProtocolError
 from .result import ResultFileError, TaskResult
 from .vectors import default_top_k
@@ -381,12 +381,16 @@ def universal_function_vector_accuracy(
 ) -> tuple[int, dict[str, Accuracy]]:
     """The universal FV on one task: the task's mean head outputs summed over ``heads``, added after
     the layer best on the task's validation split (the pipeline's rule), evaluated on its test
-    queries under every condition (unfiltered ranks, rows as in ``result.accuracy_unfiltered``)."""
+    queries under every condition (unfiltered ranks, rows as in ``result.accuracy_unfiltered``).
+
+    Only :data:`FV_CONDITIONS` run again; the conditions no FV enters (clean ICL, zero-shot,
+    shuffled, the mean state, the task vector) are the task's own run's ranks."""
     stages = Stages(model, result.task, result.protocol, cache or StageCache(), progress)
     sets = result.prompt_sets(model)
     fv = heads_function_vector(stages, sets, result.means, [tuple(h) for h in heads], {"universal": True})
     fv.layer, _ = choose_layer(stages, sets, fv)
-    return fv.layer, evaluation(stages, sets, fv, result.means)
+    with_fv = evaluation(stages, sets, fv, result.means, FV_CONDITIONS)
+    return fv.layer, {name: with_fv.get(name, result.accuracy_unfiltered[name]) for name in CONDITIONS}
 
 
 def choose_universal_count(
