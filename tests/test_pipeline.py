@@ -76,6 +76,20 @@ def test_a_subset_of_conditions_scores_as_the_whole_set_and_skips_the_rest(tiny,
         evaluate_conditions(*args, progress=False, conditions=("zero_shot_vf",))
 
 
+def test_the_donors_run_once_for_both_metrics_even_without_a_cache(tiny, toy_task, monkeypatch):
+    calls = []
+    real = pipeline.last_token_states
+
+    def counted(model, prompts, layers, *args, **kwargs):
+        calls.append((len(prompts), list(layers)))
+        return real(model, prompts, layers, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "last_token_states", counted)
+    result = run_task(tiny["llama"], toy_task, SMALL, StageCache(enabled=False), progress=False)
+    assert calls == [(len(result.split.test), [result.fv_layer])]
+    assert result.answer_accuracy_unfiltered["task_vector"].n == len(result.split.test)
+
+
 def test_prompt_sets_follow_one_seed_rule(toy_task):
     sets = PromptSets(toy_task, replace(SMALL, seed=5), extraction=toy_task.split(5).valid)
     for name, spec in PROMPT_SETS.items():

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..base.stage_cache import StageCache
+from ..base.stage_cache import StageCache, stage_key
 from ..core.forward import chosen_variant_batch
 from ..core.heads import HeadMeans, last_token_states, mean_head_activations
 from ..core.hooks import add_vector, replace_last_state
@@ -106,10 +106,16 @@ class Stages:
         ):
             # scored by ANSWER_RULE (and split by input) since SCORING_VERSION: never reuse older stages
             self.key["scoring"] = SCORING_VERSION
+        self._memo: dict[str, dict[str, torch.Tensor]] = {}
 
     def cached(self, stage: str, parts: dict[str, Any], compute: Callable[[], dict[str, torch.Tensor]]):
-        """The stored tensors of ``stage`` for the run's key plus ``parts``; computed and stored if absent."""
-        return self.cache.get_or_compute(stage, {**self.key, **parts}, compute)
+        """The stored tensors of ``stage`` for the run's key plus ``parts``; computed and stored if absent.
+        A stage asked for twice in one run is computed once, even with the cache turned off."""
+        every = {**self.key, **parts}
+        key = stage_key(stage, **every)
+        if key not in self._memo:
+            self._memo[key] = self.cache.get_or_compute(stage, every, compute)
+        return self._memo[key]
 
     def cached_json(self, stage: str, parts: dict[str, Any], compute: Callable[[], Any]) -> Any:
         """:meth:`cached` for a JSON-able result (:meth:`StageCache.get_or_compute_json`)."""
@@ -426,8 +432,17 @@ def evaluation(
     """Every test query under each of ``conditions`` (:func:`evaluate_conditions`), cached."""
 
     def compute():
+        states = donor_states(stages, sets, fv.layer) if "task_vector" in conditions else None
         accs = evaluate_conditions(
-            stages.model, sets, fv, fv.layer, means, stages.protocol.alpha, stages.progress, conditions
+            stages.model,
+            sets,
+            fv,
+            fv.layer,
+            means,
+            stages.protocol.alpha,
+            stages.progress,
+            conditions,
+            states=states,
         )
         return {name: a.ranks for name, a in accs.items()}
 
@@ -438,6 +453,16 @@ def evaluation(
     return {name: Accuracy(ranks[name]) for name in conditions}
 
 
+def donor_states(stages: Stages, sets: PromptSets, layer: int) -> torch.Tensor:
+    """``[prompt, d_model]``: each donor prompt's last-token residual after ``layer``, the states the
+    task-vector condition puts into the zero-shot prompts; cached, so both metrics share one pass."""
+    return stages.cached(
+        "donor_states",
+        {"layer": layer, **_test_key(stages)},
+        lambda: {"states": last_token_states(stages.model, sets["donors"], [layer])[0]},
+    )["states"]
+
+
 def whole_answer_evaluation(
     stages: Stages, sets: PromptSets, fv: FunctionVector, means: HeadMeans, first: dict[str, Accuracy]
 ) -> dict[str, Accuracy]:
@@ -445,8 +470,9 @@ def whole_answer_evaluation(
     cached beside the first-token evaluation."""
 
     def compute():
+        states = donor_states(stages, sets, fv.layer)
         accs = evaluate_whole_answers(
-            stages.model, sets, fv, fv.layer, means, stages.protocol.alpha, first, stages.progress
+            stages.model, sets, fv, fv.layer, means, stages.protocol.alpha, first, stages.progress, states
         )
         return {name: a.ranks for name, a in accs.items()}
 
@@ -484,10 +510,12 @@ def condition_interventions(
     means: HeadMeans,
     alpha: float = 1.0,
     conditions: tuple[str, ...] = CONDITIONS,
+    states: torch.Tensor | None = None,
 ) -> list[tuple[str, list, dict]]:
     """The test conditions as ``(prompt set name, encoded prompts, {condition: intervention})``,
     after checking that the paired sets are aligned (:func:`check_aligned`); only ``conditions``
     (a prompt set none of them reads is left out, and the donors run only for ``task_vector``).
+    ``states``: the donors' last-token states after ``layer`` (:func:`donor_states`), if known.
 
     icl: clean prompts.  zero_shot(+fv), shuffled(+fv): without/with the FV added after ``layer``.
     mean_state: zero-shot + the mean last-token residual of clean prompts at ``layer``.
@@ -506,7 +534,7 @@ def condition_interventions(
         "zero_shot_fv": lambda: fv_hooks,
         "mean_state": lambda: add_vector(model, layer, means.mean_resid[layer], 1.0),
         "task_vector": lambda: replace_last_state(
-            model, layer, last_token_states(model, sets["donors"], [layer])[0]
+            model, layer, last_token_states(model, sets["donors"], [layer])[0] if states is None else states
         ),
         "shuffled": lambda: None,
         "shuffled_fv": lambda: fv_hooks,
@@ -533,12 +561,13 @@ def evaluate_conditions(
     alpha: float = 1.0,
     progress: bool = True,
     conditions: tuple[str, ...] = CONDITIONS,
+    states: torch.Tensor | None = None,
 ) -> dict[str, Accuracy]:
     """Every test query under each of ``conditions`` (:func:`condition_interventions`), first-token
     top-k (unfiltered; rows align with the test split): each prompt's prefix runs once
     (:func:`accuracies`)."""
     out: dict[str, Accuracy] = {}
-    by_set = condition_interventions(model, sets, fv, layer, means, alpha, conditions)
+    by_set = condition_interventions(model, sets, fv, layer, means, alpha, conditions, states)
     for _, prompts, interventions in tqdm(by_set, desc="evaluate", disable=not progress, leave=False):
         out.update(accuracies(model, prompts, interventions))
     return {name: out[name] for name in CONDITIONS if name in conditions}
@@ -553,6 +582,7 @@ def evaluate_whole_answers(
     alpha: float = 1.0,
     first: dict[str, Accuracy] | None = None,
     progress: bool = True,
+    states: torch.Tensor | None = None,
 ) -> dict[str, Accuracy]:
     """Every test query under each condition, scored on its whole answer under teacher forcing
     (:func:`~workbench.method.evaluate.answer_accuracy`: right when every answer token is the top-1;
@@ -560,7 +590,7 @@ def evaluate_whole_answers(
     prompt's last state).  ``first``: the first-token ranks of the same conditions, reused for
     answers that metric already scores whole."""
     out: dict[str, Accuracy] = {}
-    by_set = condition_interventions(model, sets, fv, layer, means, alpha)
+    by_set = condition_interventions(model, sets, fv, layer, means, alpha, states=states)
     jobs = [(prompts, name, iv) for _, prompts, conditions in by_set for name, iv in conditions.items()]
     for prompts, name, iv in tqdm(jobs, desc="evaluate whole answers", disable=not progress, leave=False):
         out[name] = answer_accuracy(model, prompts, iv, first=None if first is None else first[name])
