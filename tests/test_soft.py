@@ -193,6 +193,8 @@ def test_soft_alpha_figure():
     assert set(top.text) == {f"L{l}H{h}" for l, h, _ in scan.top_heads(3)}
     assert sorted(top.y) == pytest.approx(sorted(float(alpha[l, h]) for l, h, _ in scan.top_heads(3)))
     assert torch.tensor(heat.z).tolist() == alpha.tolist() and len(fig.layout.shapes) == 3
+    outlined = {(int((r.y0 + r.y1) / 2), int((r.x0 + r.x1) / 2)) for r in fig.layout.shapes}
+    assert outlined == {(l, h) for l, h, _ in scan.top_heads(3)}
     assert "alpha > 0.5" in fig.layout.title.text
 
 

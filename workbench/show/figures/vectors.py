@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..style import HOVER_NUMBER, STYLE, aie_of, integer_axis, top_pairs, visible
+from ..style import HOVER_NUMBER, STYLE, aie_of, integer_axis, outline_heads, top_pairs, visible
 
 __all__ = ["decoded_figure", "steering_figure", "soft_alpha_figure"]
 
@@ -130,19 +130,7 @@ def soft_alpha_figure(soft, scan, top_k: int = 8, title: str | None = None) -> g
         row=1,
         col=2,
     )
-    for l, h in top:
-        fig.add_shape(
-            type="rect",
-            x0=h - 0.5,
-            x1=h + 0.5,
-            y0=l - 0.5,
-            y1=l + 0.5,
-            line=dict(color="#D9480F", width=3),
-            opacity=1,
-            fillcolor="rgba(0,0,0,0)",
-            row=1,
-            col=2,
-        )
+    outline_heads(fig, top, color="#D9480F", width=3, row=1, col=2)
     fig.update_xaxes(title_text="AIE", row=1, col=1)
     fig.update_yaxes(title_text="alpha", range=[-0.03, 1.03], row=1, col=1)
     fig.update_xaxes(title_text="head", row=1, col=2, **integer_axis(range(H)))

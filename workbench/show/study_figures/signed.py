@@ -9,7 +9,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from ...studies.signed import SignedHeads
-from ..style import STYLE, heatmap_trace
+from ..style import STYLE, heatmap_trace, outline_heads
 from . import records, study_figure
 
 __all__ = ["signed_figure"]
@@ -35,17 +35,7 @@ def signed_figure(by_task: Any) -> dict[str, go.Figure]:
         col=2,
     )
     for col, heads, color in ((1, s.top, "black"), (2, s.negative, "#2ca02c")):
-        for l, h in heads:
-            heat.add_shape(
-                type="rect",
-                x0=h - 0.5,
-                x1=h + 0.5,
-                y0=l - 0.5,
-                y1=l + 0.5,
-                line=dict(color=color, width=2),
-                row=1,
-                col=col,
-            )
+        outline_heads(heat, heads, color=color, row=1, col=col)
     heat.update_layout(title=f"Signed heads: {first}", width=900, height=260 + 14 * aie.shape[0], **STYLE)
     tasks = list(by_task)
     bars = make_subplots(
