@@ -60,15 +60,6 @@ STAGES = {
 }
 SPEC_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}  # dense, from NVIDIA's spec sheets
 TINY_GPTJ = dict(n_embd=64, n_head=4, rotary_dim=8, n_inner=128, n_layer=2, vocab_size=512)
-TINY_LLAMA = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    head_dim=16,
-    vocab_size=512,
-)
 
 
 class Device:
@@ -224,12 +215,10 @@ class StageRecorder:
 
 
 def check_run(dev: Device, tiny: bool) -> dict:
-    from transformers import LlamaConfig
-
-    from workbench.core.tiny import tiny_tokenizer
+    from workbench.core.tiny import tiny_config, tiny_tokenizer
 
     tokenizer = tiny_tokenizer() if tiny else smollm2_tokenizer()
-    cfg = LlamaConfig(**TINY_LLAMA) if tiny else known_config("llama-3-8b")
+    cfg = tiny_config("llama", len(tokenizer)) if tiny else known_config("llama-3-8b")
     cfg.architectures = ["LlamaForCausalLM"]
     model = build(cfg, torch.bfloat16, str(dev.device), tokenizer, "random-llama-3-8b")
     task = load_task("antonym")

@@ -211,10 +211,10 @@ def test_merging_one_folder_twice_counts_it_once(tmp_path, toy_task, capsys):
 def _save_tiny_hf(folder: Path, tokenizer: bool = True) -> None:
     from transformers import AutoModelForCausalLM
 
-    from workbench.core.tiny import _tiny_config, tiny_tokenizer
+    from workbench.core.tiny import tiny_config, tiny_tokenizer
 
     tok = tiny_tokenizer()
-    AutoModelForCausalLM.from_config(_tiny_config("llama", vocab_size=len(tok))).save_pretrained(folder)
+    AutoModelForCausalLM.from_config(tiny_config("llama", vocab_size=len(tok))).save_pretrained(folder)
     if tokenizer:
         tok.save_pretrained(folder)
 

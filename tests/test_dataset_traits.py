@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench.core.tiny import _tiny_config, random_model
+from workbench.core.tiny import random_model, tiny_config
 from workbench.data.prompts import (
     AnswerTokenError,
     answer_token_report,
@@ -67,7 +67,7 @@ def split_digit_tokenizer():
 @pytest.fixture(scope="module")
 def model():
     tok = split_digit_tokenizer()
-    return random_model(_tiny_config("llama", len(tok)), tok, name="tiny-split-digits", seed=3)
+    return random_model(tiny_config("llama", len(tok)), tok, name="tiny-split-digits", seed=3)
 
 
 # --- the data itself ---

@@ -68,12 +68,12 @@ def test_device_map_load_scans_like_a_plain_load(tmp_path, toy_task):
     from workbench.core.model import input_device
     from workbench.core.scan import scan_heads
     from workbench.core.selfcheck import ModelCheckFailed, check_record
-    from workbench.core.tiny import _tiny_config, tiny_tokenizer
+    from workbench.core.tiny import tiny_config, tiny_tokenizer
     from workbench.data.prompts import sample_prompts
     from workbench.method.protocol import encode
 
     tok = tiny_tokenizer()
-    cfg = _tiny_config("llama", vocab_size=len(tok))
+    cfg = tiny_config("llama", vocab_size=len(tok))
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(cfg).save_pretrained(tmp_path / "m")
     tok.save_pretrained(tmp_path / "m")

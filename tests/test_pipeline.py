@@ -8,12 +8,12 @@ import pytest
 import torch
 from reference import hf_mean_head_outputs, hf_ranks, top1
 
+import workbench.method.pipeline as pipeline
 from workbench.base.stage_cache import StageCache
 from workbench.cli import main
 from workbench.core.loading import load_model
 from workbench.core.model import model_id
 from workbench.core.tiny import random_model, tiny_tokenizer
-import workbench.method.pipeline as pipeline
 from workbench.method.pipeline import evaluate_conditions, run_task
 from workbench.method.protocol import PROMPT_SETS, PromptSets, Protocol, ProtocolError
 from workbench.method.result import ResultMismatch, TaskResult
@@ -206,10 +206,10 @@ def test_studies_use_the_runs_seed_and_reproduce_its_numbers(tiny, toy_task):
 def test_cache_knows_models_by_content_not_name(toy_task, tmp_path):
     """Bug: two different models of one display name shared cached stages (and dtype was not in the key)."""
     tok = tiny_tokenizer()
-    from workbench.core.tiny import _tiny_config
+    from workbench.core.tiny import tiny_config
 
-    a = random_model(_tiny_config("llama", len(tok)), tok, name="model", seed=0)
-    b = random_model(_tiny_config("llama", len(tok)), tok, name="model", seed=1)
+    a = random_model(tiny_config("llama", len(tok)), tok, name="model", seed=0)
+    b = random_model(tiny_config("llama", len(tok)), tok, name="model", seed=1)
     cache = StageCache(tmp_path / "stages")
     ra = run_task(a, toy_task, SMALL, cache=cache, progress=False)
     rb = run_task(b, toy_task, SMALL, cache=cache, progress=False)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from workbench.core.tiny import _tiny_config, tiny_tokenizer
+from workbench.core.tiny import tiny_config, tiny_tokenizer
 
 __all__ = ["trained_copy_model"]
 
@@ -57,7 +57,7 @@ def _words(rng: random.Random, n: int) -> list[str]:
 
 def _config(vocab_size: int) -> LlamaConfig:
     """The workbench's tiny Llama (2 layers, 4 heads, 2 KV heads, d_model 64), eager attention."""
-    cfg = _tiny_config("llama", vocab_size)
+    cfg = tiny_config("llama", vocab_size)
     cfg._attn_implementation = "eager"
     return cfg
 

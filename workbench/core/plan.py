@@ -247,11 +247,11 @@ def shape_of(name_or_config: str | os.PathLike) -> ModelShape:
     if text in KNOWN_CONFIGS:
         return known_shape(text)
     if text.startswith("tiny-"):
-        from .tiny import TINY_CONFIGS, _tiny_config, tiny_tokenizer
+        from .tiny import TINY_CONFIGS, tiny_config, tiny_tokenizer
 
         if text[5:] not in TINY_CONFIGS:
             raise PlanError(f"unknown tiny model {text!r}; choose from {['tiny-' + a for a in TINY_CONFIGS]}")
-        return shape_from_config(_tiny_config(text[5:], vocab_size=len(tiny_tokenizer())), text)
+        return shape_from_config(tiny_config(text[5:], vocab_size=len(tiny_tokenizer())), text)
     path = Path(text)
     if path.is_dir():
         path = path / "config.json"

@@ -21,7 +21,7 @@ import torch
 from .model import bridge_from_hf, model_info
 from .selfcheck import verify_model
 
-__all__ = ["tiny_tokenizer", "tiny_model", "random_model", "TINY_CONFIGS"]
+__all__ = ["tiny_tokenizer", "tiny_config", "tiny_model", "random_model", "TINY_CONFIGS", "TINY_SIZES"]
 
 _SPECIALS = ["<|bos|>", "<|eos|>", "<|pad|>"]
 
@@ -69,7 +69,14 @@ TINY_SIZES = dict(
 )
 
 
-def _tiny_config(arch: str, vocab_size: int, **overrides):
+def tiny_config(arch: str, vocab_size: int, **overrides):
+    """The transformers config of a tiny ``arch`` model (one of :data:`TINY_CONFIGS`), with
+    :data:`TINY_SIZES` and ``overrides`` set on it.
+
+    >>> cfg = tiny_config("llama", vocab_size=300, num_hidden_layers=3)
+    >>> (cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size)
+    ('llama', 3, 64, 300)
+    """
     from transformers import Gemma3TextConfig, GPT2Config, LlamaConfig
 
     if arch == "llama":  # SmolLM2's family: GQA, RoPE, RMSNorm, no biases
@@ -137,7 +144,7 @@ def tiny_model(
     """A 2-layer, 4-head random model of the given family, with :func:`tiny_tokenizer`, self-checked
     (:func:`workbench.core.selfcheck.verify_model`; a fraction of a second, cached)."""
     tok = tiny_tokenizer()
-    cfg = _tiny_config(arch, vocab_size=len(tok), **config_overrides)
+    cfg = tiny_config(arch, vocab_size=len(tok), **config_overrides)
     model = random_model(cfg, tok, name=f"tiny-{arch}", seed=seed, dtype=dtype)
     verify_model(model, unverified=unverified)
     return model
