@@ -7,6 +7,7 @@ import torch
 from reference import hf_ranks, spearman_by_hand, top1, top_by_hand
 
 from workbench.core.scan import HeadScan
+from workbench.method.result import ResultMismatch
 from workbench.studies.agreement import compare_runs, compare_scans, merge_results
 
 
@@ -41,3 +42,11 @@ def test_compare_scans_and_runs_against_hand_computations(trained, trained_run):
     merged = merge_results([trained_run, second])
     torch.testing.assert_close(merged.universal_aie, (exact.aie + other.aie) / 2)
     assert merged.mean["zero_shot_fv"] == pytest.approx(top1(zero[right]))  # both rows share the test ranks
+    whole = merge_results([trained_run, second], whole_answer=True)
+    assert whole.key == "answer_accuracy"
+    for row, run in zip(whole.rows, (trained_run, second)):
+        assert row["zero_shot_fv"] == run.answer_accuracy["zero_shot_fv"].top1
+        assert row["icl"] == run.answer_accuracy["icl"].top1
+    old = dataclasses.replace(second, answer_accuracy_unfiltered=None)
+    with pytest.raises(ResultMismatch, match="no whole-answer scores"):
+        merge_results([trained_run, old], whole_answer=True)

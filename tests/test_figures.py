@@ -44,6 +44,16 @@ def test_sweep_and_comparison_figures():
     one = figures.accuracy_comparison(rows[:1])
     assert list(one.data[0].x) == ["a"] and list(one.data[0].y) == pytest.approx([0.2])  # no "mean" of one
     assert not one.layout.annotations
+    for r, p in zip(rows, (5, 1)):
+        r.answer_accuracy = {c: acc(p) for c in figures.CONDITION_LABELS}
+    whole = figures.accuracy_comparison(rows, key="answer_accuracy")
+    assert list(whole.data[0].y) == pytest.approx([0.5, 0.1, 0.3])
+    assert "whole-answer" in whole.layout.title.text
+    rows[1].answer_accuracy = None  # a run saved before whole answers were scored
+    with pytest.raises(ValueError, match="b hold no whole-answer scores"):
+        figures.accuracy_comparison(rows, key="answer_accuracy")
+    with pytest.raises(ValueError, match="key must be one of"):
+        figures.accuracy_comparison(rows, key="acuracy")
     decoded = figures.decoded_figure([("a", 2.0), ("b", 1.0)])
     assert decoded.layout.yaxis.ticktext[-1] == "a" and list(decoded.data[0].x) == [1.0, 2.0]
 

@@ -379,6 +379,13 @@ def test_merge_and_compare_runs(tmp_path, toy_task, capsys):
     torch.testing.assert_close(
         torch.tensor(merged["universal_aie"]), (runs[0].scan.aie + runs[1].scan.aie) / 2
     )
+    out = str(tmp_path / "w.json")
+    dirs = [str(tmp_path / "s0"), str(tmp_path / "s1")]
+    assert main(["merge", *dirs, "--whole-answer", "--unfiltered", "--out", out]) == 0
+    whole = json.loads((tmp_path / "w.json").read_text())
+    expect = sum(r.answer_accuracy_unfiltered["zero_shot_fv"].top1 for r in runs) / 2
+    assert whole["key"] == "answer_accuracy_unfiltered"
+    assert whole["mean"]["zero_shot_fv"] == pytest.approx(expect)
     capsys.readouterr()
     assert main(["merge", str(tmp_path / "s0"), str(tmp_path / "s0")]) == 2  # the same run twice
     assert "merged once" in capsys.readouterr().err

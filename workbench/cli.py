@@ -261,7 +261,9 @@ def cmd_merge(args) -> int:
 
     if args.out:
         _check_out_file(args.out)
-    merged = merge_results([TaskResult.load(d) for d in args.dirs], unfiltered=args.unfiltered)
+    merged = merge_results(
+        [TaskResult.load(d) for d in args.dirs], unfiltered=args.unfiltered, whole_answer=args.whole_answer
+    )
     print("\n".join(merged.markdown()))
     if args.out:
         write_json(args.out, merged.to_json())
@@ -660,7 +662,14 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="combine result folders of one model into one table")
     merge.add_argument("dirs", nargs="+")
     merge.add_argument("--out", default=None)
-    merge.add_argument("--unfiltered", action="store_true")
+    merge.add_argument(
+        "--unfiltered", action="store_true", help="every test query, not only those ICL gets right"
+    )
+    merge.add_argument(
+        "--whole-answer",
+        action="store_true",
+        help="score each condition on the whole answer (every token top-1), not its first token",
+    )
     merge.set_defaults(func=cmd_merge)
 
     figs = sub.add_parser("figures", help="paper-style figures for some tasks (the first is featured)")

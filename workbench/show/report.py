@@ -116,6 +116,11 @@ def overview_figures(save: _Writer, results: dict[str, TaskResult]) -> None:
     save(
         figures.accuracy_comparison(list(results.values()), key="accuracy_unfiltered"), "accuracy_unfiltered"
     )
+    if all(r.answer_accuracy_unfiltered is not None for r in results.values()):
+        save(
+            figures.accuracy_comparison(list(results.values()), key="answer_accuracy"),
+            "accuracy_whole_answer",
+        )
 
 
 def featured_figures(

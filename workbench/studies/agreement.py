@@ -27,6 +27,7 @@ __all__ = [
     "compare_runs",
     "describe_comparison",
     "merge_results",
+    "accuracy_key",
     "MergedRuns",
 ]
 
@@ -121,7 +122,7 @@ class MergedRuns:
 
     model: str
     tasks: list[str]
-    key: str  # "accuracy" (filtered) or "accuracy_unfiltered"
+    key: str  # "accuracy" (filtered) or "accuracy_unfiltered"; "answer_" before either: whole answers
     rows: list[dict[str, Any]]
     mean: dict[str, float]
     universal_aie: torch.Tensor
@@ -157,10 +158,31 @@ class MergedRuns:
         }
 
 
-def merge_results(results: Sequence[TaskResult], unfiltered: bool = False) -> MergedRuns:
-    """One table of many runs of one model (each task once), and the universal AIE map."""
+def accuracy_key(unfiltered: bool = False, whole_answer: bool = False) -> str:
+    """The :class:`~workbench.method.result.TaskResult` attribute holding one metric's accuracies.
+
+    >>> accuracy_key(), accuracy_key(unfiltered=True, whole_answer=True)
+    ('accuracy', 'answer_accuracy_unfiltered')
+    """
+    return ("answer_" if whole_answer else "") + ("accuracy_unfiltered" if unfiltered else "accuracy")
+
+
+def merge_results(
+    results: Sequence[TaskResult], unfiltered: bool = False, whole_answer: bool = False
+) -> MergedRuns:
+    """One table of many runs of one model (each task once), and the universal AIE map.
+
+    ``whole_answer``: each condition scored on the whole answer under teacher forcing (right when
+    every answer token is the top-1), not on its first token (the paper's metric)."""
     if not results:
         raise ResultMismatch("no results to merge")
+    attr = accuracy_key(unfiltered, whole_answer)
+    missing = [r.task.name for r in results if getattr(r, attr) is None]
+    if missing:
+        raise ResultMismatch(
+            f"the runs of {', '.join(missing)} hold no whole-answer scores (saved before the workbench "
+            "scored whole answers); run them again, or merge without the whole-answer metric"
+        )
     models = {r.model_id for r in results}
     if len(models) > 1:
         raise ResultMismatch(
@@ -176,12 +198,11 @@ def merge_results(results: Sequence[TaskResult], unfiltered: bool = False) -> Me
                 f"{r.protocol.seed}); each run may be merged once"
             )
         seen[key] = i
-    key = "accuracy_unfiltered" if unfiltered else "accuracy"
     rows = [
         {
             "task": r.task.name,
             "layer": r.fv_layer,
-            **{c: getattr(r, key)[c].top1 for c in CONDITIONS},
+            **{c: getattr(r, attr)[c].top1 for c in CONDITIONS},
             "majority": r.baselines.majority,
             "chance": r.baselines.chance,
         }
@@ -191,7 +212,7 @@ def merge_results(results: Sequence[TaskResult], unfiltered: bool = False) -> Me
     return MergedRuns(
         results[0].model,
         [r.task.name for r in results],
-        key,
+        attr,
         rows,
         mean,
         universal_map([r.scan.aie for r in results]),

@@ -112,9 +112,20 @@ def accuracy_comparison(
 ) -> go.Figure:
     """Grouped bars per task (TaskResults): ICL, zero-shot, + FV, shuffled, + FV and the baselines.
 
-    ``key``: ``"accuracy"`` (test queries clean ICL gets right) or ``"accuracy_unfiltered"``.  With
-    more than one task, a last group is their mean; a task with no query to show says so on the figure.
+    ``key``: ``"accuracy"`` (test queries clean ICL gets right) or ``"accuracy_unfiltered"``, each
+    first-token top-1 (the paper's metric); ``"answer_accuracy"`` or ``"answer_accuracy_unfiltered"``
+    score the whole answer (every token top-1 under teacher forcing).  With more than one task, a last
+    group is their mean; a task with no query to show says so on the figure.
     """
+    known = ("accuracy", "accuracy_unfiltered", "answer_accuracy", "answer_accuracy_unfiltered")
+    if key not in known:
+        raise ValueError(f"key must be one of {', '.join(known)}, not {key!r}")
+    lacking = [r.task.name for r in results if getattr(r, key) is None]
+    if lacking:
+        raise ValueError(
+            f"the runs of {', '.join(lacking)} hold no whole-answer scores (saved before the workbench "
+            "scored whole answers): run them again, or use key='accuracy'"
+        )
     names = [r.task.name for r in results]
     tasks = names + (["mean"] if len(results) > 1 else [])
     fig = go.Figure()
@@ -130,18 +141,20 @@ def accuracy_comparison(
         r.task.name for r in results if all(getattr(getattr(r, key)[c], "n", 1) == 0 for c in conditions)
     ]
     if empty:
+        filtered = not key.endswith("unfiltered")
         why = (
             "no test query that clean ICL answers right: nothing to filter on (see the unfiltered figure)"
-            if key == "accuracy"
+            if filtered
             else "no test query"
         )
         note(fig, f"{', '.join(empty)}: {why}" if len(results) > 1 else why)
     model = results[0].model if results else ""
-    label = "filtered to queries ICL gets right" if key == "accuracy" else "all test queries"
+    label = "filtered to queries ICL gets right" if not key.endswith("unfiltered") else "all test queries"
+    metric = "whole-answer accuracy" if key.startswith("answer_") else "top-1 accuracy"
     fig.update_layout(
         barmode="group",
-        title=title or f"{model}: top-1 accuracy ({label})",
-        yaxis_title="top-1 accuracy",
+        title=title or f"{model}: {metric} ({label})",
+        yaxis_title=metric,
         yaxis_range=[0, 1.02],
         width=max(700, 110 * len(tasks)),
         height=440,
