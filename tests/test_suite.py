@@ -8,14 +8,23 @@ import json
 from collections import Counter
 
 import pytest
+import torch
 from reference import add_after, plain_top1
 
+import workbench.method.suite as suite_module
+from workbench.base.stage_cache import StageCache
 from workbench.cli import main
 from workbench.data.label_baselines import label_baselines
 from workbench.data.tasks import Task
+from workbench.method.pipeline import evaluate_conditions
 from workbench.method.protocol import PromptSets, Protocol
 from workbench.method.result import TaskResult
-from workbench.method.suite import SuiteResult, choose_universal_count, run_suite
+from workbench.method.suite import (
+    SuiteResult,
+    choose_universal_count,
+    run_suite,
+    universal_function_vector_accuracy,
+)
 
 PROTOCOL = Protocol(n_shot=3, n_mean_prompts=6, n_scan_prompts=3, seed=2, top_k=3, max_eval_queries=16)
 
@@ -113,6 +122,24 @@ def test_universal_fv_accuracy_against_plain_hooks(suite_run):
             row.majority
             == label_baselines([p.output for p in PromptSets(result.task, PROTOCOL).test_queries]).majority
         )
+
+
+def test_universal_conditions_without_an_fv_are_set_at_the_universal_layer(suite_run, monkeypatch):
+    model, _, out, suite = suite_run
+    heads = [(l, h) for l, h, _ in suite.universal_heads]
+    result = TaskResult.load(out / suite.ran[0].folder)
+    sets = result.prompt_sets(model)
+    for layer in range(model.cfg.n_layers):  # the task's own layer, and every other one
+        monkeypatch.setattr(suite_module, "choose_layer", lambda *a, layer=layer: (layer, None))
+        got_layer, accs = universal_function_vector_accuracy(model, result, heads, StageCache(enabled=False))
+        fresh = evaluate_conditions(model, sets, result.fv, layer, result.means, progress=False)
+        assert got_layer == layer
+        for name in ("icl", "zero_shot", "shuffled", "mean_state", "task_vector"):
+            assert torch.equal(accs[name].ranks, fresh[name].ranks), (layer, name)
+    others = [l for l in range(model.cfg.n_layers) if l != result.fv_layer]
+    moved = evaluate_conditions(model, sets, result.fv, others[0], result.means, progress=False)
+    own = result.accuracy_unfiltered
+    assert any(not torch.equal(moved[c].ranks, own[c].ranks) for c in ("mean_state", "task_vector"))
 
 
 def test_a_finished_suite_reads_its_runs_back(suite_run):

@@ -56,6 +56,7 @@ PAPER_MAIN_TASKS = (
 )
 DEFAULT_MARGIN = 0.1  # clean ICL must beat the majority baseline by more than 10 points
 FV_CONDITIONS = ("zero_shot_fv", "shuffled_fv")  # the conditions the FV changes
+LAYER_CONDITIONS = ("mean_state", "task_vector")  # the FV-free conditions set at the FV's layer
 
 
 @dataclass(frozen=True)
@@ -383,14 +384,16 @@ def universal_function_vector_accuracy(
     the layer best on the task's validation split (the pipeline's rule), evaluated on its test
     queries under every condition (unfiltered ranks, rows as in ``result.accuracy_unfiltered``).
 
-    Only :data:`FV_CONDITIONS` run again; the conditions no FV enters (clean ICL, zero-shot,
-    shuffled, the mean state, the task vector) are the task's own run's ranks."""
+    Only the conditions the universal FV or its layer changes run again: :data:`FV_CONDITIONS`, and
+    the mean state and the task vector (set at that layer) when it is not the task's own FV layer.
+    Clean ICL, zero-shot and shuffled are the task's own run's ranks."""
     stages = Stages(model, result.task, result.protocol, cache or StageCache(), progress)
     sets = result.prompt_sets(model)
     fv = heads_function_vector(stages, sets, result.means, [tuple(h) for h in heads], {"universal": True})
     fv.layer, _ = choose_layer(stages, sets, fv)
-    with_fv = evaluation(stages, sets, fv, result.means, FV_CONDITIONS)
-    return fv.layer, {name: with_fv.get(name, result.accuracy_unfiltered[name]) for name in CONDITIONS}
+    again = FV_CONDITIONS + (() if fv.layer == result.fv_layer else LAYER_CONDITIONS)
+    ranks = evaluation(stages, sets, fv, result.means, tuple(c for c in CONDITIONS if c in again))
+    return fv.layer, {name: ranks.get(name, result.accuracy_unfiltered[name]) for name in CONDITIONS}
 
 
 def choose_universal_count(
