@@ -12,9 +12,13 @@ the protocol makes:
 - the extraction filter (valid queries kept) and the layer chosen on valid (with the valid sweep's
   scores at both layers both ways);
 - every accuracy (filtered and unfiltered), and the test queries whose top-1 decision flips;
+- when the two runs chose different layers, the bfloat16 run's FV added after the float32 run's
+  layer too: the accuracies once that one decision is set aside;
 - that every score came out in float32 (the scan's effects, the head means, the FV).
 
-Last line: ``top10_overlap=<shared of 10> max_acc_diff=<largest accuracy difference, in points>``.
+Last line: ``top10_overlap=<shared of 10> max_acc_diff=<largest accuracy difference, in points>``,
+followed by ``(at the same layer: <points>)`` when the layers differ.  Both runs are saved
+(``--out``, :meth:`~workbench.method.result.TaskResult.save`) for a closer look.
 """
 
 from __future__ import annotations
@@ -33,18 +37,39 @@ from workbench.base.stage_cache import StageCache
 from workbench.base.stats import spearman
 from workbench.core.loading import load_model
 from workbench.data.tasks import load_task
-from workbench.method.pipeline import run_task
+from workbench.method.pipeline import evaluate_conditions, run_task
 from workbench.method.protocol import Protocol
 
 
-def one_run(model_name: str, dtype: torch.dtype, task, protocol):
+def one_run(model_name: str, dtype: torch.dtype, task, protocol, out: Path):
+    """One whole run (no stage cache), saved under ``out/<dtype>``; the model is returned too."""
     model = load_model(model_name, dtype=dtype, verbose=False)
     t0 = time.perf_counter()
     result = run_task(model, task, protocol, StageCache(enabled=False), progress=False)
     seconds = time.perf_counter() - t0
-    del model
-    gc.collect()
-    return result, seconds
+    result.save(out / str(dtype).removeprefix("torch."), overwrite=True)
+    return model, result, seconds
+
+
+def at_layer(model, result, layer: int) -> dict:
+    """The run's FV added after ``layer`` instead of its chosen one: every condition, filtered by the
+    run's own clean-ICL decisions (as ``result.accuracy``)."""
+    sets = result.prompt_sets(model)
+    accs = evaluate_conditions(model, sets, result.fv, layer, result.means, progress=False)
+    right = result.icl_correct
+    return {name: float((a.ranks[right] == 0).float().mean()) for name, a in accs.items()}
+
+
+def same_layer(a, b, b_model, names=("float32", "bfloat16")) -> float:
+    """When the runs chose different layers: ``b``'s FV evaluated at ``a``'s layer, against ``a``:
+    what bfloat16 changes in the accuracies once the layer decision is set aside."""
+    moved = at_layer(b_model, b, a.fv_layer)
+    print(f"at {names[0]}'s layer {a.fv_layer} both ways:")
+    worst = 0.0
+    for cond, acc_a in a.accuracy.items():
+        worst = max(worst, abs(acc_a.top1 - moved[cond]))
+        print(f"  {cond:<16} {acc_a.top1:9.3f} {moved[cond]:9.3f}")
+    return 100 * worst
 
 
 def compare(a, b, names=("float32", "bfloat16")) -> dict:
@@ -105,6 +130,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-mean", type=int, default=50)
     ap.add_argument("--n-scan", type=int, default=15)
+    ap.add_argument("--out", default="runs/dtype_agreement", help="where both runs are saved")
     args = ap.parse_args(argv)
     task = load_task(args.task)
     protocol = Protocol(seed=args.seed, n_mean_prompts=args.n_mean, n_scan_prompts=args.n_scan)
@@ -112,11 +138,19 @@ def main(argv=None) -> dict:
         f"{args.model} on {args.task}, {protocol}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s)"
     )
-    r32, t32 = one_run(args.model, torch.float32, task, protocol)
-    r16, t16 = one_run(args.model, torch.bfloat16, task, protocol)
-    print(f"run_task: float32 {t32:.0f} s, bfloat16 {t16:.0f} s")
+    out = Path(args.out)
+    m32, r32, t32 = one_run(args.model, torch.float32, task, protocol, out)
+    del m32
+    gc.collect()
+    m16, r16, t16 = one_run(args.model, torch.bfloat16, task, protocol, out)
+    print(f"run_task: float32 {t32:.0f} s, bfloat16 {t16:.0f} s; both runs saved in {out}/")
     summary = compare(r32, r16)
-    print(f"top10_overlap={summary['top10_overlap']} max_acc_diff={summary['max_acc_diff']:.1f}")
+    if r32.fv_layer != r16.fv_layer:
+        summary["max_acc_diff_same_layer"] = same_layer(r32, r16, m16)
+    line = f"top10_overlap={summary['top10_overlap']} max_acc_diff={summary['max_acc_diff']:.1f}"
+    if "max_acc_diff_same_layer" in summary:
+        line += f" (at the same layer: {summary['max_acc_diff_same_layer']:.1f})"
+    print(line)
     return summary
 
 

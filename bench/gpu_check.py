@@ -259,24 +259,16 @@ def check_run(dev: Device, tiny: bool) -> dict:
 
 
 def check_dtype(dev: Device, tiny: bool) -> dict:
-    import dtype_agreement
-
     from workbench.core.tiny import tiny_model
 
     if tiny:
         task = load_task("antonym")
         protocol = Protocol(n_shot=2, n_mean_prompts=4, n_scan_prompts=2, filter_correct=False)
-        runs = [
-            pipeline.run_task(
-                tiny_model("llama", dtype=d, unverified=True),
-                task,
-                protocol,
-                StageCache(enabled=False),
-                progress=False,
-            )
-            for d in (torch.float32, torch.bfloat16)
-        ]
-        return {"model": "tiny-llama", **dtype_agreement.compare(*runs)}
+        runs, model = [], None
+        for d in (torch.float32, torch.bfloat16):
+            model = tiny_model("llama", dtype=d, unverified=True)
+            runs.append(pipeline.run_task(model, task, protocol, StageCache(enabled=False), progress=False))
+        return {"model": "tiny-llama", **_agreement(runs, model)}
     gguf = _smollm2_gguf()
     if gguf is None:
         return {
@@ -286,16 +278,27 @@ def check_dtype(dev: Device, tiny: bool) -> dict:
 
     task = load_task("antonym")
     protocol = Protocol(n_mean_prompts=50, n_scan_prompts=15)
-    runs, seconds = [], []
+    runs, seconds, model = [], [], None
     for d in (torch.float32, torch.bfloat16):
+        del model
         model = load_model(str(gguf), device=str(dev.device), dtype=d)
         r, t = dev.timed(
             lambda m=model: pipeline.run_task(m, task, protocol, StageCache(enabled=False), progress=False)
         )
         runs.append(r)
         seconds.append(t)
-        del model
-    return {"model": "smollm2-135m", "seconds": seconds, **dtype_agreement.compare(*runs)}
+    return {"model": "smollm2-135m", "seconds": seconds, **_agreement(runs, model)}
+
+
+def _agreement(runs, bf16_model) -> dict:
+    """``dtype_agreement``'s comparison of the float32 and bfloat16 runs, and, where they chose
+    different layers, the bfloat16 FV at the float32 layer."""
+    import dtype_agreement
+
+    summary = dtype_agreement.compare(*runs)
+    if runs[0].fv_layer != runs[1].fv_layer:
+        summary["max_acc_diff_same_layer"] = dtype_agreement.same_layer(*runs, bf16_model)
+    return summary
 
 
 def _smollm2_gguf() -> Path | None:
