@@ -6,7 +6,8 @@ Runs a small protocol (10 mean prompts, 2 scan prompts, FV after layer 10), then
 first-token evaluation of every condition (:func:`~workbench.method.pipeline.evaluate_conditions`,
 each prompt's prefix once, every condition a last-token variant) and the whole-answer evaluation
 (:func:`~workbench.method.pipeline.evaluate_whole_answers`, one teacher-forced forward per
-condition for each answer longer than its scored tokens).
+condition for each answer longer than its scored tokens), sharing the task-vector donors' states
+with the first as :func:`~workbench.method.pipeline.run_task` does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 
 import torch
 
+from workbench.core.heads import last_token_states
 from workbench.core.loading import load_model
 from workbench.method.pipeline import evaluate_conditions, evaluate_whole_answers, run_task
 from workbench.method.protocol import Protocol
@@ -32,11 +34,13 @@ def main() -> None:
         model, args.task, Protocol(n_mean_prompts=10, n_scan_prompts=2, layer=10), progress=False
     )
     sets = result.prompt_sets(model)
-    start = time.perf_counter()
-    first = evaluate_conditions(model, sets, result.fv, result.fv_layer, result.means, progress=False)
+    common = (model, sets, result.fv, result.fv_layer, result.means)
+    start = time.perf_counter()  # the donors' states are part of the first-token evaluation, as in a run
+    states = last_token_states(model, sets["donors"], [result.fv_layer])[0]
+    first = evaluate_conditions(*common, progress=False, states=states)
     t_first = time.perf_counter() - start
     start = time.perf_counter()
-    evaluate_whole_answers(model, sets, result.fv, result.fv_layer, result.means, first=first, progress=False)
+    evaluate_whole_answers(*common, first=first, progress=False, states=states)
     t_whole = time.perf_counter() - start
     multi = sum(len(e.answer_tokens) > e.n_scored for e in sets["test_zero_shot"])
     print(

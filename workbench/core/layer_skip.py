@@ -78,7 +78,11 @@ def supports_layer_skip(model, n_tokens: int | None = None) -> bool:
 
 def skip_mask(n_prefix: int, rows: int, dtype: torch.dtype, device) -> Float[Tensor, "1 1 rows keys"]:
     """Additive mask of ``rows`` variant rows against ``n_prefix`` cached keys and themselves:
-    every row sees the whole prefix and its own key only (keys: ``n_prefix + rows``)."""
+    every row sees the whole prefix and its own key only (keys: ``n_prefix + rows``).
+
+    >>> (skip_mask(2, 2, torch.float32, "cpu")[0, 0] == 0).int().tolist()  # 1: the key is seen
+    [[1, 1, 1, 0], [1, 1, 0, 1]]
+    """
     allowed = torch.zeros(rows, n_prefix + rows, dtype=torch.bool, device=device)
     allowed[:, :n_prefix] = True
     allowed[:, n_prefix:] = torch.eye(rows, dtype=torch.bool, device=device)

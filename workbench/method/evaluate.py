@@ -62,7 +62,14 @@ __all__ = [
 
 @dataclass
 class Accuracy:
-    """Ranks of the answer token (0 = top-1) for a set of prompts."""
+    """Ranks of the answer token (0 = top-1) for a set of prompts.
+
+    >>> a = Accuracy(torch.tensor([0, 2, 0, 1]))
+    >>> a.top1, a.top(2), a.n, round(a.stderr, 3)
+    (0.5, 0.75, 4, 0.25)
+    >>> a
+    Accuracy(top1=50.0%, top3=100.0%, n=4)
+    """
 
     ranks: Tensor
 

@@ -128,7 +128,11 @@ class Stages:
 
 
 def in_chunks(n: int, size: int) -> list[range]:
-    """``range(n)`` cut into consecutive pieces of at most ``size``: the resumable units of a stage."""
+    """``range(n)`` cut into consecutive pieces of at most ``size``: the resumable units of a stage.
+
+    >>> in_chunks(7, 3)
+    [range(0, 3), range(3, 6), range(6, 7)]
+    """
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
 
