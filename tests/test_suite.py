@@ -79,6 +79,9 @@ def test_suite_reports_the_malformed_file_and_runs_the_others(suite_run):
     for row in doc["tasks"]:
         if row["status"] == "ran":
             assert {"zero_shot_fv", "shuffled_fv", "zero_shot", "shuffled"} <= set(row["accuracy_universal"])
+            result = TaskResult.load(out / row["folder"])
+            whole = {k: a.top1 for k, a in result.answer_accuracy.items()}
+            assert row["accuracy_answer"] == pytest.approx(whole, nan_ok=True) and len(whole) == 7
             assert row["majority"] is not None and row["chance"] is not None
     assert doc["protocol"]["max_eval_queries"] == 16
     again = SuiteResult.load(out)

@@ -148,6 +148,7 @@ class SuiteRow:
     accuracy_sem: dict[str, float] = field(default_factory=dict)
     accuracy_universal: dict[str, float] = field(default_factory=dict)
     accuracy_universal_sem: dict[str, float] = field(default_factory=dict)
+    accuracy_answer: dict[str, float] = field(default_factory=dict)  # the task's FV, whole answers
     seconds: float | None = None
     cpu_seconds: float | None = None
 
@@ -502,6 +503,7 @@ def universal_step(
         row.fv_layer, row.n_test, row.n_filtered = r.fv_layer, int(right.numel()), int(right.sum())
         row.accuracy = {k: a.top1 for k, a in r.accuracy.items()}
         row.accuracy_sem = {k: a.stderr for k, a in r.accuracy.items()}
+        row.accuracy_answer = {k: a.top1 for k, a in (r.answer_accuracy or {}).items()}
         if heads:
             try:
                 layer, accs = universal_function_vector_accuracy(
