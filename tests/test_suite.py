@@ -215,10 +215,12 @@ def test_a_capped_run_never_reads_an_uncapped_runs_test_stages(tiny, toy_task, t
     against one stage cache gives the capped run answers for its own queries only (a stage read back
     from the uncapped run would hold more rows than the capped queries)."""
     from workbench.base.stage_cache import StageCache
-    from workbench.method.pipeline import run_task
+    from workbench.method.pipeline import TEST_STAGES, Stages, run_task
 
     cache = StageCache(tmp_path / "stages")
-    uncapped = dataclasses.replace(PROTOCOL, max_eval_queries=None, natural_text=True, n_extra_queries=3)
+    uncapped = dataclasses.replace(
+        PROTOCOL, max_eval_queries=None, natural_text=True, n_extra_queries=3, sweep_layers=True
+    )
     with pytest.warns(UserWarning):
         run_task(tiny["llama"], toy_task, uncapped, cache=cache, progress=False)
     capped = dataclasses.replace(uncapped, max_eval_queries=5)
@@ -228,3 +230,7 @@ def test_a_capped_run_never_reads_an_uncapped_runs_test_stages(tiny, toy_task, t
     for name, acc in result.answer_accuracy_unfiltered.items():
         assert len(acc.ranks) == 5, name
     assert result.notes["natural_text"]["queries"] <= 3
+    assert all(a.n == 5 for accs in result.test_sweep.results.values() for a in accs)
+    stages = Stages(tiny["llama"], toy_task, capped, cache, progress=False)
+    assert all(stages.parts(stage, {})["max_eval_queries"] == 5 for stage in TEST_STAGES)
+    assert "max_eval_queries" not in stages.parts("means", {})

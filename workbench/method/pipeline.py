@@ -70,6 +70,10 @@ __all__ = [
 ]
 
 CONDITIONS = ("icl", "zero_shot", "zero_shot_fv", "shuffled", "shuffled_fv", "mean_state", "task_vector")
+# stages whose prompts come from the test split: their keys carry the cap on test queries
+TEST_STAGES = frozenset(
+    {"evaluation", "evaluation_answer", "donor_states", "test_sweep", "generation_extras"}
+)
 SCORING_VERSION = 2  # stage keys of tasks whose prompts ANSWER_RULE or the split by input changed
 
 
@@ -108,10 +112,18 @@ class Stages:
             self.key["scoring"] = SCORING_VERSION
         self._memo: dict[str, dict[str, torch.Tensor]] = {}
 
+    def parts(self, stage: str, parts: dict[str, Any]) -> dict[str, Any]:
+        """The whole key of ``stage``: the run's key, ``parts``, and for a stage on the test split
+        (:data:`TEST_STAGES`) the cap on test queries, when there is one (a capped run's rows are
+        not an uncapped run's)."""
+        cap = self.protocol.max_eval_queries
+        test = {"max_eval_queries": cap} if stage in TEST_STAGES and cap is not None else {}
+        return {**self.key, **parts, **test}
+
     def cached(self, stage: str, parts: dict[str, Any], compute: Callable[[], dict[str, torch.Tensor]]):
         """The stored tensors of ``stage`` for the run's key plus ``parts``; computed and stored if absent.
         A stage asked for twice in one run is computed once, even with the cache turned off."""
-        every = {**self.key, **parts}
+        every = self.parts(stage, parts)
         key = stage_key(stage, **every)
         if key not in self._memo:
             self._memo[key] = self.cache.get_or_compute(stage, every, compute)
@@ -119,12 +131,13 @@ class Stages:
 
     def cached_json(self, stage: str, parts: dict[str, Any], compute: Callable[[], Any]) -> Any:
         """:meth:`cached` for a JSON-able result (:meth:`StageCache.get_or_compute_json`)."""
-        return self.cache.get_or_compute_json(stage, {**self.key, **parts}, compute)
+        return self.cache.get_or_compute_json(stage, self.parts(stage, parts), compute)
 
     def chunked(self, stage: str, parts: dict[str, Any], chunks, compute_chunk, combine):
         """:meth:`cached` for a long stage done in ``chunks``; each finished chunk is kept, so an
         interrupted run resumes where it stopped (:meth:`StageCache.get_or_compute_chunks`)."""
-        return self.cache.get_or_compute_chunks(stage, {**self.key, **parts}, chunks, compute_chunk, combine)
+        every = self.parts(stage, parts)
+        return self.cache.get_or_compute_chunks(stage, every, chunks, compute_chunk, combine)
 
 
 def in_chunks(n: int, size: int) -> list[range]:
@@ -380,12 +393,6 @@ def _fv_key(stages: Stages, fv: FunctionVector) -> dict[str, Any]:
     return {**key, "center": True} if p.center else key
 
 
-def _test_key(stages: Stages) -> dict[str, Any]:
-    """What a test-split stage adds to its key: the cap on test queries, when there is one."""
-    cap = stages.protocol.max_eval_queries
-    return {} if cap is None else {"max_eval_queries": cap}
-
-
 def choose_layer(stages: Stages, sets: PromptSets, fv: FunctionVector) -> tuple[int, LayerSweep | None]:
     """The layer to add the FV after: given, the paper's third of the depth, or the best on valid."""
     p = stages.protocol
@@ -450,7 +457,7 @@ def evaluation(
         )
         return {name: a.ranks for name, a in accs.items()}
 
-    key = {**_fv_key(stages, fv), "layer": fv.layer, **_test_key(stages)}
+    key = {**_fv_key(stages, fv), "layer": fv.layer}
     if tuple(conditions) != CONDITIONS:  # a subset has its own entry; the whole set keeps its old key
         key["conditions"] = list(conditions)
     ranks = stages.cached("evaluation", key, compute)
@@ -462,7 +469,7 @@ def donor_states(stages: Stages, sets: PromptSets, layer: int) -> torch.Tensor:
     task-vector condition puts into the zero-shot prompts; cached, so both metrics share one pass."""
     return stages.cached(
         "donor_states",
-        {"layer": layer, **_test_key(stages)},
+        {"layer": layer},
         lambda: {"states": last_token_states(stages.model, sets["donors"], [layer])[0]},
     )["states"]
 
@@ -480,16 +487,14 @@ def whole_answer_evaluation(
         )
         return {name: a.ranks for name, a in accs.items()}
 
-    ranks = stages.cached(
-        "evaluation_answer", {**_fv_key(stages, fv), "layer": fv.layer, **_test_key(stages)}, compute
-    )
+    ranks = stages.cached("evaluation_answer", {**_fv_key(stages, fv), "layer": fv.layer}, compute)
     return {name: Accuracy(ranks[name]) for name in CONDITIONS}
 
 
 def test_layer_sweep(stages: Stages, sets: PromptSets, fv: FunctionVector) -> LayerSweep:
     """The FV added after every layer, on the test split (reported, never used to choose)."""
     prompt_sets = {"zero_shot": sets["test_zero_shot"], "shuffled": sets["test_sweep_shuffled"]}
-    return resumable_layer_sweep(stages, "test_sweep", fv, prompt_sets, _test_key(stages))
+    return resumable_layer_sweep(stages, "test_sweep", fv, prompt_sets)
 
 
 def check_aligned(sets: dict[str, list]) -> None:
@@ -614,7 +619,6 @@ def generation_extras(stages: Stages, sets: PromptSets, fv: FunctionVector, icl_
         "natural_text": p.natural_text,
         "portability": p.portability,
         "n_extra_queries": p.n_extra_queries,
-        **_test_key(stages),
     }
     return stages.cached_json(
         "generation_extras", key, lambda: _generation_extras(stages, sets, fv, icl_right)
