@@ -37,6 +37,7 @@ from workbench.base.stage_cache import StageCache
 from workbench.base.stats import spearman
 from workbench.core.loading import load_model
 from workbench.data.tasks import load_task
+from workbench.method.evaluate import Accuracy
 from workbench.method.pipeline import evaluate_conditions, run_task
 from workbench.method.protocol import Protocol
 
@@ -57,7 +58,7 @@ def at_layer(model, result, layer: int) -> dict:
     sets = result.prompt_sets(model)
     accs = evaluate_conditions(model, sets, result.fv, layer, result.means, progress=False)
     right = result.icl_correct
-    return {name: float((a.ranks[right] == 0).float().mean()) for name, a in accs.items()}
+    return {name: Accuracy(a.ranks[right]).top1 for name, a in accs.items()}
 
 
 def same_layer(a, b, b_model, names=("float32", "bfloat16")) -> float:

@@ -139,6 +139,9 @@ def test_universal_conditions_without_an_fv_are_set_at_the_universal_layer(suite
         assert got_layer == layer
         for name in ("icl", "zero_shot", "shuffled", "mean_state", "task_vector"):
             assert torch.equal(accs[name].ranks, fresh[name].ranks), (layer, name)
+        state = result.means.mean_resid[layer]  # and the mean state by plain hooks, at that layer
+        expected = plain_top1(model, sets["test_zero_shot"], lambda i, layer=layer: add_after(layer, state))
+        assert accs["mean_state"].top1 == pytest.approx(expected), layer
     others = [l for l in range(model.cfg.n_layers) if l != result.fv_layer]
     moved = evaluate_conditions(model, sets, result.fv, others[0], result.means, progress=False)
     own = result.accuracy_unfiltered

@@ -458,8 +458,8 @@ def evaluation(
         return {name: a.ranks for name, a in accs.items()}
 
     key = {**_fv_key(stages, fv), "layer": fv.layer}
-    if tuple(conditions) != CONDITIONS:  # a subset has its own entry; the whole set keeps its old key
-        key["conditions"] = list(conditions)
+    if set(conditions) != set(CONDITIONS):  # a subset has its own entry; the whole set keeps its old key
+        key["conditions"] = [c for c in CONDITIONS if c in conditions]  # one key whatever the order
     ranks = stages.cached("evaluation", key, compute)
     return {name: Accuracy(ranks[name]) for name in conditions}
 

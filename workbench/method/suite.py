@@ -393,7 +393,7 @@ def universal_function_vector_accuracy(
     fv = heads_function_vector(stages, sets, result.means, [tuple(h) for h in heads], {"universal": True})
     fv.layer, _ = choose_layer(stages, sets, fv)
     again = FV_CONDITIONS + (() if fv.layer == result.fv_layer else LAYER_CONDITIONS)
-    ranks = evaluation(stages, sets, fv, result.means, tuple(c for c in CONDITIONS if c in again))
+    ranks = evaluation(stages, sets, fv, result.means, again)
     return fv.layer, {name: ranks.get(name, result.accuracy_unfiltered[name]) for name in CONDITIONS}
 
 
